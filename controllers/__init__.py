@@ -1,0 +1,1 @@
+"""Adapters to member servers: the federation link protocol (sans-I/O) and its asyncio client."""

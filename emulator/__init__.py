@@ -1,0 +1,1 @@
+"""Reference member server: speaks the federation link, emulates conferences and venues."""

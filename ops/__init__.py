@@ -1,0 +1,1 @@
+"""Admin jobs and sidecars: the `fedhub` command line, sync, backups, scheduler."""

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy 2 models, repositories and Alembic migrations (SQLite or PostgreSQL)."""
