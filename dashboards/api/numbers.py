@@ -1,0 +1,106 @@
+"""Number ranges of a member, and which member owns a number."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dashboards.api import api
+from dashboards.api.members import READERS, WRITERS
+from dashboards.endpoint import Ctx
+from dashboards.errors import ApiError
+from dashboards.schemas import NUMBER_OWNER, RANGE, RANGE_CREATE, RANGE_LIST
+from hub.numbering import NumberRange
+
+
+def range_json(r: NumberRange) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "member_id": r.member_id,
+        "type": str(r.type),
+        "start": r.start,
+        "end": r.end,
+        "size": r.size,
+        "remark": r.remark,
+    }
+
+
+@api.route(
+    "GET",
+    "/members/{member_id}/ranges",
+    summary="A member's number ranges",
+    tag="numbers",
+    response=RANGE_LIST,
+    roles=READERS,
+    errors=(403, 404),
+)
+async def list_ranges(ctx: Ctx) -> dict[str, Any]:
+    mid = ctx.int_param("member_id")
+    view = await ctx.services.federation.current()
+    view.federation.require_within(ctx.me.scope, mid)
+    return {"ranges": [range_json(r) for r in view.plan.ranges_of(mid)]}
+
+
+@api.route(
+    "POST",
+    "/members/{member_id}/ranges",
+    summary="Give a member a typed number range (never overlapping any other)",
+    tag="numbers",
+    ok=201,
+    body=RANGE_CREATE,
+    response=RANGE,
+    roles=WRITERS,
+    action="range.create",
+    errors=(403, 404, 409, 422),
+)
+async def create_range(ctx: Ctx) -> dict[str, Any]:
+    mid = ctx.int_param("member_id")
+    b = ctx.body
+    ctx.target = f"member:{mid}"
+    ctx.details = {"type": b["type"], "start": b["start"], "end": b["end"]}
+    r = await ctx.services.federation.add_range(
+        ctx.me.scope,
+        mid,
+        type=b["type"],
+        start=b["start"],
+        end=b["end"],
+        remark=b.get("remark", ""),
+    )
+    ctx.target = f"member:{mid}/range:{r.id}"
+    return range_json(r)
+
+
+@api.route(
+    "DELETE",
+    "/members/{member_id}/ranges/{range_id}",
+    summary="Remove a number range",
+    tag="numbers",
+    ok=204,
+    roles=WRITERS,
+    action="range.delete",
+    errors=(403, 404),
+)
+async def delete_range(ctx: Ctx) -> None:
+    mid, rid = ctx.int_param("member_id"), ctx.int_param("range_id")
+    ctx.target = f"member:{mid}/range:{rid}"
+    r = await ctx.services.federation.remove_range(ctx.me.scope, mid, rid)
+    ctx.details = {"type": str(r.type), "start": r.start, "end": r.end}
+
+
+@api.route(
+    "GET",
+    "/numbers/{number}",
+    summary="Which member (and range type) owns a number",
+    tag="numbers",
+    response=NUMBER_OWNER,
+    roles=READERS,
+    errors=(404, 422),
+)
+async def resolve_number(ctx: Ctx) -> dict[str, Any]:
+    number = ctx.request.path_params["number"]
+    if not (number.isascii() and number.isdigit() and 1 <= len(number) <= 15):
+        raise ApiError(422, "invalid_number", "a number is 1 to 15 digits")
+    view = await ctx.services.federation.current()
+    r = view.plan.range_for(number)
+    if r is None or not view.federation.is_within(ctx.me.scope, r.member_id):
+        raise ApiError(404, "unknown_number", f"no member in your scope owns number {number}")
+    return {"number": number, "member_id": r.member_id, "type": str(r.type), "range_id": r.id}

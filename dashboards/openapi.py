@@ -1,0 +1,141 @@
+"""The OpenAPI 3.1 document, built from the endpoint declarations (never by hand)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from dashboards.endpoint import Api, Endpoint
+from dashboards.schemas import ERROR
+
+STATUS_TEXT = {
+    400: "Malformed request",
+    401: "Not logged in, or the credentials are wrong",
+    403: "Not allowed (role, scope, CSRF, or password change required)",
+    404: "No such resource in your scope",
+    409: "Conflicts with what is stored",
+    413: "Request body too large",
+    415: "Body must be application/json",
+    422: "Invalid input",
+    423: "Account locked",
+    429: "Too many attempts",
+}
+
+
+def _operation(ep: Endpoint, version: str) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": ep.summary,
+        "tags": [ep.tag],
+        "operationId": ep.handler.__name__,
+    }
+    params: list[dict[str, Any]] = []
+    for name in re.findall(r"{(\w+)}", ep.path):
+        schema: dict[str, Any] = (
+            {"type": "string", "pattern": "^[0-9]{1,15}$"}
+            if name == "number"
+            else {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+        )
+        params.append({"name": name, "in": "path", "required": True, "schema": schema})
+    for name, schema, desc in ep.query:
+        params.append(
+            {"name": name, "in": "query", "required": False, "schema": schema, "description": desc}
+        )
+    if params:
+        op["parameters"] = params
+    if ep.body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ep.body}}}
+    ok: dict[str, Any] = {"description": "Success"}
+    if ep.ok != 204:
+        ok["content"] = {
+            ep.media_type: {
+                "schema": ep.response
+                or {"type": "string" if ep.media_type != "application/json" else "object"}
+            }
+        }
+    responses: dict[str, Any] = {str(ep.ok): ok}
+    errs = set(ep.errors)
+    if not ep.public:
+        errs |= {401, 403}
+    if ep.body is not None:
+        errs |= {400, 413, 415, 422}
+    for code in sorted(errs):
+        responses[str(code)] = {
+            "description": STATUS_TEXT.get(code, "Error"),
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+    op["responses"] = responses
+    if ep.public:
+        op["security"] = []
+    return op
+
+
+def build(api: Api, version: str) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for ep in api.endpoints:
+        paths.setdefault(api.prefix + ep.path, {})[ep.method.lower()] = _operation(ep, version)
+    paths["/healthz"] = {
+        "get": {
+            "summary": "Liveness: the process answers",
+            "tags": ["health"],
+            "operationId": "healthz",
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "alive",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            },
+        }
+    }
+    paths["/readyz"] = {
+        "get": {
+            "summary": "Readiness: database reachable and migrations current",
+            "tags": ["health"],
+            "operationId": "readyz",
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "ready",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "503": {
+                    "description": "not ready",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+            },
+        }
+    }
+    paths[api.prefix + "/openapi.json"] = {
+        "get": {
+            "summary": "This document",
+            "tags": ["meta"],
+            "operationId": "openapi",
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "OpenAPI 3.1",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            },
+        }
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "fedhub admin API",
+            "version": version,
+            "description": "Federation management: members, number ranges, admins, audit. "
+            "Errors are {error: {code, message, details}}. Cookie sessions need the "
+            "X-CSRF-Token header on unsafe requests; bearer tokens do not.",
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": {"Error": ERROR},
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "fedhub_session"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+            },
+        },
+        "security": [{"session": []}, {"bearer": []}],
+    }

@@ -1,0 +1,44 @@
+"""What the web layer needs, built once by the app factory and passed explicitly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from dashboards.throttle import LoginThrottle
+from storage.admins import AdminStore
+from storage.api_tokens import TokenStore
+from storage.audit import AuditLog
+from storage.db import Database
+from storage.federation_store import FederationStore
+from storage.sessions import SessionStore
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    """Settings of one hub node (from the command line or the caller)."""
+
+    data_dir: Path = Path("var")
+    db_url: str | None = None  # default: SQLite file in data_dir
+    session_idle: timedelta = timedelta(minutes=30)
+    session_absolute: timedelta = timedelta(hours=12)
+    lockout_failures: int = 5
+    lockout_duration: timedelta = timedelta(minutes=15)
+    ip_failures_per_window: int = 20
+    ip_window: timedelta = timedelta(minutes=5)
+    cookie_secure: bool | None = None  # None: Secure when the request came over https
+    max_body: int = 64 * 1024
+    trusted_proxies: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass
+class Services:
+    config: HubConfig
+    db: Database
+    federation: FederationStore
+    admins: AdminStore
+    sessions: SessionStore
+    tokens: TokenStore
+    audit: AuditLog
+    throttle: LoginThrottle

@@ -1,0 +1,247 @@
+"""The ``fedhub`` command line: serve the hub, manage admins, migrate the database.
+
+Each sub-command builds what it needs from its flags and runs it; nothing is global.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from dashboards.app import build_services, create_app, fedhub_version
+from dashboards.services import HubConfig
+from hub import password_policy
+from storage.admins import Role, UsernameTaken
+from storage.passwords import hash_password_async
+
+log = logging.getLogger("fedhub")
+
+
+def _add_storage_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=Path(os.environ.get("FEDHUB_DATA", "var")),
+        help="data directory (SQLite database, certificates, backups); default ./var",
+    )
+    p.add_argument(
+        "--db-url",
+        default=os.environ.get("FEDHUB_DB_URL"),
+        help="database URL, e.g. postgresql://user:pass@host/fedhub "
+        "(default: SQLite in the data directory); also FEDHUB_DB_URL",
+    )
+
+
+def _config(args: argparse.Namespace) -> HubConfig:
+    return HubConfig(data_dir=args.data, db_url=args.db_url)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    app = create_app(_config(args))
+    print(f"fedhub {fedhub_version()} serving on http://{args.host}:{args.port}/", flush=True)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        log_level=args.log_level,
+        proxy_headers=False,
+    )
+    return 0
+
+
+def _read_password(args: argparse.Namespace, username: str) -> str:
+    if args.password_stdin:
+        pw = sys.stdin.readline().rstrip("\n")
+    else:
+        pw = getpass.getpass(f"password for {username}: ")
+        if pw != getpass.getpass("again: "):
+            raise SystemExit("passwords differ")
+    reasons = password_policy.check(pw, username)
+    if reasons:
+        raise SystemExit("password " + "; ".join(reasons))
+    return pw
+
+
+def cmd_admin_create(args: argparse.Namespace) -> int:
+    pw = _read_password(args, args.username)
+
+    async def run() -> int:
+        s = build_services(_config(args))
+        try:
+            await s.db.upgrade()
+            if args.member is not None:
+                view = await s.federation.current()
+                view.federation.get(args.member)
+            try:
+                admin = await s.admins.create(
+                    args.username,
+                    await hash_password_async(pw),
+                    Role(args.role),
+                    args.member,
+                    password_change_required=not args.no_change,
+                )
+            except UsernameTaken:
+                print(f"admin {args.username!r} exists already", file=sys.stderr)
+                return 1
+            await s.audit.record(
+                action="admin.create",
+                result="ok",
+                admin_name="(cli)",
+                target=f"admin:{admin.id}",
+                details={"role": args.role, "via": "cli"},
+            )
+            print(f"created {args.role} {args.username!r} (id {admin.id})")
+            return 0
+        finally:
+            await s.db.close()
+
+    return asyncio.run(run())
+
+
+def _with_admin(args: argparse.Namespace, action: Callable[..., object]) -> int:
+    async def run() -> int:
+        s = build_services(_config(args))
+        try:
+            await s.db.upgrade()
+            found = await s.admins.credentials(args.username)
+            if found is None:
+                print(f"no admin {args.username!r}", file=sys.stderr)
+                return 1
+            await action(s, found[0])  # type: ignore[misc]
+            return 0
+        finally:
+            await s.db.close()
+
+    return asyncio.run(run())
+
+
+def cmd_admin_passwd(args: argparse.Namespace) -> int:
+    pw = _read_password(args, args.username)
+
+    async def act(s, admin) -> None:  # type: ignore[no-untyped-def]
+        await s.admins.set_password(
+            admin.id, await hash_password_async(pw), must_change=not args.no_change
+        )
+        await s.sessions.revoke_all(admin.id)
+        await s.audit.record(
+            action="admin.passwd", result="ok", admin_name="(cli)", target=f"admin:{admin.id}"
+        )
+        print(f"password of {admin.username!r} set; its sessions ended")
+
+    return _with_admin(args, act)
+
+
+def cmd_admin_unlock(args: argparse.Namespace) -> int:
+    async def act(s, admin) -> None:  # type: ignore[no-untyped-def]
+        await s.admins.unlock(admin.id)
+        await s.audit.record(
+            action="admin.unlock", result="ok", admin_name="(cli)", target=f"admin:{admin.id}"
+        )
+        print(f"{admin.username!r} unlocked")
+
+    return _with_admin(args, act)
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    async def run() -> int:
+        s = build_services(_config(args))
+        try:
+            await s.db.upgrade()
+            st = await s.db.migration_status()
+            print(f"database at revision {st.current} (head {st.head})")
+            return 0
+        finally:
+            await s.db.close()
+
+    return asyncio.run(run())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="fedhub",
+        description="fedhub: federation management for cascaded video-conferencing networks.",
+    )
+    p.add_argument("--version", action="version", version=f"fedhub {fedhub_version()}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser(
+        "serve",
+        help="run the hub (web UI and admin API)",
+        description="Run the hub: the admin API and pages on one HTTP port.",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    serve.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    _add_storage_flags(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    admin = sub.add_parser(
+        "admin",
+        help="manage admin accounts from the shell",
+        description="Create admins, set passwords, unlock locked accounts. "
+        "Use it to create the first security and auditor accounts.",
+    )
+    asub = admin.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
+    create = asub.add_parser("create", help="create an admin account")
+    create.add_argument("username")
+    create.add_argument(
+        "--role",
+        choices=[r.value for r in Role],
+        default="admin",
+        help="admin: operates its member's subtree; security: manages admin "
+        "accounts; auditor: reads the audit log",
+    )
+    create.add_argument(
+        "--member",
+        type=int,
+        default=None,
+        help="member id whose subtree the account works in (default: whole federation)",
+    )
+    passwd = asub.add_parser("passwd", help="set an admin's password (ends its sessions)")
+    passwd.add_argument("username")
+    for sp in (create, passwd):
+        sp.add_argument(
+            "--password-stdin", action="store_true", help="read the password from stdin"
+        )
+        sp.add_argument(
+            "--no-change",
+            action="store_true",
+            help="do not require a password change at next login",
+        )
+    create.set_defaults(func=cmd_admin_create)
+    passwd.set_defaults(func=cmd_admin_passwd)
+    unlock = asub.add_parser("unlock", help="unlock an account locked by failed logins")
+    unlock.add_argument("username")
+    unlock.set_defaults(func=cmd_admin_unlock)
+    for sp in (create, passwd, unlock):
+        _add_storage_flags(sp)
+
+    db = sub.add_parser("db", help="database maintenance")
+    dsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    up = dsub.add_parser("upgrade", help="apply pending migrations (serve does this on start)")
+    _add_storage_flags(up)
+    up.set_defaults(func=cmd_db_upgrade)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,179 @@
+"""The admin operation log: append-only through the product.
+
+Every login attempt and every change is one row: when, who, from where, what, on
+what, the result and, for a refusal, why. Nothing here updates or deletes a row, and
+callers must never put a password or a token in ``details`` (``record`` scrubs known
+secret keys anyway).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+from sqlalchemy import select
+
+from storage.db import Database
+from storage.models import AuditRow, utcnow
+
+SECRET_KEYS = frozenset(
+    {"password", "old_password", "new_password", "token", "secret", "csrf_token", "password_hash"}
+)
+CSV_COLUMNS = ("id", "at", "admin", "source_ip", "action", "target", "result", "reason", "details")
+
+
+def scrub(details: dict[str, object]) -> dict[str, object]:
+    """``details`` with every secret-looking key masked, recursively."""
+    out: dict[str, object] = {}
+    for k, v in details.items():
+        if k.lower() in SECRET_KEYS:
+            out[k] = "***"
+        elif isinstance(v, dict):
+            out[k] = scrub(v)
+        else:
+            out[k] = v
+    return out
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    admin_id: int | None
+    admin_name: str
+    member_id: int | None
+    source_ip: str
+    action: str
+    target: str
+    result: str
+    reason: str
+    details: dict[str, object]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "at": self.at.isoformat(),
+            "admin_id": self.admin_id,
+            "admin": self.admin_name,
+            "member_id": self.member_id,
+            "source_ip": self.source_ip,
+            "action": self.action,
+            "target": self.target,
+            "result": self.result,
+            "reason": self.reason,
+            "details": self.details,
+        }
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    since: datetime | None = None
+    until: datetime | None = None
+    admin: str | None = None
+    action: str | None = None
+    result: str | None = None
+    member_ids: frozenset[int] | None = None  # the reader's scope; None = everything
+    limit: int = 100
+    before_id: int | None = None  # paging: entries older than this id
+
+
+class AuditLog:
+    def __init__(self, db: Database):
+        self._db = db
+
+    async def record(
+        self,
+        *,
+        action: str,
+        result: str,
+        admin_id: int | None = None,
+        admin_name: str = "",
+        member_id: int | None = None,
+        source_ip: str = "",
+        target: str = "",
+        reason: str = "",
+        details: dict[str, object] | None = None,
+    ) -> None:
+        row = AuditRow(
+            at=utcnow(),
+            admin_id=admin_id,
+            admin_name=admin_name[:64],
+            member_id=member_id,
+            source_ip=source_ip[:64],
+            action=action[:64],
+            target=target[:256],
+            result=result[:16],
+            reason=reason[:2000],
+            details=orjson.dumps(scrub(details or {}), default=str).decode(),
+        )
+        async with self._db.session() as s:
+            s.add(row)
+
+    async def query(self, q: AuditQuery) -> Sequence[AuditEntry]:
+        """Newest first, filtered; scope filtering keeps entries by admins inside it."""
+        stmt = select(AuditRow).order_by(AuditRow.id.desc())
+        if q.since is not None:
+            stmt = stmt.where(AuditRow.at >= q.since)
+        if q.until is not None:
+            stmt = stmt.where(AuditRow.at < q.until)
+        if q.admin:
+            stmt = stmt.where(AuditRow.admin_name == q.admin)
+        if q.action:
+            stmt = stmt.where(AuditRow.action == q.action)
+        if q.result:
+            stmt = stmt.where(AuditRow.result == q.result)
+        if q.before_id is not None:
+            stmt = stmt.where(AuditRow.id < q.before_id)
+        if q.member_ids is not None:
+            stmt = stmt.where(AuditRow.member_id.in_(sorted(q.member_ids)))
+        stmt = stmt.limit(q.limit)
+        async with self._db.session() as s:
+            rows = (await s.execute(stmt)).scalars().all()
+        return [_entry(r) for r in rows]
+
+
+def _entry(r: AuditRow) -> AuditEntry:
+    return AuditEntry(
+        r.id,
+        r.at,
+        r.admin_id,
+        r.admin_name,
+        r.member_id,
+        r.source_ip,
+        r.action,
+        r.target,
+        r.result,
+        r.reason,
+        orjson.loads(r.details),
+    )
+
+
+def to_csv(entries: Iterable[AuditEntry]) -> str:
+    """CSV export; cells that a spreadsheet would run as formulas are quoted with '."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(CSV_COLUMNS)
+    for e in entries:
+        cells = [
+            e.id,
+            e.at.isoformat(),
+            e.admin_name,
+            e.source_ip,
+            e.action,
+            e.target,
+            e.result,
+            e.reason,
+            orjson.dumps(e.details).decode(),
+        ]
+        w.writerow([_safe_cell(c) for c in cells])
+    return buf.getvalue()
+
+
+def _safe_cell(v: object) -> object:
+    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + v
+    return v

@@ -1,0 +1,319 @@
+"""Members and number ranges: stored in the database, checked by the pure core.
+
+Each node keeps the whole federation (tree + number plan) in memory, keyed by the
+stored revision. A change runs in one transaction that first bumps the revision — that
+UPDATE is the lock serializing every change across nodes (a row lock on PostgreSQL,
+the write lock on SQLite) — reloads the cache if another node moved the revision, asks
+the pure core whether the change is allowed, writes it, and applies it to the cache.
+Any failure drops the cache, so the next call reloads from what is really stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.federation import Federation, FederationError, Member
+from hub.numbering import NumberPlan, NumberRange, RangeType
+from storage.db import Database
+from storage.models import (
+    AdminRow,
+    FederationRevision,
+    MemberRow,
+    NumberRangeRow,
+    utcnow,
+)
+
+MEMBER_FIELDS = (
+    "domain",
+    "display_name",
+    "username",
+    "remark",
+    "server_url",
+    "sip_host",
+    "sip_port",
+)
+
+
+@dataclass(frozen=True)
+class FederationView:
+    """The federation as of one stored revision. Treat as read-only."""
+
+    revision: int
+    federation: Federation
+    plan: NumberPlan
+    servers: dict[int, MemberServerInfo]
+
+
+@dataclass(frozen=True)
+class MemberServerInfo:
+    """Where a member's conference server is reached (None until it is bound)."""
+
+    server_url: str | None
+    sip_host: str | None
+    sip_port: int | None
+
+
+@dataclass
+class _Change:
+    session: AsyncSession
+    view: FederationView
+
+
+class FederationStore:
+    """The only way members and ranges are read or changed (see the module docstring)."""
+
+    def __init__(self, db: Database):
+        self._db = db
+        self._view: FederationView | None = None
+        self._lock = asyncio.Lock()
+
+    # -- reading ---------------------------------------------------------------
+    async def current(self) -> FederationView:
+        """The up-to-date federation (one cheap query checks the stored revision)."""
+        async with self._db.session() as s:
+            rev = (await s.execute(select(FederationRevision.value))).scalar_one()
+            view = self._view
+            if view is None or view.revision != rev:
+                view = await _load(s, rev)
+                self._view = view
+            return view
+
+    async def member_row(self, member_id: int) -> MemberRow | None:
+        async with self._db.session() as s:
+            return await s.get(MemberRow, member_id)
+
+    async def bound_data(self, member_id: int) -> dict[str, int]:
+        """What refers to a member besides its children: counts by kind."""
+        async with self._db.session() as s:
+            return await _bound_data(s, member_id)
+
+    # -- changing --------------------------------------------------------------
+    @asynccontextmanager
+    async def _change(self) -> AsyncIterator[_Change]:
+        async with self._lock:
+            try:
+                async with self._db.session() as s:
+                    new_rev = (
+                        await s.execute(
+                            update(FederationRevision)
+                            .values(value=FederationRevision.value + 1)
+                            .returning(FederationRevision.value)
+                        )
+                    ).scalar_one()
+                    view = self._view
+                    if view is None or view.revision != new_rev - 1:
+                        view = await _load(s, new_rev - 1)
+                    self._view = None  # in flux until the commit succeeds
+                    change = _Change(s, view)
+                    yield change
+                self._view = FederationView(
+                    new_rev, change.view.federation, change.view.plan, change.view.servers
+                )
+            except BaseException:
+                self._view = None
+                raise
+
+    async def create_member(
+        self,
+        scope: int | None,
+        *,
+        parent_id: int | None,
+        domain: str,
+        display_name: str,
+        username: str,
+        password_hash: str,
+        remark: str = "",
+        server_url: str | None = None,
+        sip_host: str | None = None,
+        sip_port: int | None = None,
+    ) -> Member:
+        """Add a member under ``parent_id`` (which must be in ``scope``)."""
+        async with self._change() as ch:
+            fed = ch.view.federation
+            if parent_id is None:
+                if scope is not None:
+                    raise FederationError(
+                        "outside_scope", "only a federation-wide admin can create the province"
+                    )
+            else:
+                fed.require_within(scope, parent_id)
+            level = fed.level_for_parent(parent_id)
+            probe = Member(-1, parent_id, level, domain, display_name, username, remark)
+            fed.check_add(probe)
+            now = utcnow()
+            row = MemberRow(
+                parent_id=parent_id,
+                level=level,
+                domain=probe.domain,
+                display_name=probe.display_name,
+                username=probe.username,
+                password_hash=password_hash,
+                remark=remark,
+                server_url=server_url,
+                sip_host=sip_host,
+                sip_port=sip_port,
+                created_at=now,
+                updated_at=now,
+            )
+            ch.session.add(row)
+            await ch.session.flush()
+            member = _with_id(probe, row.id)
+            fed.add(member)
+            ch.view.servers[row.id] = MemberServerInfo(server_url, sip_host, sip_port)
+            return member
+
+    async def update_member(
+        self, scope: int | None, member_id: int, changes: Mapping[str, Any]
+    ) -> Member:
+        """Change fields of a member in ``scope``; ``password_hash`` may be among them."""
+        async with self._change() as ch:
+            fed = ch.view.federation
+            old = fed.require_within(scope, member_id)
+            fields = {
+                k: changes[k]
+                for k in ("domain", "display_name", "username", "remark")
+                if k in changes
+            }
+            new = Member(
+                old.id,
+                old.parent_id,
+                old.level,
+                fields.get("domain", old.domain),
+                fields.get("display_name", old.display_name),
+                fields.get("username", old.username),
+                fields.get("remark", old.remark),
+            )
+            fed.check_update(new)
+            row = await ch.session.get(MemberRow, member_id)
+            assert row is not None
+            for k in MEMBER_FIELDS:
+                if k in changes:
+                    setattr(row, k, getattr(new, k) if k in fields else changes[k])
+            if "password_hash" in changes:
+                row.password_hash = changes["password_hash"]
+            row.updated_at = utcnow()
+            await ch.session.flush()
+            fed.update(new)
+            ch.view.servers[member_id] = MemberServerInfo(
+                row.server_url, row.sip_host, row.sip_port
+            )
+            return new
+
+    async def delete_member(
+        self, scope: int | None, member_id: int, *, cascade: bool = False
+    ) -> list[Member]:
+        """Delete a member; refuse if it has children or bound data unless ``cascade``.
+
+        With ``cascade`` its subtree, their number ranges and admins go too. The caller's
+        own scope root cannot be deleted by the caller.
+        """
+        async with self._change() as ch:
+            fed = ch.view.federation
+            fed.require_within(scope, member_id)
+            if scope is not None and member_id == scope:
+                raise FederationError(
+                    "outside_scope", "you cannot delete the member your own account belongs to"
+                )
+            gone = fed.check_remove(member_id, cascade)
+            if not cascade:
+                bound = await _bound_data(ch.session, member_id)
+                if any(bound.values()):
+                    what = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in bound.items() if n)
+                    raise FederationError(
+                        "has_bound_data",
+                        f"member {member_id} still has {what}; remove them first or ask to cascade",
+                        dict(bound),
+                    )
+            ids = [m.id for m in gone]  # children first
+            await ch.session.execute(
+                delete(NumberRangeRow).where(NumberRangeRow.member_id.in_(ids))
+            )
+            await ch.session.execute(delete(AdminRow).where(AdminRow.member_id.in_(ids)))
+            for mid in ids:
+                await ch.session.execute(delete(MemberRow).where(MemberRow.id == mid))
+            fed.remove(member_id, cascade=True)
+            for mid in ids:
+                ch.view.plan.remove_member(mid)
+                ch.view.servers.pop(mid, None)
+            return gone
+
+    async def add_range(
+        self,
+        scope: int | None,
+        member_id: int,
+        *,
+        type: str,
+        start: str,
+        end: str,
+        remark: str = "",
+    ) -> NumberRange:
+        """Give a member in ``scope`` a number range; refused if it overlaps any other."""
+        async with self._change() as ch:
+            ch.view.federation.require_within(scope, member_id)
+            probe = NumberRange(0, member_id, RangeType(type), start, end, remark)
+            ch.view.plan.check_add(probe)
+            row = NumberRangeRow(
+                member_id=member_id,
+                type=str(probe.type),
+                start=probe.start,
+                end=probe.end,
+                length=len(probe.start),
+                start_value=int(probe.start),
+                end_value=int(probe.end),
+                remark=remark,
+                created_at=utcnow(),
+            )
+            ch.session.add(row)
+            await ch.session.flush()
+            rng = NumberRange(row.id, member_id, probe.type, probe.start, probe.end, remark)
+            ch.view.plan.add(rng)
+            return rng
+
+    async def remove_range(self, scope: int | None, member_id: int, range_id: int) -> NumberRange:
+        async with self._change() as ch:
+            ch.view.federation.require_within(scope, member_id)
+            rng = ch.view.plan.get(range_id)
+            if rng.member_id != member_id:
+                raise FederationError(
+                    "unknown_range",
+                    f"range {range_id} does not belong to member {member_id}",
+                    {"range_id": range_id, "member_id": member_id},
+                )
+            await ch.session.execute(delete(NumberRangeRow).where(NumberRangeRow.id == range_id))
+            ch.view.plan.remove(range_id)
+            return rng
+
+
+def _with_id(m: Member, member_id: int) -> Member:
+    return Member(member_id, m.parent_id, m.level, m.domain, m.display_name, m.username, m.remark)
+
+
+async def _bound_data(s: AsyncSession, member_id: int) -> dict[str, int]:
+    ranges = (
+        await s.execute(select(func.count()).where(NumberRangeRow.member_id == member_id))
+    ).scalar_one()
+    admins = (
+        await s.execute(select(func.count()).where(AdminRow.member_id == member_id))
+    ).scalar_one()
+    return {"number_ranges": int(ranges), "admins": int(admins)}
+
+
+async def _load(s: AsyncSession, revision: int) -> FederationView:
+    rows = (await s.execute(select(MemberRow))).scalars().all()
+    members = [
+        Member(r.id, r.parent_id, r.level, r.domain, r.display_name, r.username, r.remark)
+        for r in rows
+    ]
+    servers = {r.id: MemberServerInfo(r.server_url, r.sip_host, r.sip_port) for r in rows}
+    ranges = (await s.execute(select(NumberRangeRow))).scalars().all()
+    plan = NumberPlan(
+        NumberRange(r.id, r.member_id, RangeType(r.type), r.start, r.end, r.remark) for r in ranges
+    )
+    return FederationView(revision, Federation.of(members), plan, servers)

@@ -1,0 +1,167 @@
+"""SQLAlchemy 2 table models: what fedhub keeps on disk.
+
+The schema itself is owned by the Alembic migrations in ``migrations/versions``; these
+classes must match them (a test compares the two).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, whatever the backend keeps (SQLite keeps naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class FederationRevision(Base):
+    """One row: bumped by every change to members or number ranges.
+
+    Each node caches the federation in memory and reloads it when the stored revision
+    moves; the UPDATE that bumps it is also the write lock that serializes changes.
+    """
+
+    __tablename__ = "federation_revision"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+
+class MemberRow(Base):
+    __tablename__ = "members"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="RESTRICT"), nullable=True, index=True
+    )
+    level: Mapped[int] = mapped_column(Integer, nullable=False)
+    domain: Mapped[str] = mapped_column(String(253), nullable=False, unique=True)
+    display_name: Mapped[str] = mapped_column(String(128), nullable=False)
+    username: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256), nullable=False)
+    remark: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    server_url: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    sip_host: Mapped[str | None] = mapped_column(String(253), nullable=True)
+    sip_port: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class NumberRangeRow(Base):
+    __tablename__ = "number_ranges"
+    __table_args__ = (Index("ix_number_ranges_extent", "length", "start_value", "end_value"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="RESTRICT"), nullable=False, index=True
+    )
+    type: Mapped[str] = mapped_column(String(32), nullable=False)
+    start: Mapped[str] = mapped_column(String(15), nullable=False)
+    end: Mapped[str] = mapped_column(String(15), nullable=False)
+    length: Mapped[int] = mapped_column(Integer, nullable=False)
+    start_value: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    end_value: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    remark: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class AdminRow(Base):
+    __tablename__ = "admins"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256), nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="RESTRICT"), nullable=True, index=True
+    )
+    password_change_required: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class SessionRow(Base):
+    """A browser session; the cookie holds a random token, the table its SHA-256."""
+
+    __tablename__ = "sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    admin_id: Mapped[int] = mapped_column(
+        ForeignKey("admins.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    csrf_token: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    source_ip: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    user_agent: Mapped[str] = mapped_column(String(256), nullable=False, default="")
+
+
+class ApiTokenRow(Base):
+    """A bearer token for scripts; acts as the admin that made it, never more."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    admin_id: Mapped[int] = mapped_column(
+        ForeignKey("admins.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    name: Mapped[str] = mapped_column(String(64), nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    prefix: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class AuditRow(Base):
+    """One line of the admin operation log. Written once, never updated or deleted."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    admin_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    admin_name: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    member_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    source_ip: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    action: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    target: Mapped[str] = mapped_column(String(256), nullable=False, default="")
+    result: Mapped[str] = mapped_column(String(16), nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    details: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
