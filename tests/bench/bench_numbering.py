@@ -1,0 +1,246 @@
+"""Benchmark of hub.numbering: building, resolving and refusing on a 100k-range plan.
+
+Run from the project root: ``python tests/bench/bench_numbering.py [--quick]``.
+Prints human-readable lines, then one JSON object with all figures (medians) as the
+last line. Not a timed test: the figures are for the report and for spotting regressions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from hub.numbering import NumberPlan, NumberRange, RangeConflict, RangeType
+
+N_RANGES = 100_000
+N_MEMBERS = 2_000
+LENGTHS = range(6, 13)
+
+Row = tuple[int, int, int, int, RangeType]  # (length, lo, hi, member, type)
+
+
+def make_ranges(rng: random.Random) -> list[NumberRange]:
+    """Random non-overlapping ranges: pairs of sorted distinct points per length."""
+    per_len = [N_RANGES // len(LENGTHS)] * len(LENGTHS)
+    per_len[0] += N_RANGES - sum(per_len)
+    types = list(RangeType)
+    out: list[NumberRange] = []
+    for length, k in zip(LENGTHS, per_len, strict=True):
+        points = sorted(rng.sample(range(10**length), 2 * k))
+        for i in range(k):
+            lo, hi = points[2 * i], points[2 * i + 1]
+            # Short ranges mostly (realistic), some wide ones.
+            if rng.random() < 0.9:
+                hi = min(hi, lo + rng.choice([0, 9, 99, 999]))
+            out.append(
+                NumberRange(
+                    id=len(out) + 1,
+                    member_id=rng.randrange(1, N_MEMBERS + 1),
+                    type=rng.choice(types),
+                    start=str(lo).zfill(length),
+                    end=str(hi).zfill(length),
+                )
+            )
+    rng.shuffle(out)
+    return out
+
+
+def make_lookups(rng: random.Random, ranges: list[NumberRange], n: int) -> list[str]:
+    """Half numbers inside a random range, half in the gap after one (guaranteed misses)."""
+    ordered = sorted(ranges, key=lambda r: (len(r.start), int(r.start)))
+    out: list[str] = []
+    while len(out) < n:
+        i = rng.randrange(len(ordered))
+        r = ordered[i]
+        length = len(r.start)
+        if len(out) % 2 == 0:
+            out.append(str(rng.randint(int(r.start), int(r.end))).zfill(length))
+            continue
+        nxt = ordered[i + 1] if i + 1 < len(ordered) else None
+        gap_end = int(nxt.start) - 1 if nxt and len(nxt.start) == length else 10**length - 1
+        if int(r.end) < gap_end:
+            out.append(str(rng.randint(int(r.end) + 1, gap_end)).zfill(length))
+    rng.shuffle(out)
+    return out
+
+
+def make_conflicting(rng: random.Random, ranges: list[NumberRange], n: int) -> list[NumberRange]:
+    """Ranges overlapping an existing one (shifted, inside, around), new ids."""
+    out: list[NumberRange] = []
+    for k in range(n):
+        r = rng.choice(ranges)
+        length = len(r.start)
+        lo, hi = int(r.start), int(r.end)
+        a = max(0, lo - rng.randint(0, 50))
+        b = rng.randint(lo, hi)
+        out.append(
+            NumberRange(
+                id=N_RANGES + 1 + k,
+                member_id=rng.randrange(1, N_MEMBERS + 1),
+                type=rng.choice(list(RangeType)),
+                start=str(a).zfill(length),
+                end=str(b).zfill(length),
+            )
+        )
+    return out
+
+
+def linear_resolve(rows: list[Row], number: str) -> tuple[int, RangeType] | None:
+    """The baseline: a straight scan, as a naive implementation would do."""
+    length, value = len(number), int(number)
+    for n, lo, hi, member, type_ in rows:
+        if n == length and lo <= value <= hi:
+            return member, type_
+    return None
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer runs, well under a minute")
+    parser.add_argument("--seed", type=int, default=20240601)
+    args = parser.parse_args()
+    quick: bool = args.quick
+    build_runs, resolve_runs, linear_runs, refuse_runs = (1, 3, 1, 3) if quick else (3, 7, 3, 7)
+    n_lookups = 100_000
+    n_linear = 100 if quick else 300
+    n_conflicts = 20_000
+
+    rng = random.Random(args.seed)
+    t0 = time.perf_counter()
+    ranges = make_ranges(rng)
+    lookups = make_lookups(rng, ranges, n_lookups)
+    conflicting = make_conflicting(rng, ranges, n_conflicts)
+    print(
+        f"data: {len(ranges):,} ranges over {N_MEMBERS:,} members, lengths "
+        f"{LENGTHS.start}-{LENGTHS.stop - 1}, generated in {time.perf_counter() - t0:.1f} s"
+    )
+
+    # (1) add() one by one from empty, with conflict checking.
+    def build() -> NumberPlan:
+        plan = NumberPlan()
+        for r in ranges:
+            plan.add(r)
+        return plan
+
+    add_times = [timed(build) for _ in range(build_runs)]
+    plan = build()
+    adds_per_s = len(ranges) / statistics.median(add_times)
+    print(f"add() from empty: {adds_per_s:,.0f} ranges/s (median of {build_runs})")
+
+    load_times = [timed(lambda: NumberPlan(ranges)) for _ in range(build_runs)]
+    load_per_s = len(ranges) / statistics.median(load_times)
+    print(f"NumberPlan(ranges) bulk load: {load_per_s:,.0f} ranges/s")
+
+    copy_ms = statistics.median(timed(plan.copy) for _ in range(build_runs)) * 1000
+    print(f"copy(): {copy_ms:.1f} ms for {len(plan):,} ranges")
+
+    # (2) resolve() on half hits, half misses.
+    resolve = plan.resolve
+
+    def resolve_all() -> int:
+        hits = 0
+        for number in lookups:
+            if resolve(number) is not None:
+                hits += 1
+        return hits
+
+    hits = resolve_all()
+    resolve_per_s = len(lookups) / statistics.median(
+        [timed(resolve_all) for _ in range(resolve_runs)]
+    )
+    print(
+        f"resolve(): {resolve_per_s:,.0f} lookups/s (median of {resolve_runs}, "
+        f"{hits / len(lookups):.0%} hits)"
+    )
+
+    # (3) the same lookups by linear scan over the same data.
+    rows: list[Row] = [
+        (len(r.start), int(r.start), int(r.end), r.member_id, r.type) for r in ranges
+    ]
+    sample = lookups[:n_linear]
+    assert [linear_resolve(rows, x) for x in sample] == [resolve(x) for x in sample]
+    linear_per_s = n_linear / statistics.median(
+        [timed(lambda: [linear_resolve(rows, x) for x in sample]) for _ in range(linear_runs)]
+    )
+    ratio = resolve_per_s / linear_per_s
+    print(
+        f"linear scan: {linear_per_s:,.0f} lookups/s (median of {linear_runs}, "
+        f"{n_linear} lookups); resolve() is {ratio:,.0f}x faster"
+    )
+
+    # Conflict-check refusals.
+    check_add = plan.check_add
+
+    def refuse_all() -> int:
+        refused = 0
+        for r in conflicting:
+            try:
+                check_add(r)
+            except RangeConflict:
+                refused += 1
+        return refused
+
+    assert refuse_all() == len(conflicting)
+    refusals_per_s = len(conflicting) / statistics.median(
+        [timed(refuse_all) for _ in range(refuse_runs)]
+    )
+    print(f"check_add() refusals: {refusals_per_s:,.0f}/s (median of {refuse_runs})")
+
+    # next_free on a member with some used numbers.
+    member = plan.get(1).member_id
+    used = {plan.get(1).start}
+    nf_n = 10_000
+    nf_s = statistics.median(
+        [
+            timed(lambda: [plan.next_free(member, RangeType.VMR, used) for _ in range(nf_n)])
+            for _ in range(resolve_runs)
+        ]
+    )
+    next_free_per_s = nf_n / nf_s
+    print(f"next_free(): {next_free_per_s:,.0f} calls/s")
+
+    print(
+        json.dumps(
+            {
+                "bench": "numbering",
+                "quick": quick,
+                "python": platform.python_version(),
+                "ranges": len(ranges),
+                "members": N_MEMBERS,
+                "adds_per_s": round(adds_per_s),
+                "bulk_load_per_s": round(load_per_s),
+                "copy_ms": round(copy_ms, 1),
+                "resolve_per_s": round(resolve_per_s),
+                "resolve_hit_ratio": round(hits / len(lookups), 3),
+                "linear_resolve_per_s": round(linear_per_s, 1),
+                "resolve_vs_linear": round(ratio),
+                "refusals_per_s": round(refusals_per_s),
+                "next_free_per_s": round(next_free_per_s),
+                "runs": {
+                    "build": build_runs,
+                    "resolve": resolve_runs,
+                    "linear": linear_runs,
+                    "refuse": refuse_runs,
+                },
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,441 @@
+"""Tests for hub.numbering: refusals, lookups, next_free, and a stateful property test."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from hub.numbering import (
+    MAX_DIGITS,
+    InvalidRange,
+    NumberPlan,
+    NumberPlanError,
+    NumberRange,
+    RangeConflict,
+    RangeType,
+    UnknownRange,
+    validate_number,
+)
+
+GM = RangeType.GENERAL_MEETING
+IM = RangeType.INSTANT_MEETING
+SM = RangeType.SCHEDULED_MEETING
+VMR = RangeType.VMR
+SYS = RangeType.SYSTEM_ACCOUNT
+
+
+def R(id: int, member: int, type: RangeType | str, start: str, end: str) -> NumberRange:
+    return NumberRange(id=id, member_id=member, type=type, start=start, end=end)
+
+
+# -- numbers and ranges ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("good", ["0", "7", "0123", "9" * MAX_DIGITS])
+def test_validate_number_accepts_digits(good: str) -> None:
+    assert validate_number(good) == good
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "12a4", " 123", "123 ", "+123", "-1", "1" * 16, "١٢٣", "²", "1.0", None, 123]
+)
+def test_validate_number_refuses(bad: object) -> None:
+    with pytest.raises(NumberPlanError) as ei:
+        validate_number(bad)  # type: ignore[arg-type]
+    assert ei.value.code == "invalid_number"
+    assert "digits" in ei.value.message
+    json.dumps(ei.value.details)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "words"),
+    [
+        ("12a4", "1299", "start '12a4'"),
+        ("1200", "12x9", "end '12x9'"),
+        ("", "", "start ''"),
+        ("1" * 16, "2" * 16, "1 to 15 digits"),
+        ("100", "1999", "same number of digits"),
+        ("1999", "1000", "after its end"),
+    ],
+)
+def test_invalid_range_refused(start: str, end: str, words: str) -> None:
+    with pytest.raises(InvalidRange) as ei:
+        R(1, 1, VMR, start, end)
+    assert ei.value.code == "invalid_range"
+    assert words in ei.value.message
+    json.dumps(ei.value.details)
+
+
+def test_range_type_coerced_from_string_and_bad_type_refused() -> None:
+    assert R(1, 1, "vmr", "1", "2").type is VMR
+    with pytest.raises(InvalidRange) as ei:
+        R(1, 1, "party_line", "1", "2")
+    assert "party_line" in ei.value.message
+    with pytest.raises(InvalidRange):
+        NumberRange(id="1", member_id=1, type=VMR, start="1", end="2")  # type: ignore[arg-type]
+    with pytest.raises(InvalidRange):
+        NumberRange(id=1, member_id=True, type=VMR, start="1", end="2")
+
+
+def test_range_contains_and_size() -> None:
+    r = R(1, 1, VMR, "0100", "0199")
+    assert r.size == 100
+    assert r.contains("0100") and r.contains("0199") and r.contains("0150")
+    assert not r.contains("0200") and not r.contains("0099")
+    assert not r.contains("100") and not r.contains("00100")
+    with pytest.raises(NumberPlanError):
+        r.contains("01a0")
+
+
+# -- conflicts ---------------------------------------------------------------------------
+
+
+def plan_with_existing() -> NumberPlan:
+    return NumberPlan([R(3, 7, GM, "1500", "2500")])
+
+
+@pytest.mark.parametrize(
+    ("new", "why"),
+    [
+        (R(10, 8, VMR, "1000", "1999"), "other member, partial overlap from below"),
+        (R(10, 7, VMR, "2000", "3000"), "same member, other type, overlap from above"),
+        (R(10, 7, GM, "1500", "2500"), "exact duplicate"),
+        (R(10, 9, SYS, "1600", "1700"), "new inside existing"),
+        (R(10, 9, IM, "1000", "3000"), "new contains existing"),
+        (R(10, 9, IM, "2500", "2500"), "single number at the end"),
+        (R(10, 9, IM, "1400", "1500"), "touching at the start"),
+    ],
+)
+def test_overlap_refused_and_names_existing(new: NumberRange, why: str) -> None:
+    plan = plan_with_existing()
+    with pytest.raises(RangeConflict) as ei:
+        plan.check_add(new)
+    err = ei.value
+    assert err.code == "range_conflict", why
+    assert err.existing == plan.get(3)
+    assert (
+        f"range {new.start}–{new.end} ({new.type}) overlaps "
+        "range 1500–2500 (general_meeting) of member 7" == err.message
+    ), why
+    assert err.details["existing_id"] == 3
+    assert err.details["member_id"] == 7
+    assert err.details["type"] == "general_meeting"
+    assert (err.details["start"], err.details["end"]) == ("1500", "2500")
+    json.dumps(err.details)
+    with pytest.raises(RangeConflict):
+        plan.add(new)
+    assert list(plan) == [R(3, 7, GM, "1500", "2500")]
+
+
+def test_conflict_reports_lowest_existing_range() -> None:
+    plan = NumberPlan([R(1, 1, VMR, "100", "199"), R(2, 2, VMR, "200", "299")])
+    with pytest.raises(RangeConflict) as ei:
+        plan.check_add(R(3, 3, GM, "150", "250"))
+    assert ei.value.existing.id == 1
+    with pytest.raises(RangeConflict) as ei:
+        plan.check_add(R(3, 3, GM, "050", "250"))
+    assert ei.value.existing.id == 1
+    with pytest.raises(RangeConflict) as ei:
+        plan.check_add(R(3, 3, GM, "250", "250"))
+    assert ei.value.existing.id == 2
+
+
+def test_touching_ranges_and_other_lengths_allowed() -> None:
+    plan = plan_with_existing()
+    plan.add(R(4, 8, VMR, "1000", "1499"))
+    plan.add(R(5, 8, VMR, "2501", "2600"))
+    plan.add(R(6, 9, GM, "150", "250"))  # same digits, shorter: different numbers
+    plan.add(R(7, 9, GM, "01500", "02500"))
+    plan.add(R(8, 9, GM, "0", "9"))
+    assert [r.id for r in plan] == [8, 6, 4, 3, 5, 7]
+    assert plan.resolve("1500") == (7, GM)
+    assert plan.resolve("150") == (9, GM)
+    assert plan.resolve("01500") == (9, GM)
+    assert plan.resolve("001500") is None
+
+
+def test_duplicate_id_refused() -> None:
+    plan = plan_with_existing()
+    with pytest.raises(RangeConflict) as ei:
+        plan.add(R(3, 8, VMR, "5000", "5999"))
+    assert ei.value.code == "duplicate_id"
+    assert "range id 3" in ei.value.message
+    assert "range 1500–2500 (general_meeting) of member 7" in ei.value.message
+
+
+def test_constructor_refuses_overlapping_or_duplicate_ranges() -> None:
+    with pytest.raises(RangeConflict) as ei:
+        NumberPlan([R(1, 1, VMR, "100", "199"), R(2, 2, GM, "150", "160")])
+    assert "of member 1" in ei.value.message
+    with pytest.raises(RangeConflict) as ei:
+        NumberPlan([R(1, 1, VMR, "100", "199"), R(1, 2, GM, "300", "360")])
+    assert ei.value.code == "duplicate_id"
+    assert len(NumberPlan([R(2, 1, VMR, "200", "299"), R(1, 1, VMR, "100", "199")])) == 2
+
+
+# -- remove / replace / members ----------------------------------------------------------
+
+
+def test_remove_and_unknown() -> None:
+    plan = plan_with_existing()
+    with pytest.raises(UnknownRange) as ei:
+        plan.remove(99)
+    assert ei.value.code == "unknown_range" and "99" in ei.value.message
+    with pytest.raises(UnknownRange):
+        plan.get(99)
+    assert plan.remove(3) == R(3, 7, GM, "1500", "2500")
+    assert len(plan) == 0 and plan.resolve("2000") is None and plan.ranges_of(7) == []
+    plan.add(R(4, 8, VMR, "1500", "2500"))  # the space is free again
+    assert plan.resolve("2000") == (8, VMR)
+
+
+def test_replace_is_atomic() -> None:
+    plan = NumberPlan([R(1, 1, VMR, "100", "199"), R(2, 2, GM, "300", "399")])
+    before = list(plan)
+    with pytest.raises(RangeConflict) as ei:
+        plan.replace(R(1, 1, VMR, "100", "300"))
+    assert ei.value.existing.id == 2
+    assert list(plan) == before
+    assert plan.resolve("150") == (1, VMR) and plan.resolve("250") is None
+    with pytest.raises(UnknownRange):
+        plan.replace(R(9, 1, VMR, "500", "599"))
+    assert list(plan) == before
+    # Its own old extent never conflicts: grow, shrink, retype, move to another member.
+    plan.replace(R(1, 1, VMR, "050", "299"))
+    assert plan.resolve("299") == (1, VMR) and plan.resolve("050") == (1, VMR)
+    plan.replace(R(1, 5, IM, "120", "130"))
+    assert plan.resolve("150") is None and plan.resolve("125") == (5, IM)
+    assert plan.ranges_of(1) == [] and [r.id for r in plan.ranges_of(5)] == [1]
+
+
+def test_ranges_of_sorted_and_remove_member() -> None:
+    plan = NumberPlan(
+        [
+            R(1, 1, VMR, "5000", "5999"),
+            R(2, 1, GM, "200", "299"),
+            R(3, 2, GM, "100", "199"),
+            R(4, 1, SYS, "1000", "1999"),
+        ]
+    )
+    assert [r.id for r in plan.ranges_of(1)] == [2, 4, 1]
+    assert plan.ranges_of(42) == []
+    removed = plan.remove_member(1)
+    assert [r.id for r in removed] == [2, 4, 1]
+    assert [r.id for r in plan] == [3]
+    assert plan.resolve("5500") is None
+    assert plan.remove_member(1) == []
+
+
+def test_copy_is_independent() -> None:
+    plan = plan_with_existing()
+    other = plan.copy()
+    other.add(R(4, 8, VMR, "1000", "1499"))
+    other.remove(3)
+    assert [r.id for r in plan] == [3] and plan.resolve("1200") is None
+    assert [r.id for r in other] == [4] and other.resolve("2000") is None
+    assert plan.ranges_of(8) == [] and other.ranges_of(7) == []
+
+
+def test_resolve_refuses_invalid_numbers() -> None:
+    plan = plan_with_existing()
+    for bad in ["", "12x", "1" * 16]:
+        with pytest.raises(NumberPlanError) as ei:
+            plan.resolve(bad)
+        assert ei.value.code == "invalid_number"
+    assert plan.range_for("1500") == plan.get(3)
+
+
+# -- next_free ---------------------------------------------------------------------------
+
+
+def test_next_free_falls_back_to_general_meeting() -> None:
+    plan = NumberPlan([R(1, 1, GM, "100", "102"), R(2, 1, VMR, "900", "901")])
+    assert plan.next_free(1, VMR) == "900"
+    assert plan.next_free(1, IM) == "100"
+    assert plan.next_free(1, SM) == "100"
+    assert plan.next_free(1, GM) == "100"
+    assert plan.next_free(1, "instant_meeting") == "100"  # type: ignore[arg-type]
+
+
+def test_next_free_with_used_and_exhaustion() -> None:
+    plan = NumberPlan([R(1, 1, IM, "098", "099"), R(2, 1, IM, "0100", "0101")])
+    assert plan.next_free(1, IM, {"098"}) == "099"
+    assert plan.next_free(1, IM, {"098", "099"}) == "0100"  # 3 digits before 4 digits
+    assert plan.next_free(1, IM, {"098", "099", "0100"}) == "0101"
+    assert plan.next_free(1, IM, {"098", "099", "0100", "0101"}) is None
+    # A specific range that is full does not fall back to general_meeting.
+    plan.add(R(3, 1, GM, "500", "599"))
+    assert plan.next_free(1, IM, {"098", "099", "0100", "0101"}) is None
+
+
+def test_next_free_system_account_never_falls_back() -> None:
+    plan = NumberPlan([R(1, 1, GM, "100", "199")])
+    assert plan.next_free(1, SYS) is None
+    assert plan.next_free(2, GM) is None  # unknown member
+    plan.add(R(2, 1, SYS, "8000", "8000"))
+    assert plan.next_free(1, SYS) == "8000"
+    assert plan.next_free(1, SYS, used=frozenset({"8000"})) is None
+    assert plan.next_free(1, GM) == "100"
+
+
+# -- stateful property test --------------------------------------------------------------
+
+LENGTHS = st.integers(min_value=1, max_value=4)
+MEMBERS = st.integers(min_value=1, max_value=4)
+TYPES = st.sampled_from(list(RangeType))
+IDS = st.integers(min_value=1, max_value=30)
+
+
+@st.composite
+def ranges(draw: st.DrawFn, range_id: int | None = None) -> NumberRange:
+    length = draw(LENGTHS)
+    top = 10**length - 1
+    lo = draw(st.integers(0, top))
+    hi = draw(st.integers(lo, min(top, lo + draw(st.sampled_from([0, 1, 3, 10, 100])))))
+    return NumberRange(
+        id=draw(IDS) if range_id is None else range_id,
+        member_id=draw(MEMBERS),
+        type=draw(TYPES),
+        start=str(lo).zfill(length),
+        end=str(hi).zfill(length),
+    )
+
+
+@st.composite
+def numbers(draw: st.DrawFn) -> str:
+    length = draw(LENGTHS)
+    return str(draw(st.integers(0, 10**length - 1))).zfill(length)
+
+
+def key(number: str) -> tuple[int, int]:
+    return (len(number), int(number))
+
+
+def overlaps(a: NumberRange, b: NumberRange) -> bool:
+    return (
+        len(a.start) == len(b.start) and int(a.start) <= int(b.end) and int(b.start) <= int(a.end)
+    )
+
+
+class PlanMachine(RuleBasedStateMachine):
+    """The plan against a dict of ranges checked by brute force."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.plan = NumberPlan()
+        self.model: dict[int, NumberRange] = {}
+
+    def lowest_conflict(self, rng: NumberRange, ignore: int | None = None) -> NumberRange | None:
+        hits = [r for r in self.model.values() if r.id != ignore and overlaps(r, rng)]
+        return min(hits, key=lambda r: key(r.start)) if hits else None
+
+    @initialize(rs=st.lists(ranges(), max_size=8))
+    def load(self, rs: list[NumberRange]) -> None:
+        ok = len({r.id for r in rs}) == len(rs) and not any(
+            overlaps(a, b) for i, a in enumerate(rs) for b in rs[i + 1 :]
+        )
+        if ok:
+            self.plan = NumberPlan(rs)
+            self.model = {r.id: r for r in rs}
+        else:
+            with pytest.raises(RangeConflict):
+                NumberPlan(rs)
+
+    @rule(rng=ranges())
+    def add(self, rng: NumberRange) -> None:
+        expected = self.model.get(rng.id) or self.lowest_conflict(rng)
+        if expected is None:
+            self.plan.add(rng)
+            self.model[rng.id] = rng
+        else:
+            with pytest.raises(RangeConflict) as ei:
+                self.plan.add(rng)
+            assert ei.value.existing == expected
+            assert f"of member {expected.member_id}" in ei.value.message
+
+    @rule(range_id=IDS)
+    def remove(self, range_id: int) -> None:
+        if range_id in self.model:
+            assert self.plan.remove(range_id) == self.model.pop(range_id)
+        else:
+            with pytest.raises(UnknownRange):
+                self.plan.remove(range_id)
+
+    @rule(data=st.data(), range_id=IDS)
+    def replace(self, data: st.DataObject, range_id: int) -> None:
+        rng = data.draw(ranges(range_id=range_id))
+        if range_id not in self.model:
+            with pytest.raises(UnknownRange):
+                self.plan.replace(rng)
+            return
+        expected = self.lowest_conflict(rng, ignore=range_id)
+        if expected is None:
+            self.plan.replace(rng)
+            self.model[range_id] = rng
+        else:
+            with pytest.raises(RangeConflict) as ei:
+                self.plan.replace(rng)
+            assert ei.value.existing == expected
+
+    @rule(member=MEMBERS)
+    def remove_member(self, member: int) -> None:
+        gone = sorted(
+            (r for r in self.model.values() if r.member_id == member), key=lambda r: key(r.start)
+        )
+        assert self.plan.remove_member(member) == gone
+        for r in gone:
+            del self.model[r.id]
+
+    @rule(number=numbers())
+    def resolve_random(self, number: str) -> None:
+        self.check_number(number)
+
+    @rule(member=MEMBERS, type=TYPES, used=st.frozensets(numbers(), max_size=20))
+    def next_free(self, member: int, type: RangeType, used: frozenset[str]) -> None:
+        own = [r for r in self.model.values() if r.member_id == member]
+        applicable = [r for r in own if r.type is type]
+        if not applicable and type in (IM, SM, VMR):
+            applicable = [r for r in own if r.type is GM]
+        free = [
+            str(v).zfill(len(r.start))
+            for r in applicable
+            for v in range(int(r.start), int(r.end) + 1)
+            if str(v).zfill(len(r.start)) not in used
+        ]
+        expected = min(free, key=key) if free else None
+        assert self.plan.next_free(member, type, used) == expected
+
+    def check_number(self, number: str) -> None:
+        hits = [r for r in self.model.values() if r.contains(number)]
+        assert len(hits) <= 1
+        assert self.plan.range_for(number) == (hits[0] if hits else None)
+        assert self.plan.resolve(number) == ((hits[0].member_id, hits[0].type) if hits else None)
+
+    @invariant()
+    def no_overlap_and_edges_resolve(self) -> None:
+        rs = list(self.plan)
+        assert sorted(rs, key=lambda r: key(r.start)) == rs
+        assert {r.id: r for r in rs} == self.model and len(self.plan) == len(self.model)
+        for i, a in enumerate(rs):
+            for b in rs[i + 1 :]:
+                assert not overlaps(a, b), (a, b)
+        for r in rs:
+            n = len(r.start)
+            for v in (int(r.start) - 1, int(r.start), int(r.end), int(r.end) + 1):
+                if 0 <= v < 10**n:
+                    self.check_number(str(v).zfill(n))
+        for m in range(1, 5):
+            assert self.plan.ranges_of(m) == [r for r in rs if r.member_id == m]
+
+
+PlanMachine.TestCase.settings = settings(
+    max_examples=300,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestPlanMachine = PlanMachine.TestCase
