@@ -1,1 +1,1 @@
-"""The SIP redirect service: sans-I/O message parser, pure redirect policy, UDP/TCP/TLS transport."""
+"""The SIP redirect service: sans-I/O parser, pure redirect policy, UDP/TCP/TLS transport."""

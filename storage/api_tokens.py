@@ -32,7 +32,9 @@ class ApiToken:
     revoked_at: datetime | None
 
     def to_json(self) -> dict[str, object]:
-        iso = lambda d: d.isoformat() if d else None  # noqa: E731
+        def iso(d: datetime | None) -> str | None:
+            return d.isoformat() if d else None
+
         return {
             "id": self.id,
             "admin_id": self.admin_id,

@@ -257,7 +257,7 @@ class FederationStore:
         """Give a member in ``scope`` a number range; refused if it overlaps any other."""
         async with self._change() as ch:
             ch.view.federation.require_within(scope, member_id)
-            probe = NumberRange(0, member_id, RangeType(type), start, end, remark)
+            probe = NumberRange(0, member_id, type, start, end, remark)  # type: ignore[arg-type]
             ch.view.plan.check_add(probe)
             row = NumberRangeRow(
                 member_id=member_id,
