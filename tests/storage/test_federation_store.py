@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -77,7 +78,7 @@ def test_concurrent_writers_never_overlap(db_url):
             plan = (await a.current()).plan
             assert len(plan) == 10
             ranges = sorted(plan, key=lambda r: int(r.start))
-            assert all(int(x.end) < int(y.start) for x, y in zip(ranges, ranges[1:], strict=False))
+            assert all(int(x.end) < int(y.start) for x, y in itertools.pairwise(ranges))
         finally:
             await da.close()
             await dbb.close()
