@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from dashboards.app import build_services, create_app, fedhub_version
@@ -39,7 +40,26 @@ def _add_storage_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> HubConfig:
-    return HubConfig(data_dir=args.data, db_url=args.db_url)
+    extra: dict[str, object] = {}
+    if getattr(args, "session_idle", None) is not None:
+        extra["session_idle"] = timedelta(minutes=args.session_idle)
+    if getattr(args, "session_max", None) is not None:
+        extra["session_absolute"] = timedelta(hours=args.session_max)
+    if getattr(args, "trusted_proxy", None):
+        extra["trusted_proxies"] = frozenset(args.trusted_proxy)
+    if getattr(args, "cookie_secure", False):
+        extra["cookie_secure"] = True
+    return HubConfig(data_dir=args.data, db_url=args.db_url, **extra)  # type: ignore[arg-type]
+
+
+def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        value = kind(raw)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{raw} must be greater than 0")
+        return value
+
+    return parse
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -183,6 +203,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--session-idle",
+        type=_positive(float),
+        metavar="MINUTES",
+        help="end a session after this long without requests (default 30)",
+    )
+    serve.add_argument(
+        "--session-max",
+        type=_positive(float),
+        metavar="HOURS",
+        help="end every session after this long (default 12)",
+    )
+    serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        metavar="IP",
+        help="believe X-Forwarded-For from this proxy address (repeatable)",
+    )
+    serve.add_argument(
+        "--cookie-secure",
+        action="store_true",
+        help="always mark the session cookie Secure (behind a TLS proxy)",
+    )
     _add_storage_flags(serve)
     serve.set_defaults(func=cmd_serve)
 
