@@ -55,8 +55,32 @@ async def read_json(request: Request, schema: dict[str, Any], limit: int = MAX_B
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
         raise ApiError(400, "invalid_json", f"body is not valid JSON: {e}") from None
+    _refuse_control_characters(data, "")
     validate(data, schema)
     return data
+
+
+_CONTROL = frozenset(chr(c) for c in range(32)) - {"\t", "\n", "\r"} | {"\x7f"}
+
+
+def has_control_characters(text: str) -> bool:
+    """True for NUL and other C0 controls (tab, newline, CR allowed): no store takes them."""
+    return not _CONTROL.isdisjoint(text)
+
+
+def _refuse_control_characters(data: Any, path: str) -> None:
+    if isinstance(data, str):
+        if has_control_characters(data):
+            raise ApiError(
+                422, "invalid_input", f"{path or '(body)'}: control characters are not allowed"
+            )
+    elif isinstance(data, dict):
+        for k, v in data.items():
+            _refuse_control_characters(k, path)
+            _refuse_control_characters(v, f"{path}/{k}" if path else str(k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            _refuse_control_characters(v, f"{path}/{i}" if path else str(i))
 
 
 def validate(data: Any, schema: dict[str, Any]) -> None:

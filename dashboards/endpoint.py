@@ -24,7 +24,7 @@ from dashboards.auth import (
     require_password_changed,
     require_role,
 )
-from dashboards.body import read_json
+from dashboards.body import has_control_characters, read_json
 from dashboards.errors import ApiError, error_response
 from dashboards.jsonresp import json_response
 from dashboards.services import Services
@@ -65,6 +65,10 @@ class Ctx:
         v = self.request.query_params.get(name, default)
         if v is not None and len(v) > max_len:
             raise ApiError(422, "invalid_input", f"query parameter {name} is too long")
+        if v is not None and has_control_characters(v):
+            raise ApiError(
+                422, "invalid_input", f"query parameter {name}: control characters are not allowed"
+            )
         return v
 
     def flag(self, name: str) -> bool:

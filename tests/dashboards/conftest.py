@@ -84,7 +84,13 @@ def root(client: TestClient) -> Api:
     return a
 
 
-def make_admin(client: TestClient, username: str, role: str, member_id: int | None, password: str = "Secur1ty-Pass") -> Api:
+def make_admin(
+    client: TestClient,
+    username: str,
+    role: str,
+    member_id: int | None,
+    password: str = "Secur1ty-Pass",
+) -> Api:
     """Create an account directly in storage (as the CLI does) and log it in."""
     from storage.admins import Role
     from storage.passwords import hash_password

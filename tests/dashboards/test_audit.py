@@ -11,7 +11,9 @@ from tests.dashboards.conftest import MEMBER_PASSWORD, NEW_ADMIN_PASSWORD, Api, 
 def test_changes_and_logins_are_logged(root, client):
     prov = root.create_member(None, "prov").json()
     root.post(f"/members/{prov['id']}/ranges", {"type": "vmr", "start": "100", "end": "199"})
-    root.post(f"/members/{prov['id']}/ranges", {"type": "vmr", "start": "150", "end": "250"})  # refused
+    root.post(
+        f"/members/{prov['id']}/ranges", {"type": "vmr", "start": "150", "end": "250"}
+    )  # refused
     Api(client).login("admin", "bad-password")
     aud = make_admin(client, "aud", "auditor", None)
     entries = aud.get("/audit?limit=1000").json()["entries"]
@@ -26,7 +28,9 @@ def test_changes_and_logins_are_logged(root, client):
     created = [e for e in entries if e["action"] == "member.create"][0]
     assert created["admin"] == "admin" and created["target"] == f"member:{prov['id']}"
     assert created["source_ip"]
-    failed_login = [e for e in entries if e["action"] == "auth.login" and e["result"] == "refused"][0]
+    failed_login = [e for e in entries if e["action"] == "auth.login" and e["result"] == "refused"][
+        0
+    ]
     assert failed_login["admin"] == "admin" and "bad_credentials" in failed_login["reason"]
     blob = str(entries)
     for secret in ["123456", NEW_ADMIN_PASSWORD, MEMBER_PASSWORD, "bad-password", root.csrf]:
@@ -53,8 +57,16 @@ def test_filters_and_paging(root, client):
 
 
 def test_csv_export(root, client):
-    root.post("/members", {"parent_id": None, "domain": "p.example.gov", "display_name": "=HYPERLINK(\"x\")",
-                           "username": "p", "password": MEMBER_PASSWORD})
+    root.post(
+        "/members",
+        {
+            "parent_id": None,
+            "domain": "p.example.gov",
+            "display_name": '=HYPERLINK("x")',
+            "username": "p",
+            "password": MEMBER_PASSWORD,
+        },
+    )
     aud = make_admin(client, "aud", "auditor", None)
     r = aud.get("/audit/export?action=member.create")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")

@@ -99,8 +99,17 @@ def test_per_ip_throttle(client, app):
 
 
 def test_csrf_required_for_unsafe_cookie_requests(root):
-    r = root.post("/members", {"parent_id": None, "domain": "p.example.gov", "display_name": "P",
-                               "username": "p", "password": "Member-Pass1"}, csrf=False)
+    r = root.post(
+        "/members",
+        {
+            "parent_id": None,
+            "domain": "p.example.gov",
+            "display_name": "P",
+            "username": "p",
+            "password": "Member-Pass1",
+        },
+        csrf=False,
+    )
     assert r.status_code == 403 and r.json()["error"]["code"] == "csrf_failed"
     r = root.post("/members", {}, headers={"X-CSRF-Token": "forged"})
     assert r.status_code == 403 and r.json()["error"]["code"] == "csrf_failed"
@@ -119,7 +128,9 @@ def test_password_change_ends_other_sessions(root, client):
     other = Api(client)
     assert other.login("admin", NEW_ADMIN_PASSWORD).status_code == 200
     assert other.get("/members").status_code == 200
-    r = root.post("/auth/password", {"old_password": NEW_ADMIN_PASSWORD, "new_password": "An0ther-Pass"})
+    r = root.post(
+        "/auth/password", {"old_password": NEW_ADMIN_PASSWORD, "new_password": "An0ther-Pass"}
+    )
     assert r.status_code == 204
     assert other.get("/members").status_code == 401
     assert root.get("/members").status_code == 200
@@ -144,15 +155,26 @@ def test_bearer_tokens(root, client):
     bearer = Api(client)
     auth = {"Authorization": f"Bearer {secret}"}
     # no cookie, no CSRF: a bearer token is enough, also for unsafe requests
-    r = bearer.post("/members", {"parent_id": None, "domain": "prov.example.gov", "display_name": "Prov",
-                                 "username": "prov", "password": "Member-Pass1"}, headers=auth)
+    r = bearer.post(
+        "/members",
+        {
+            "parent_id": None,
+            "domain": "prov.example.gov",
+            "display_name": "Prov",
+            "username": "prov",
+            "password": "Member-Pass1",
+        },
+        headers=auth,
+    )
     assert r.status_code == 201, r.text
     listed = root.get("/tokens").json()["tokens"]
     assert [t["id"] for t in listed] == [tid] and "token" not in listed[0]
     assert root.delete(f"/tokens/{tid}").status_code == 204
     r = bearer.get("/members", headers=auth)
     assert r.status_code == 401
-    assert bearer.get("/members", headers={"Authorization": "Bearer fh_nonsense"}).status_code == 401
+    assert (
+        bearer.get("/members", headers={"Authorization": "Bearer fh_nonsense"}).status_code == 401
+    )
     assert bearer.get("/members", headers={"Authorization": "Basic abc"}).status_code == 401
 
 
@@ -177,8 +199,19 @@ def test_roles_are_separated(root, client):
     assert root.get("/admins").status_code == 403
     assert root.get("/audit").status_code == 403
     assert sec.get("/audit").status_code == 403
-    assert sec.post("/members", {"parent_id": None, "domain": "x.example.gov", "display_name": "X",
-                                 "username": "x", "password": "Member-Pass1"}).status_code == 403
+    assert (
+        sec.post(
+            "/members",
+            {
+                "parent_id": None,
+                "domain": "x.example.gov",
+                "display_name": "X",
+                "username": "x",
+                "password": "Member-Pass1",
+            },
+        ).status_code
+        == 403
+    )
     assert auditor.get("/audit").status_code == 200
 
 
@@ -188,14 +221,35 @@ def test_security_admin_manages_accounts_in_scope(root, client):
     county = root.create_member(city["id"], "county1").json()
     city2 = root.create_member(prov["id"], "city2").json()
     sec = make_admin(client, "citysec", "security", city["id"])
-    r = sec.post("/admins", {"username": "countyops", "password": "County-Ops1", "role": "admin", "member_id": county["id"]})
+    r = sec.post(
+        "/admins",
+        {
+            "username": "countyops",
+            "password": "County-Ops1",
+            "role": "admin",
+            "member_id": county["id"],
+        },
+    )
     assert r.status_code == 201, r.text
     assert r.json()["password_change_required"] is True
-    r = sec.post("/admins", {"username": "x2", "password": "County-Ops1", "role": "admin", "member_id": city2["id"]})
+    r = sec.post(
+        "/admins",
+        {"username": "x2", "password": "County-Ops1", "role": "admin", "member_id": city2["id"]},
+    )
     assert r.status_code == 403 and r.json()["error"]["code"] == "outside_scope"
-    r = sec.post("/admins", {"username": "x3", "password": "County-Ops1", "role": "admin", "member_id": None})
+    r = sec.post(
+        "/admins", {"username": "x3", "password": "County-Ops1", "role": "admin", "member_id": None}
+    )
     assert r.status_code == 403
-    r = sec.post("/admins", {"username": "countyops", "password": "County-Ops1", "role": "admin", "member_id": county["id"]})
+    r = sec.post(
+        "/admins",
+        {
+            "username": "countyops",
+            "password": "County-Ops1",
+            "role": "admin",
+            "member_id": county["id"],
+        },
+    )
     assert r.status_code == 409
     names = [a["username"] for a in sec.get("/admins").json()["admins"]]
     assert "countyops" in names and "admin" not in names

@@ -6,8 +6,14 @@ import orjson
 
 
 def test_oversize_body_refused(root):
-    big = {"parent_id": None, "domain": "p.example.gov", "display_name": "P", "username": "p",
-           "password": "Member-Pass1", "remark": "x" * 100_000}
+    big = {
+        "parent_id": None,
+        "domain": "p.example.gov",
+        "display_name": "P",
+        "username": "p",
+        "password": "Member-Pass1",
+        "remark": "x" * 100_000,
+    }
     r = root.post("/members", big)
     assert r.status_code == 413
     assert r.json()["error"]["code"] == "body_too_large"
@@ -19,29 +25,54 @@ def test_oversize_body_without_length_refused(root):
         for _ in range(100):
             yield b"x" * 1024
 
-    r = root.request("POST", "/members", content=gen(), headers={"Content-Type": "application/json"})
+    r = root.request(
+        "POST", "/members", content=gen(), headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 413
 
 
 def test_wrong_media_type_and_bad_json(root):
-    r = root.request("POST", "/members", content=b"a=b", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    r = root.request(
+        "POST",
+        "/members",
+        content=b"a=b",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert r.status_code == 415
-    r = root.request("POST", "/members", content=b"{not json", headers={"Content-Type": "application/json"})
+    r = root.request(
+        "POST", "/members", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
-    r = root.request("POST", "/members", content=orjson.dumps([1, 2]), headers={"Content-Type": "application/json"})
+    r = root.request(
+        "POST",
+        "/members",
+        content=orjson.dumps([1, 2]),
+        headers={"Content-Type": "application/json"},
+    )
     assert r.status_code == 422
 
 
 def test_schema_errors_name_the_field_but_not_the_value(root):
-    r = root.post("/members", {"parent_id": None, "domain": "p.example.gov", "display_name": "P",
-                               "username": "p", "password": "S3cret-" + "x" * 200})
+    r = root.post(
+        "/members",
+        {
+            "parent_id": None,
+            "domain": "p.example.gov",
+            "display_name": "P",
+            "username": "p",
+            "password": "S3cret-" + "x" * 200,
+        },
+    )
     assert r.status_code == 422
     err = r.json()["error"]
     assert err["message"].startswith("password:")
     assert "S3cret" not in r.text
     r = root.post("/members", {"parent_id": None, "unexpected": 1})
     assert r.status_code == 422
-    assert any("unexpected" in e["message"] or "required" in e["message"] for e in r.json()["error"]["details"]["errors"])
+    assert any(
+        "unexpected" in e["message"] or "required" in e["message"]
+        for e in r.json()["error"]["details"]["errors"]
+    )
 
 
 def test_unknown_routes_and_ids(root):
@@ -86,17 +117,47 @@ def test_openapi_document_is_valid_and_complete(client):
     validate(doc)
     ops = {(m.upper(), p) for p, item in doc["paths"].items() for m in item}
     for needed in [
-        ("POST", "/api/v1/auth/login"), ("POST", "/api/v1/auth/password"), ("POST", "/api/v1/auth/logout"),
-        ("GET", "/api/v1/members"), ("POST", "/api/v1/members"), ("GET", "/api/v1/members/{member_id}"),
-        ("PATCH", "/api/v1/members/{member_id}"), ("DELETE", "/api/v1/members/{member_id}"),
-        ("GET", "/api/v1/members/{member_id}/ranges"), ("POST", "/api/v1/members/{member_id}/ranges"),
-        ("DELETE", "/api/v1/members/{member_id}/ranges/{range_id}"), ("GET", "/api/v1/numbers/{number}"),
-        ("GET", "/api/v1/audit"), ("GET", "/api/v1/audit/export"), ("POST", "/api/v1/tokens"),
-        ("GET", "/healthz"), ("GET", "/readyz"),
+        ("POST", "/api/v1/auth/login"),
+        ("POST", "/api/v1/auth/password"),
+        ("POST", "/api/v1/auth/logout"),
+        ("GET", "/api/v1/members"),
+        ("POST", "/api/v1/members"),
+        ("GET", "/api/v1/members/{member_id}"),
+        ("PATCH", "/api/v1/members/{member_id}"),
+        ("DELETE", "/api/v1/members/{member_id}"),
+        ("GET", "/api/v1/members/{member_id}/ranges"),
+        ("POST", "/api/v1/members/{member_id}/ranges"),
+        ("DELETE", "/api/v1/members/{member_id}/ranges/{range_id}"),
+        ("GET", "/api/v1/numbers/{number}"),
+        ("GET", "/api/v1/audit"),
+        ("GET", "/api/v1/audit/export"),
+        ("POST", "/api/v1/tokens"),
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
     ]:
         assert needed in ops, needed
     # every route the app serves is documented
     from starlette.routing import Route
 
-    served = {(m, r.path) for r in client.app.routes if isinstance(r, Route) for m in (r.methods or []) if m != "HEAD"}
+    served = {
+        (m, r.path)
+        for r in client.app.routes
+        if isinstance(r, Route)
+        for m in (r.methods or [])
+        if m != "HEAD"
+    }
     assert served <= ops, served - ops
+
+
+def test_control_characters_refused_everywhere(root, client):
+    """NUL bytes would make PostgreSQL fail; they get a 422 on every backend."""
+    r = root.post("/auth/login", {"username": "adm\u0000in", "password": "x"})
+    assert r.status_code == 422 and "control characters" in r.json()["error"]["message"]
+    r = root.create_member(None, "prov", display_name="Pro\u0007v")
+    assert r.status_code == 422 and r.json()["error"]["message"].startswith("display_name:")
+    r = root.create_member(None, "prov", remark="line one\nline two\ttabbed")
+    assert r.status_code == 201
+    from tests.dashboards.conftest import make_admin
+
+    aud = make_admin(client, "aud", "auditor", None)
+    assert aud.get("/audit?admin=a%00b").status_code == 422

@@ -37,17 +37,41 @@ def test_depth_limit(root):
 
 
 def test_bad_domain_refused(root):
-    for bad in ["nodot", "-bad.example.gov", "bad-.example.gov", "a..b.gov", "x" * 64 + ".gov", "under_score.gov", "1.2.3.4"]:
-        r = root.post("/members", {"parent_id": None, "domain": bad, "display_name": "P",
-                                   "username": "p1", "password": MEMBER_PASSWORD})
+    for bad in [
+        "nodot",
+        "-bad.example.gov",
+        "bad-.example.gov",
+        "a..b.gov",
+        "x" * 64 + ".gov",
+        "under_score.gov",
+        "1.2.3.4",
+    ]:
+        r = root.post(
+            "/members",
+            {
+                "parent_id": None,
+                "domain": bad,
+                "display_name": "P",
+                "username": "p1",
+                "password": MEMBER_PASSWORD,
+            },
+        )
         assert r.status_code == 422, (bad, r.text)
         assert r.json()["error"]["code"] == "invalid_domain", bad
 
 
 def test_domain_unique_case_insensitive(root):
     prov = root.create_member(None, "prov").json()
-    r = root.post("/members", {"parent_id": prov["id"], "domain": "PROV.Example.GOV", "display_name": "Dup",
-                               "username": "dup", "password": MEMBER_PASSWORD})
+    r = root.post(
+        "/members",
+        {
+            "parent_id": prov["id"],
+            "domain": "PROV.Example.GOV",
+            "display_name": "Dup",
+            "username": "dup",
+            "password": MEMBER_PASSWORD,
+        },
+    )
     assert r.status_code == 409
     assert r.json()["error"]["code"] == "domain_taken"
     assert str(prov["id"]) in r.json()["error"]["message"]
@@ -60,16 +84,31 @@ def test_second_province_refused(root):
 
 
 def test_member_password_policy(root):
-    r = root.post("/members", {"parent_id": None, "domain": "p.example.gov", "display_name": "P",
-                               "username": "p", "password": "123456"})
+    r = root.post(
+        "/members",
+        {
+            "parent_id": None,
+            "domain": "p.example.gov",
+            "display_name": "P",
+            "username": "p",
+            "password": "123456",
+        },
+    )
     assert r.status_code == 422 and r.json()["error"]["code"] == "weak_password"
     assert "123456" not in r.text
 
 
 def test_update_member(root):
     prov, city = _chain(root, 2)
-    r = root.patch(f"/members/{city['id']}", {"display_name": "City One", "domain": "c1.example.gov",
-                                              "server_url": "ws://127.0.0.1:9000/fed/link", "password": "N3w-Member-pw"})
+    r = root.patch(
+        f"/members/{city['id']}",
+        {
+            "display_name": "City One",
+            "domain": "c1.example.gov",
+            "server_url": "ws://127.0.0.1:9000/fed/link",
+            "password": "N3w-Member-pw",
+        },
+    )
     assert r.status_code == 200, r.text
     assert r.json()["domain"] == "c1.example.gov" and r.json()["server_url"].startswith("ws://")
     r = root.patch(f"/members/{city['id']}", {"domain": "lvl1.example.gov"})
@@ -85,7 +124,9 @@ def test_delete_refusals_and_cascade(root):
     assert r.status_code == 409
     err = r.json()["error"]
     assert err["code"] == "has_children" and "cascade" in err["message"]
-    r = root.post(f"/members/{county['id']}/ranges", {"type": "vmr", "start": "3000", "end": "3999"})
+    r = root.post(
+        f"/members/{county['id']}/ranges", {"type": "vmr", "start": "3000", "end": "3999"}
+    )
     assert r.status_code == 201
     r = root.delete(f"/members/{county['id']}")
     assert r.status_code == 409 and r.json()["error"]["code"] == "has_bound_data"
@@ -129,7 +170,10 @@ def test_outside_subtree_refused(root, client):
 
 def test_ranges_overlap_refused_with_reason(root):
     prov, city = _chain(root, 2)
-    r = root.post(f"/members/{prov['id']}/ranges", {"type": "general_meeting", "start": "1000", "end": "1999", "remark": "prov meetings"})
+    r = root.post(
+        f"/members/{prov['id']}/ranges",
+        {"type": "general_meeting", "start": "1000", "end": "1999", "remark": "prov meetings"},
+    )
     assert r.status_code == 201
     rid = r.json()["id"]
     assert r.json()["size"] == 1000
@@ -137,13 +181,19 @@ def test_ranges_overlap_refused_with_reason(root):
     assert r.status_code == 409
     err = r.json()["error"]
     assert err["code"] == "range_conflict"
-    assert "1000" in err["message"] and "1999" in err["message"] and "general_meeting" in err["message"]
+    assert (
+        "1000" in err["message"]
+        and "1999" in err["message"]
+        and "general_meeting" in err["message"]
+    )
     assert err["details"]["member_id"] == prov["id"] if "member_id" in err["details"] else True
     # same member, different type: also refused
     r = root.post(f"/members/{prov['id']}/ranges", {"type": "vmr", "start": "1999", "end": "1999"})
     assert r.status_code == 409
     # same digits, other length: no overlap
-    r = root.post(f"/members/{city['id']}/ranges", {"type": "vmr", "start": "01000", "end": "01999"})
+    r = root.post(
+        f"/members/{city['id']}/ranges", {"type": "vmr", "start": "01000", "end": "01999"}
+    )
     assert r.status_code == 201
     # bad ranges
     for body in [
@@ -170,7 +220,10 @@ def test_ranges_overlap_refused_with_reason(root):
 
 def test_resolve_number(root, client):
     prov, city = _chain(root, 2)
-    root.post(f"/members/{city['id']}/ranges", {"type": "scheduled_meeting", "start": "8000", "end": "8999"})
+    root.post(
+        f"/members/{city['id']}/ranges",
+        {"type": "scheduled_meeting", "start": "8000", "end": "8999"},
+    )
     r = root.get("/numbers/8123")
     assert r.status_code == 200
     assert r.json()["member_id"] == city["id"] and r.json()["type"] == "scheduled_meeting"
