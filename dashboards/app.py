@@ -18,9 +18,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from controllers.manager import LinkManager
 from dashboards.api import api
 from dashboards.errors import ApiError, error_response
 from dashboards.jsonresp import json_response
+from dashboards.links import LinkSupervisor
 from dashboards.openapi import build as build_openapi
 from dashboards.services import HubConfig, Services
 from dashboards.throttle import LoginThrottle
@@ -51,10 +53,12 @@ def build_services(config: HubConfig) -> Services:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         url = sqlite_url_for(config.data_dir)
     db = Database.open(url)
+    federation = FederationStore(db)
+    links = LinkSupervisor(federation, LinkManager()) if config.links else None
     return Services(
         config=config,
         db=db,
-        federation=FederationStore(db),
+        federation=federation,
         admins=AdminStore(
             db, max_failures=config.lockout_failures, lockout=config.lockout_duration
         ),
@@ -62,6 +66,7 @@ def build_services(config: HubConfig) -> Services:
         tokens=TokenStore(db),
         audit=AuditLog(db),
         throttle=LoginThrottle(config.ip_failures_per_window, config.ip_window.total_seconds()),
+        links=links,
     )
 
 
@@ -120,9 +125,13 @@ def create_app(config: HubConfig | None = None, services: Services | None = None
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await bootstrap(services)
+        if services.links is not None:
+            await services.links.start()
         try:
             yield
         finally:
+            if services.links is not None:
+                await services.links.stop()
             await services.db.close()
 
     async def healthz(request: Request) -> Response:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from dashboards.links import LinkSupervisor
 from dashboards.throttle import LoginThrottle
 from storage.admins import AdminStore
 from storage.api_tokens import TokenStore
@@ -29,6 +30,7 @@ class HubConfig:
     ip_window: timedelta = timedelta(minutes=5)
     cookie_secure: bool | None = None  # None: Secure when the request came over https
     max_body: int = 64 * 1024
+    links: bool = True  # dial out to bound member servers
     trusted_proxies: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -42,3 +44,4 @@ class Services:
     tokens: TokenStore
     audit: AuditLog
     throttle: LoginThrottle
+    links: LinkSupervisor | None = None

@@ -11,7 +11,8 @@ Any failure drops the cache, so the next call reloads from what is really stored
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,8 @@ from storage.models import (
     NumberRangeRow,
     utcnow,
 )
+
+log = logging.getLogger("fedhub.federation")
 
 MEMBER_FIELDS = (
     "domain",
@@ -60,6 +63,20 @@ class MemberServerInfo:
     sip_port: int | None
 
 
+@dataclass(frozen=True)
+class BoundMember:
+    """A member whose conference server is bound: what a link to it needs."""
+
+    member_id: int
+    domain: str
+    server_url: str
+    username: str
+    password_hash: str
+
+
+ChangeListener = Callable[[], Awaitable[None]]
+
+
 @dataclass
 class _Change:
     session: AsyncSession
@@ -73,6 +90,18 @@ class FederationStore:
         self._db = db
         self._view: FederationView | None = None
         self._lock = asyncio.Lock()
+        self._listeners: list[ChangeListener] = []
+
+    def on_change(self, listener: ChangeListener) -> None:
+        """Call ``listener`` after every change this node commits (errors are logged)."""
+        self._listeners.append(listener)
+
+    async def _notify(self) -> None:
+        for listener in self._listeners:
+            try:
+                await listener()
+            except Exception:
+                log.exception("federation change listener failed")
 
     # -- reading ---------------------------------------------------------------
     async def current(self) -> FederationView:
@@ -88,6 +117,17 @@ class FederationStore:
     async def member_row(self, member_id: int) -> MemberRow | None:
         async with self._db.session() as s:
             return await s.get(MemberRow, member_id)
+
+    async def bound_members(self) -> list[BoundMember]:
+        """Every member with a bound server, with the credentials its link proves."""
+        async with self._db.session() as s:
+            rows = (
+                await s.execute(select(MemberRow).where(MemberRow.server_url.is_not(None)))
+            ).scalars()
+            return [
+                BoundMember(r.id, r.domain, r.server_url or "", r.username, r.password_hash)
+                for r in rows
+            ]
 
     async def bound_data(self, member_id: int) -> dict[str, int]:
         """What refers to a member besides its children: counts by kind."""
@@ -119,6 +159,7 @@ class FederationStore:
             except BaseException:
                 self._view = None
                 raise
+        await self._notify()
 
     async def create_member(
         self,
