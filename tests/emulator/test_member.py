@@ -1,0 +1,224 @@
+"""EmulatedMember: commands, calls, cascades, auto-call, statistics, activity."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from controllers.messages import Command, CommandKind, EventMessage, Result, Sync, SyncAck, decode
+from emulator.activity import Activity, drive
+from emulator.behaviour import Behaviour
+from emulator.federation import EmulatedFederation, build_demo_federation
+from emulator.member import EmulatedMember, cascade_venue_id
+from hub.cascade import StatsUpdated, VenueStatus
+
+SPECS = build_demo_federation(3, cities=1, counties=1, townships=1, villages=(1, 1))
+CALM = Behaviour(
+    latency=(0.0, 0.0),
+    ring=(0.01, 0.01),
+    p_busy=0,
+    p_no_answer=0,
+    p_offline=0,
+    p_command_fail=0,
+    stats_interval=0,
+)
+
+
+class Outlet:
+    """A hub link as the member sees it, collecting what is sent (no socket needed)."""
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+
+    up = True
+    backlog = 0
+
+    def enqueue(self, data: bytes) -> None:
+        self.frames.append(data)
+
+    def messages(self) -> list:
+        return [decode(f) for f in self.frames]
+
+    def results(self) -> list[Result]:
+        return [m for m in self.messages() if isinstance(m, Result)]
+
+
+def federation(behaviour: Behaviour = CALM) -> tuple[EmulatedFederation, Outlet]:
+    fed = EmulatedFederation(SPECS, seed=9, behaviour=behaviour)
+    fed.setup()
+    out = Outlet()
+    for m in fed.members.values():
+        m.outlets.add(out)
+    return fed, out
+
+
+def prov(fed: EmulatedFederation) -> EmulatedMember:
+    return fed.members["prov"]
+
+
+async def settle(seconds: float = 0.05) -> None:
+    await asyncio.sleep(seconds)
+
+
+def joined_venue(member: EmulatedMember) -> str:
+    """A joined, unmuted contact with its camera on."""
+    conf = member.spec.meeting
+    for vid in member.world.venue_ids(conf):
+        v = member.world.venue(conf, vid)
+        if v and v.status is VenueStatus.JOINED and v.cascade is None and not v.muted:
+            if v.camera_on:
+                return vid
+    raise AssertionError("no such venue in the demo")
+
+
+async def test_mute_camera_layout_hang_up() -> None:
+    fed, out = federation()
+    p = prov(fed)
+    conf, vid = p.spec.meeting, joined_venue(p)
+    for i, kind in enumerate([CommandKind.MUTE, CommandKind.CAMERA_OFF, CommandKind.HANG_UP]):
+        p.on_command(Command(f"c{i}", kind, conf, vid))
+    p.on_command(Command("L", CommandKind.LAYOUT, conf, args={"layout": "2x2"}))
+    await settle()
+    assert all(r.ok for r in out.results()) and len(out.results()) == 4
+    v = p.world.venue(conf, vid)
+    assert v is not None and v.muted and not v.camera_on and v.status is VenueStatus.NOT_JOINED
+    assert p.world.conference(conf).layout == "2x2"  # type: ignore[union-attr]
+    kinds = [m.event.change.KIND for m in out.messages() if isinstance(m, EventMessage)]
+    assert kinds == ["mute_changed", "camera_changed", "venue_left", "layout_changed"]
+
+
+async def test_commands_fail_with_reasons() -> None:
+    fed, out = federation()
+    p = prov(fed)
+    conf = p.spec.meeting
+    not_joined = next(v.id for v in p.spec.venues if v.initial is VenueStatus.NOT_JOINED)
+    p.on_command(Command("a", CommandKind.MUTE, "nope", "x"))
+    p.on_command(Command("b", CommandKind.MUTE, conf, "ghost"))
+    p.on_command(Command("c", CommandKind.MUTE, conf, not_joined))
+    p.on_command(Command("d", CommandKind.LAYOUT, conf))
+    p.on_command(Command("e", CommandKind.CALL, conf, args={"number": "999"}))
+    await settle()
+    reasons = {r.id: r.reason for r in out.results()}
+    assert not any(r.ok for r in out.results())
+    assert "no conference" in reasons["a"] and "no venue" in reasons["b"]
+    assert "not in the call" in reasons["c"] and "layout" in reasons["d"]
+    assert reasons["e"] == "no such contact"
+
+
+async def test_a_repeated_command_id_gets_the_same_single_answer() -> None:
+    fed, out = federation()
+    p = prov(fed)
+    cmd = Command("same", CommandKind.MUTE, p.spec.meeting, joined_venue(p))
+    p.on_command(cmd)
+    p.on_command(cmd)  # while in progress: ignored
+    await settle()
+    p.on_command(cmd)  # after: the same answer again
+    assert [r.id for r in out.results()] == ["same", "same"]
+    assert sum(isinstance(m, EventMessage) for m in out.messages()) == 1
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "reason"),
+    [
+        (Behaviour((0, 0), (0, 0), p_busy=1.0, p_no_answer=0, p_offline=0), "busy"),
+        (Behaviour((0, 0), (0, 0.01), p_busy=0, p_no_answer=1.0, p_offline=0), "no answer"),
+        (Behaviour((0, 0), (0, 0), p_busy=0, p_no_answer=0, p_offline=1.0), "venue offline"),
+    ],
+)
+async def test_calls_fail_realistically(behaviour: Behaviour, reason: str) -> None:
+    fed, out = federation(behaviour)
+    p = prov(fed)
+    spec = next(v for v in p.spec.venues if v.initial is VenueStatus.NOT_JOINED)
+    p.on_command(Command("call", CommandKind.CALL, p.spec.meeting, args={"number": spec.number}))
+    await settle(0.6)
+    (result,) = out.results()
+    assert not result.ok and result.reason == reason
+    venue = p.world.venue(p.spec.meeting, spec.id)
+    assert venue is not None and venue.status is VenueStatus.FAILED and venue.reason == reason
+
+
+async def test_call_rings_then_joins_and_unreachable_venues_stay_offline() -> None:
+    fed, out = federation()
+    p = prov(fed)
+    conf = p.spec.meeting
+    spec = next(v for v in p.spec.venues if v.initial is VenueStatus.NOT_JOINED)
+    offline = next(v for v in p.spec.venues if not v.reachable)
+    p.on_command(Command("ok", CommandKind.CALL, conf, spec.id))
+    p.on_command(Command("off", CommandKind.CALL, conf, offline.id))
+    await settle(0.3)
+    results = {r.id: r for r in out.results()}
+    assert results["ok"].ok and results["off"].reason == "venue offline"
+    kinds = [m.event.change.KIND for m in out.messages() if isinstance(m, EventMessage)]
+    assert kinds.count("venue_ringing") == 2 and "venue_joined" in kinds
+
+
+async def test_calling_a_childs_vmr_cascades_it_in_and_auto_calls() -> None:
+    fed, out = federation()
+    p, city = prov(fed), fed.members[SPECS[1].key]
+    link = cascade_venue_id(city.spec.meeting)
+    p.on_command(Command("h", CommandKind.HANG_UP, p.spec.meeting, link))
+    await settle()
+    assert p.world.venue(p.spec.meeting, link).status is VenueStatus.NOT_JOINED  # type: ignore[union-attr]
+    spare = city.spec.range_of("vmr").number(7)  # a VMR that is not running yet
+    p.on_command(Command("c", CommandKind.CALL, p.spec.meeting, link))
+    p.on_command(Command("n", CommandKind.CALL, p.spec.meeting, args={"number": spare}))
+    await settle(0.3)
+    assert all(r.ok for r in out.results() if r.id in "cn")
+    assert p.world.venue(p.spec.meeting, link).status is VenueStatus.JOINED  # type: ignore[union-attr]
+    new_link = p.world.venue(p.spec.meeting, cascade_venue_id(spare))
+    assert new_link is not None and new_link.cascade.member == city.spec.domain  # type: ignore[union-attr]
+    assert city.world.running(spare)
+
+
+async def test_auto_call_rings_assigned_contacts() -> None:
+    fed, out = federation()
+    city = fed.members[SPECS[1].key]
+    city.publish(city.world.end_conference(city.spec.meeting))
+    city.publish(city.world.start_conference(city.spec.meeting, "again", "vmr", 0.0))  # type: ignore[arg-type]
+    city.auto_call(city.spec.meeting)
+    await settle(0.3)
+    assigned = {v.id for v in city.spec.venues if v.conference == city.spec.meeting}
+    assert set(city.world.venue_ids(city.spec.meeting)) == assigned
+
+
+async def test_sync_is_kept_and_acknowledged() -> None:
+    fed, out = federation()
+    p = prov(fed)
+    p.on_sync(Sync("accounts", 3, ({"id": 1},)))
+    assert out.messages()[-1] == SyncAck("accounts", 3, True)
+    assert p.synced["accounts"].revision == 3
+
+
+async def test_statistics_and_scripted_activity_emit_events() -> None:
+    fed, out = federation()
+    p = prov(fed)
+    p.tick_stats(dip_chance=0.5)
+    stats = [
+        m
+        for m in out.messages()
+        if isinstance(m, EventMessage) and isinstance(m.event.change, StatsUpdated)
+    ]
+    joined = sum(
+        1
+        for c in p.world.snapshot().conferences
+        for v in c.venues
+        if v.status is VenueStatus.JOINED
+    )
+    assert len(stats) == joined
+    out.frames.clear()
+    task = asyncio.create_task(drive(list(fed.members.values()), Activity.flood(2000), seed=1))
+    await settle(0.3)
+    task.cancel()
+    assert len(out.frames) > 100
+
+
+def test_the_same_seed_replays_the_same_activity() -> None:
+    runs = []
+    for _ in range(2):
+        fed, out = federation()
+        for m in fed.members.values():
+            for kind in ("mute", "camera", "dip", "mute", "camera"):
+                m.random_action(kind)
+        runs.append([m.event.change for m in out.messages() if isinstance(m, EventMessage)])
+    assert runs[0] == runs[1] and runs[0]
