@@ -17,7 +17,9 @@ from pathlib import Path
 
 from dashboards.app import build_services, create_app, fedhub_version
 from dashboards.services import HubConfig
+from emulator import cli as emulator_cli
 from hub import password_policy
+from ops import demo as demo_mod
 from storage.admins import Role, UsernameTaken
 from storage.passwords import hash_password_async
 
@@ -269,6 +271,25 @@ def build_parser() -> argparse.ArgumentParser:
     unlock.set_defaults(func=cmd_admin_unlock)
     for sp in (create, passwd, unlock):
         _add_storage_flags(sp)
+
+    demo = sub.add_parser(
+        "demo",
+        help="run the hub with an emulated 5-level federation and live meetings",
+        description="One command for a newcomer: the hub, about 40 emulated member servers "
+        "(province, cities, counties, townships, villages) registered, bound and linked, "
+        "a province-wide federation meeting running. Prints the URL and the login.",
+    )
+    demo_mod.configure_parser(demo)
+    demo.set_defaults(func=demo_mod.run)
+
+    emulate = sub.add_parser(
+        "emulate",
+        help="run emulated member servers (reference link protocol) on loopback",
+        description="Run one or many emulated member servers in one process, for demos, "
+        "tests and load (e.g. --members 2000).",
+    )
+    emulator_cli.configure_parser(emulate)
+    emulate.set_defaults(func=emulator_cli.run)
 
     db = sub.add_parser("db", help="database maintenance")
     dsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
