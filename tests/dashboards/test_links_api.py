@@ -1,0 +1,93 @@
+"""Members bound through the API get linked; unbinding or deleting drops the link."""
+
+from __future__ import annotations
+
+import time
+
+from emulator.federation import build_demo_federation, serve_federation
+from tests.dashboards.conftest import make_admin
+
+
+def _wait(fn, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not reached")
+
+
+def test_bound_members_are_linked(root, client):
+    specs = build_demo_federation(seed=3, cities=1, counties=1, townships=1, villages=(1, 1))[:2]
+    running = client.portal.call(lambda: serve_federation(specs, "127.0.0.1", 0, seed=3))
+    try:
+        prov_spec, city_spec = specs
+        ids = {}
+        for spec in specs:
+            r = root.post(
+                "/members",
+                {
+                    "parent_id": ids.get(spec.parent_key),
+                    "domain": spec.domain,
+                    "display_name": spec.display_name,
+                    "username": spec.username,
+                    "password": spec.password,
+                    "server_url": running.urls[spec.key],
+                },
+            )
+            assert r.status_code == 201, r.text
+            ids[spec.key] = r.json()["id"]
+
+        def links_up():
+            links = root.get("/links").json()["links"]
+            return len(links) == 2 and all(x["state"] == "up" for x in links) and links
+
+        links = _wait(links_up)
+        assert {x["member_id"] for x in links} == set(ids.values())
+        summary = _wait(
+            lambda: (s := root.get("/live/summary").json())["total"]["conferences"] and s
+        )
+        assert summary["total"]["members"] == 2
+        confs = root.get(f"/live/members/{ids['prov']}/conferences").json()["conferences"]
+        assert confs and confs[0]["venues"]
+
+        # a scoped admin sees only its subtree's links
+        city_ops = make_admin(client, "cityops", "admin", ids[city_spec.key])
+        assert [x["member_id"] for x in city_ops.get("/links").json()["links"]] == [
+            ids[city_spec.key]
+        ]
+        assert city_ops.get(f"/live/members/{ids['prov']}/conferences").status_code == 403
+
+        # wrong credentials: the link reports the refusal instead of coming up
+        r = root.patch(f"/members/{ids[city_spec.key]}", {"password": "Wrong-Pass-99"})
+        assert r.status_code == 200
+
+        def refused():
+            link = [
+                x
+                for x in root.get("/links").json()["links"]
+                if x["member_id"] == ids[city_spec.key]
+            ]
+            return link and link[0]["state"] != "up" and link[0]["last_error"]
+
+        assert "auth" in str(_wait(refused)).lower() or "credential" in str(_wait(refused)).lower()
+
+        # unbinding drops the link and its live state
+        r = root.patch(f"/members/{ids[city_spec.key]}", {"server_url": None})
+        assert r.status_code == 200
+        _wait(lambda: [x["member_id"] for x in root.get("/links").json()["links"]] == [ids["prov"]])
+    finally:
+        client.portal.call(running.close)
+
+
+def test_unusable_link_url_is_reported(root):
+    prov = root.create_member(None, "prov", server_url="ws://10.1.2.3:9000/fed/link").json()
+    links = root.get("/links").json()["links"]
+    assert links == [
+        {
+            "member_id": prov["id"],
+            "state": "misconfigured",
+            "last_error": f"member {prov['id']}: plain ws:// is allowed on loopback only",
+        }
+    ]
