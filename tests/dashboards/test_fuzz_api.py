@@ -59,7 +59,9 @@ def test_no_server_errors(hub):
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(
+            max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None
+        )
         def fuzz(case) -> None:
             response = case.call(base_url=base, headers=headers)
             case.validate_response(response, checks=[not_a_server_error])
