@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 
 from starlette.applications import Starlette
@@ -24,6 +25,7 @@ from dashboards.errors import ApiError, error_response
 from dashboards.jsonresp import json_response
 from dashboards.links import LinkSupervisor
 from dashboards.openapi import build as build_openapi
+from dashboards.redirect import RedirectSupervisor
 from dashboards.services import HubConfig, Services
 from dashboards.throttle import LoginThrottle
 from storage.admins import AdminStore, Role
@@ -33,6 +35,7 @@ from storage.db import Database, sqlite_url_for
 from storage.federation_store import FederationStore
 from storage.passwords import hash_password_async
 from storage.sessions import SessionStore
+from storage.settings import SettingsStore
 
 log = logging.getLogger("fedhub")
 
@@ -55,6 +58,13 @@ def build_services(config: HubConfig) -> Services:
     db = Database.open(url)
     federation = FederationStore(db)
     links = LinkSupervisor(federation, LinkManager()) if config.links else None
+    settings = SettingsStore(db)
+    redirect = None
+    if config.sip:
+        overrides = config.sip_overrides
+        if overrides.cert_dir is None:
+            overrides = replace(overrides, cert_dir=config.data_dir / "certs")
+        redirect = RedirectSupervisor(federation, settings, overrides)
     return Services(
         config=config,
         db=db,
@@ -66,7 +76,9 @@ def build_services(config: HubConfig) -> Services:
         tokens=TokenStore(db),
         audit=AuditLog(db),
         throttle=LoginThrottle(config.ip_failures_per_window, config.ip_window.total_seconds()),
+        settings=settings,
         links=links,
+        redirect=redirect,
     )
 
 
@@ -127,9 +139,13 @@ def create_app(config: HubConfig | None = None, services: Services | None = None
         await bootstrap(services)
         if services.links is not None:
             await services.links.start()
+        if services.redirect is not None:
+            await services.redirect.start()
         try:
             yield
         finally:
+            if services.redirect is not None:
+                await services.redirect.stop()
             if services.links is not None:
                 await services.links.stop()
             await services.db.close()

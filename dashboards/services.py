@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from dashboards.links import LinkSupervisor
+from dashboards.redirect import Overrides, RedirectSupervisor
 from dashboards.throttle import LoginThrottle
 from storage.admins import AdminStore
 from storage.api_tokens import TokenStore
@@ -14,6 +15,7 @@ from storage.audit import AuditLog
 from storage.db import Database
 from storage.federation_store import FederationStore
 from storage.sessions import SessionStore
+from storage.settings import SettingsStore
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ class HubConfig:
     cookie_secure: bool | None = None  # None: Secure when the request came over https
     max_body: int = 64 * 1024
     links: bool = True  # dial out to bound member servers
+    sip: bool = False  # run the SIP redirect service in this process
+    sip_overrides: Overrides = field(default_factory=Overrides)
     trusted_proxies: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -44,4 +48,6 @@ class Services:
     tokens: TokenStore
     audit: AuditLog
     throttle: LoginThrottle
+    settings: SettingsStore | None = None
     links: LinkSupervisor | None = None
+    redirect: RedirectSupervisor | None = None

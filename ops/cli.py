@@ -20,6 +20,7 @@ from dashboards.services import HubConfig
 from emulator import cli as emulator_cli
 from hub import password_policy
 from ops import demo as demo_mod
+from ops import sip_sidecar
 from storage.admins import Role, UsernameTaken
 from storage.passwords import hash_password_async
 
@@ -51,6 +52,9 @@ def _config(args: argparse.Namespace) -> HubConfig:
         extra["trusted_proxies"] = frozenset(args.trusted_proxy)
     if getattr(args, "cookie_secure", False):
         extra["cookie_secure"] = True
+    if getattr(args, "sip", False):
+        extra["sip"] = True
+        extra["sip_overrides"] = sip_sidecar.overrides_from(args, args.data, "sip-")
     return HubConfig(data_dir=args.data, db_url=args.db_url, **extra)  # type: ignore[arg-type]
 
 
@@ -290,6 +294,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     emulator_cli.configure_parser(emulate)
     emulate.set_defaults(func=emulator_cli.run)
+
+    sip = sub.add_parser(
+        "sip",
+        help="run the SIP redirect service as its own process",
+        description="The SIP redirector (UDP, TCP, TLS) that sends each device to its "
+        "member server; settings and routes come from the hub's storage and apply "
+        "without restart.",
+    )
+    sip_sidecar.configure_parser(sip)
+    _add_storage_flags(sip)
+    sip.set_defaults(func=sip_sidecar.main)
 
     db = sub.add_parser("db", help="database maintenance")
     dsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")

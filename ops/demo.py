@@ -25,9 +25,14 @@ from emulator.activity import Activity
 from emulator.federation import build_demo_federation, serve_federation
 from emulator.spec import EmulatedMemberSpec
 from hub.numbering import NumberPlanError
+from ops.sip_sidecar import add_port_flags, describe, overrides_from
 from storage.passwords import hash_password_async, verify_password_async
 
 log = logging.getLogger("fedhub.demo")
+
+SIP_PORT_BASE = 25060
+"""Emulated member servers are given SIP addresses 127.0.0.1:25060+i (nothing listens:
+the redirector only needs somewhere to send each device)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ async def register_federation(
         existing = view.federation.by_domain(spec.domain)
         url = urls[spec.key]
         if existing is None:
+            sip_port = SIP_PORT_BASE + specs.index(spec)
             m = await store.create_member(
                 None,
                 parent_id=ids[spec.parent_key] if spec.parent_key else None,
@@ -58,6 +64,8 @@ async def register_federation(
                 password_hash=await hash_password_async(spec.password),
                 remark="emulated by fedhub demo",
                 server_url=url,
+                sip_host="127.0.0.1",
+                sip_port=sip_port,
             )
             ids[spec.key] = m.id
             created += 1
@@ -66,6 +74,9 @@ async def register_federation(
             changes: dict[str, object] = {}
             if view.servers[existing.id].server_url != url:
                 changes["server_url"] = url
+            if view.servers[existing.id].sip_host is None:
+                changes["sip_host"] = "127.0.0.1"
+                changes["sip_port"] = SIP_PORT_BASE + specs.index(spec)
             row = await store.member_row(existing.id)
             if row is None or not await verify_password_async(row.password_hash, spec.password):
                 changes["password_hash"] = await hash_password_async(spec.password)
@@ -100,7 +111,12 @@ async def _wait_for_links(services: Services, wait_s: float) -> int:
 
 async def run_demo(args: argparse.Namespace) -> int:
     data: Path = args.data.resolve()
-    config = HubConfig(data_dir=data, db_url=args.db_url)
+    config = HubConfig(
+        data_dir=data,
+        db_url=args.db_url,
+        sip=not args.no_sip,
+        sip_overrides=overrides_from(args, data, "sip-"),
+    )
     specs = build_demo_federation(seed=args.seed, cities=args.cities)
     activity = Activity() if not args.quiet else Activity(0, 0, 0, 0)
     running = await serve_federation(
@@ -127,6 +143,7 @@ async def run_demo(args: argparse.Namespace) -> int:
             else "admin / the password you set"
         )
         venues = sum(len(s.venues) for s in specs)
+        sip_line = describe(services.redirect.status()) if services.redirect else "off"
         url = f"http://{args.host}:{args.port}/"
         print(
             f"\nfedhub {fedhub_version()} demo is running\n"
@@ -136,6 +153,7 @@ async def run_demo(args: argparse.Namespace) -> int:
             f"  members:   {len(specs)} on 5 levels ({reg.created} registered now, "
             f"{reg.updated} updated), {venues} venues\n"
             f"  links:     {up}/{len(specs)} up; emulator on port {running.server.port}\n"
+            f"  SIP:       redirector {sip_line} (e.g. REGISTER sip:{specs[1].domain})\n"
             f"Stop with Ctrl-C; run again on the same --data to continue.\n",
             flush=True,
         )
@@ -165,6 +183,8 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=1, help="same seed, same federation")
     p.add_argument("--cities", type=int, default=3, help="cities under the province (default 3)")
     p.add_argument("--quiet", action="store_true", help="no scripted activity")
+    p.add_argument("--no-sip", action="store_true", help="do not run the SIP redirector")
+    add_port_flags(p, "sip-")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,5 +16,6 @@ from dashboards.api import (  # noqa: E402,F401  (registration side effects)
     live,
     members,
     numbers,
+    settings,
     tokens,
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,7 +15,9 @@ import httpx
 from tests.support.live_server import free_port
 
 
-def _start(data: Path, port: int, emu_port: int) -> tuple[subprocess.Popen[str], str]:
+def _start(
+    data: Path, port: int, emu_port: int, sip_port: int
+) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -29,6 +32,12 @@ def _start(data: Path, port: int, emu_port: int) -> tuple[subprocess.Popen[str],
             str(emu_port),
             "--cities",
             "2",
+            "--sip-host",
+            "127.0.0.1",
+            "--sip-port",
+            str(sip_port),
+            "--sip-tls-port",
+            str(free_port()),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -49,6 +58,25 @@ def _start(data: Path, port: int, emu_port: int) -> tuple[subprocess.Popen[str],
     raise AssertionError("demo did not start:\n" + "".join(lines[-40:]))
 
 
+def _sip_register(port: int, domain: str) -> str:
+    msg = (
+        f"REGISTER sip:{domain} SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:5999;rport;branch=z9hG4bK-demo1\r\n"
+        "Max-Forwards: 70\r\n"
+        f"From: <sip:1001@{domain}>;tag=a1\r\n"
+        f"To: <sip:1001@{domain}>\r\n"
+        "Call-ID: demo-register-1\r\n"
+        "CSeq: 1 REGISTER\r\n"
+        "Contact: <sip:1001@127.0.0.1:5999>\r\n"
+        "Content-Length: 0\r\n\r\n"
+    )
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(5)
+        s.bind(("127.0.0.1", 0))
+        s.sendto(msg.encode(), ("127.0.0.1", port))
+        return s.recv(65535).decode()
+
+
 def _stop(proc: subprocess.Popen[str]) -> int:
     proc.send_signal(signal.SIGINT)
     try:
@@ -60,8 +88,8 @@ def _stop(proc: subprocess.Popen[str]) -> int:
 
 def test_demo_starts_links_and_restarts(tmp_path: Path):
     data = tmp_path / "demo"
-    port, emu = free_port(), free_port()
-    proc, banner = _start(data, port, emu)
+    port, emu, sip = free_port(), free_port(), free_port()
+    proc, banner = _start(data, port, emu, sip)
     try:
         assert f"http://127.0.0.1:{port}/" in banner and "admin / 123456" in banner
         members = int(banner.split("members:")[1].split()[0])
@@ -95,10 +123,16 @@ def test_demo_starts_links_and_restarts(tmp_path: Path):
             # the registered number ranges resolve: the province's VMR block (emulator.federation)
             owner = c.get("/numbers/500000123").json()
             assert owner["member_id"] == flat[0]["id"] and owner["type"] == "vmr"
+        # the SIP redirector sends a device registering to city1 to city1's server
+        assert f"UDP {sip}" in banner
+        reply = _sip_register(sip, "city1.prov.example")
+        assert reply.startswith("SIP/2.0 302"), reply
+        city1 = next(m for m in flat if m["domain"] == "city1.prov.example")
+        assert f"<sip:127.0.0.1:{city1['sip_port']}" in reply
     finally:
         assert _stop(proc) == 0
     # again on the same data: nothing registered twice, links up again, password kept
-    proc, banner = _start(data, port, free_port())
+    proc, banner = _start(data, port, free_port(), sip)
     try:
         assert "(0 registered now" in banner and "the password you set" in banner
         assert f"links:     {members}/{members} up" in banner

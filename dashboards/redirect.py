@@ -1,0 +1,174 @@
+"""Runs the SIP redirect service from what storage says, and keeps it in step.
+
+The redirect settings (section ``redirect`` of the settings store) become
+``RedirectSettings``; every member with a SIP address becomes a ``MemberServer`` and
+the number plan resolves numbers to members. The supervisor applies both at start,
+after every change this node commits, and when a periodic check sees that another
+node moved the federation revision or the settings revision — no restart needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from sip.redirect import MemberServer, RoutingTable
+from sip.service import RedirectService, RedirectSettings
+from storage.federation_store import FederationStore, FederationView
+from storage.settings import SettingsStore
+
+log = logging.getLogger("fedhub.redirect")
+
+SECTION = "redirect"
+EDITABLE = (
+    "enabled",
+    "name",
+    "node",
+    "host",
+    "udp_port",
+    "tcp_port",
+    "tls_port",
+    "rate",
+    "burst",
+    "max_connections",
+    "idle_timeout",
+    "contact_expires",
+    "register_tls_only",
+)
+"""What an admin may set; the rest (certificate folder, limits in code) is the node's."""
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Per-process settings that win over storage (command-line ports, cert folder)."""
+
+    cert_dir: Path | None = None
+    host: str | None = None
+    udp_port: int | None = None
+    tcp_port: int | None = None
+    tls_port: int | None = None
+
+
+def settings_from(stored: dict[str, Any], overrides: Overrides) -> RedirectSettings:
+    """Stored section over the defaults, then the process overrides; raises ValueError."""
+    known = {f.name for f in fields(RedirectSettings)}
+    values = {k: v for k, v in stored.items() if k in known and k in EDITABLE}
+    for name in ("host", "udp_port", "tcp_port", "tls_port"):
+        v = getattr(overrides, name)
+        if v is not None:
+            values[name] = v
+    values["cert_dir"] = overrides.cert_dir
+    return RedirectSettings(**values)
+
+
+def settings_json(s: RedirectSettings) -> dict[str, Any]:
+    d = asdict(s)
+    return {k: d[k] for k in EDITABLE}
+
+
+def routing_table(view: FederationView) -> RoutingTable:
+    """Members with a SIP address, by domain; numbers resolved by the number plan."""
+    servers = []
+    for m in view.federation:
+        srv = view.servers.get(m.id)
+        if srv is None or not srv.sip_host:
+            continue
+        try:
+            servers.append(MemberServer(m.id, m.domain, srv.sip_host, srv.sip_port or 5060))
+        except ValueError as e:
+            log.warning("member %s has an unusable SIP address: %s", m.id, e)
+    plan = view.plan
+
+    def resolve(number: str) -> int | None:
+        r = plan.range_for(number)
+        return None if r is None else r.member_id
+
+    return RoutingTable.of(servers, resolve)
+
+
+class RedirectSupervisor:
+    """Owns one ``RedirectService`` for this process."""
+
+    def __init__(
+        self,
+        federation: FederationStore,
+        settings: SettingsStore,
+        overrides: Overrides,
+        *,
+        poll_s: float = 5.0,
+        service: RedirectService | None = None,
+    ):
+        self.federation = federation
+        self.settings = settings
+        self.overrides = overrides
+        self.poll_s = poll_s
+        self.service = service or RedirectService()
+        self.last_error: str | None = None
+        self._seen: tuple[int, int] | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        self.federation.on_change(self.refresh)
+        await self.refresh(force=True)
+        self._poller = asyncio.create_task(self._poll(), name="redirect-poll")
+
+    async def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        await self.service.stop()
+
+    async def refresh(self, force: bool = False) -> None:
+        """Re-apply settings and routes if either changed since the last time."""
+        async with self._lock:
+            view = await self.federation.current()
+            stored, settings_rev = await self.settings.get(SECTION)
+            key = (view.revision, settings_rev)
+            if key == self._seen and not force:
+                return
+            self.service.update_table(routing_table(view))
+            try:
+                settings = settings_from(stored, self.overrides)
+            except (TypeError, ValueError) as e:
+                self.last_error = f"stored redirect settings are unusable: {e}"
+                log.error("%s; keeping the previous settings", self.last_error)
+                self._seen = key
+                return
+            try:
+                if settings.enabled:
+                    before = self.service.ports
+                    await self.service.apply(settings)
+                    if self.service.ports != before:
+                        log.info("SIP redirect service listening: %s", self.service.ports)
+                elif self.service.running:
+                    await self.service.stop()
+                self.last_error = None
+            except OSError as e:
+                self.last_error = f"cannot listen: {e}"
+                log.error("redirect service: %s", self.last_error)
+            self._seen = key
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_s)
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("redirect settings check failed")
+
+    def status(self) -> dict[str, Any]:
+        s = self.service.settings
+        return {
+            "running": self.service.running,
+            "ports": self.service.ports,
+            "settings": settings_json(s) if s else None,
+            "last_error": self.last_error,
+            "stats": dict(self.service.stats),
+            "open_connections": self.service.open_connections,
+        }

@@ -1,0 +1,260 @@
+"""UDP, TCP and TLS listeners on asyncio (uvloop in production), thin over `Endpoint`.
+
+The protocols here own only what needs a socket or a clock: reading datagrams
+and streams, cutting streams with `StreamFramer`, answering keepalive pings,
+the cap on open connections, the idle timeout (swept by the service), write
+backpressure, and one log line per rejection with the source address, in the
+form fail2ban matches (see docs/sip.md):
+
+    SIP reject from 203.0.113.7:5060 transport=udp reason=rate-limit count=1 ...
+
+Everything about what to answer is decided by `sip.endpoint.Endpoint`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final, cast
+
+from sip.endpoint import Endpoint, Rejection
+from sip.errors import SipParseError
+from sip.framing import PING, PONG, StreamFramer
+from sip.guard import RejectLog
+from sip.redirect import Origin
+
+log: Final = logging.getLogger("fedhub.sip")
+
+UDP_BUFFER_BYTES: Final = 4 * 1024 * 1024
+WRITE_HIGH_WATER: Final = 256 * 1024
+
+
+@dataclass
+class TransportContext:
+    """State shared by all listeners of one service; the service mutates it on apply."""
+
+    endpoint: Endpoint
+    max_connections: int = 10_000
+    idle_timeout: float = 120.0
+    clock: Callable[[], float] = time.monotonic
+    connections: set[StreamProtocol] = field(default_factory=set)
+    _errors: RejectLog = field(default_factory=RejectLog)
+
+    def log_rejection(self, rejection: Rejection, origin: Origin) -> None:
+        log.warning(
+            "SIP reject from %s:%d transport=%s reason=%s count=%d %s",
+            origin.host,
+            origin.port,
+            origin.transport,
+            rejection.reason,
+            rejection.count,
+            rejection.detail,
+        )
+
+    def reject(self, reason: str, detail: str, origin: Origin) -> None:
+        rejection = self.endpoint.reject(reason, detail, origin, self.clock())
+        if rejection is not None:
+            self.log_rejection(rejection, origin)
+
+    def internal_error(self, origin: Origin) -> None:
+        """A bug met a message: count it, log the traceback at most once a second."""
+        self.endpoint.stats["internal-error"] += 1
+        if self._errors.record("*", "internal", self.clock()) is not None:
+            log.exception("SIP internal error on a message from %s:%d", origin.host, origin.port)
+
+    def sweep_idle(self) -> int:
+        """Close stream connections idle longer than `idle_timeout`; returns how many."""
+        now = self.clock()
+        idle = [c for c in self.connections if now - c.last_active > self.idle_timeout]
+        for conn in idle:
+            conn.close_idle()
+        return len(idle)
+
+
+class UdpProtocol(asyncio.DatagramProtocol):
+    """One UDP socket: each datagram is one message, answered per RFC 3261 §18.2.2."""
+
+    def __init__(self, ctx: TransportContext) -> None:
+        self.ctx = ctx
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        ctx = self.ctx
+        origin = Origin("udp", addr[0], addr[1])
+        try:
+            out = ctx.endpoint.handle(data, origin, ctx.clock())
+            if out.data is not None and out.address is not None and self.transport is not None:
+                self.transport.sendto(out.data, out.address)
+        except Exception:
+            ctx.internal_error(origin)
+            return
+        if out.rejection is not None:
+            ctx.log_rejection(out.rejection, origin)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP errors from earlier sends (port unreachable…): nothing to do for a redirector.
+        log.debug("UDP error: %s", exc)
+
+
+class StreamProtocol(asyncio.Protocol):
+    """One TCP or TLS connection: framed by Content-Length, answered on itself."""
+
+    def __init__(self, ctx: TransportContext, transport_name: str) -> None:
+        self.ctx = ctx
+        self.name = transport_name
+        self.transport: asyncio.Transport | None = None
+        self.origin = Origin(transport_name, "0.0.0.0", 0)
+        self.framer = StreamFramer(ctx.endpoint.limits)
+        self.last_active = ctx.clock()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername") or ("0.0.0.0", 0)
+        self.origin = Origin(self.name, str(peer[0]), int(peer[1]))
+        ctx = self.ctx
+        now = ctx.clock()
+        if len(ctx.connections) >= ctx.max_connections:
+            ctx.reject("connection-limit", f"{len(ctx.connections)} open", self.origin)
+            transport.abort()
+            return
+        if not ctx.endpoint.limiter.allow(self.origin.host, now):
+            ctx.reject("rate-limit", "connection over the rate limit", self.origin)
+            transport.abort()
+            return
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        ctx.connections.add(self)
+        ctx.endpoint.stats[f"connections.{self.name}"] += 1
+
+    def data_received(self, data: bytes) -> None:
+        transport, ctx = self.transport, self.ctx
+        if transport is None or self not in ctx.connections:
+            return
+        self.last_active = now = ctx.clock()
+        try:
+            frames = self.framer.feed(data)
+        except SipParseError as exc:
+            ctx.reject("malformed", f"{exc.status} stream framing: {exc.detail}", self.origin)
+            transport.abort()
+            return
+        for frame in frames:
+            if frame is PING:
+                transport.write(PONG)
+                continue
+            try:
+                out = ctx.endpoint.handle(cast(bytes, frame), self.origin, now)
+            except Exception:
+                ctx.internal_error(self.origin)
+                transport.abort()
+                return
+            if out.data is not None:
+                transport.write(out.data)
+            if out.rejection is not None:
+                ctx.log_rejection(out.rejection, self.origin)
+
+    def pause_writing(self) -> None:
+        # The peer does not read its answers: stop reading its requests until it does.
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None:
+            self.transport.resume_reading()
+
+    def close_idle(self) -> None:
+        log.debug("closing idle %s connection from %s", self.name, self.origin.host)
+        self.ctx.endpoint.stats["closed.idle"] += 1
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.ctx.connections.discard(self)
+
+
+def _udp_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER_BYTES)
+            except OSError:
+                pass  # the kernel caps it at net.core.*mem_max; a smaller buffer still works
+        sock.bind((host, port))
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+@dataclass
+class Listeners:
+    """The bound sockets of one service start; `close()` releases them all."""
+
+    udp: asyncio.DatagramTransport | None = None
+    tcp: asyncio.Server | None = None
+    tls: asyncio.Server | None = None
+    ports: dict[str, int] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        if self.udp is not None:
+            self.udp.close()
+        for server in (self.tcp, self.tls):
+            if server is not None:
+                server.close()
+        for server in (self.tcp, self.tls):
+            if server is not None:
+                await server.wait_closed()
+        self.udp = self.tcp = self.tls = None
+        self.ports = {}
+
+
+async def open_listeners(
+    ctx: TransportContext,
+    host: str,
+    udp_port: int | None,
+    tcp_port: int | None,
+    tls_port: int | None,
+    ssl_context: ssl.SSLContext | None,
+    *,
+    reuse_port: bool = False,
+) -> Listeners:
+    """Bind the listeners whose port is not None (0: an ephemeral port; TLS also needs
+    `ssl_context`). On failure, whatever was bound is closed again and the error raised."""
+    loop = asyncio.get_running_loop()
+    out = Listeners()
+    try:
+        if udp_port is not None:
+            sock = _udp_socket(host, udp_port, reuse_port)
+            transport, _ = await loop.create_datagram_endpoint(lambda: UdpProtocol(ctx), sock=sock)
+            out.udp = transport
+            out.ports["udp"] = int(sock.getsockname()[1])
+        if tcp_port is not None:
+            out.tcp = await loop.create_server(
+                lambda: StreamProtocol(ctx, "tcp"), host, tcp_port, reuse_port=reuse_port
+            )
+            out.ports["tcp"] = int(out.tcp.sockets[0].getsockname()[1])
+        if tls_port is not None and ssl_context is not None:
+            out.tls = await loop.create_server(
+                lambda: StreamProtocol(ctx, "tls"),
+                host,
+                tls_port,
+                ssl=ssl_context,
+                ssl_handshake_timeout=min(ctx.idle_timeout, 10.0),
+                reuse_port=reuse_port,
+            )
+            out.ports["tls"] = int(out.tls.sockets[0].getsockname()[1])
+    except BaseException:
+        await out.close()
+        raise
+    return out

@@ -1,0 +1,58 @@
+"""Shared fixtures for the SIP tests: a two-member routing table and message builders."""
+
+from __future__ import annotations
+
+import pytest
+
+from sip.config import RangeResolver
+from sip.redirect import MemberServer, RoutingTable
+
+ALPHA = MemberServer(1, "alpha.example.com", "127.0.0.11", 5060, 5061)
+BETA = MemberServer(2, "beta.example.com", "127.0.0.12", 5070, None)
+RANGES = [("1000", "1999", 1), ("2000", "2999", 2)]
+
+
+def make_table() -> RoutingTable:
+    return RoutingTable.of([ALPHA, BETA], RangeResolver(RANGES))
+
+
+@pytest.fixture
+def table() -> RoutingTable:
+    return make_table()
+
+
+def request(
+    method: str = "REGISTER",
+    ruri: str = "sip:redirect.example.net",
+    *,
+    to: str = "<sip:1001@alpha.example.com>",
+    transport: str = "UDP",
+    via_host: str = "127.0.0.1:5999",
+    via_params: str = ";rport",
+    branch: str = "z9hG4bK-test-1",
+    call_id: str = "call-1@client",
+    cseq: int = 1,
+    extra: str = "",
+    body: bytes = b"",
+) -> bytes:
+    """A well-formed request; `extra` is inserted as ready-made header lines (CRLF-ended)."""
+    head = (
+        f"{method} {ruri} SIP/2.0\r\n"
+        f"Via: SIP/2.0/{transport} {via_host};branch={branch}{via_params}\r\n"
+        "Max-Forwards: 70\r\n"
+        "From: <sip:caller@alpha.example.com>;tag=from-1\r\n"
+        f"To: {to}\r\n"
+        f"Call-ID: {call_id}\r\n"
+        f"CSeq: {cseq} {method}\r\n"
+        f"{extra}"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+@pytest.fixture(scope="session")
+def event_loop_policy() -> object:
+    """Run the asyncio tests of the SIP package on uvloop, as production does."""
+    import uvloop
+
+    return uvloop.EventLoopPolicy()

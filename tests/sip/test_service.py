@@ -1,0 +1,255 @@
+"""The service on real loopback sockets (uvloop): UDP, TCP, TLS, limits, live changes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import ssl
+from pathlib import Path
+
+import pytest
+
+from sip.message import SipResponse, parse_message
+from sip.redirect import EMPTY_TABLE, MemberServer, RoutingTable
+from sip.service import RedirectService, RedirectSettings
+from sip.tls import CERT_FILE, KEY_FILE, self_signed
+from tests.sip.conftest import make_table, request
+
+# The fail2ban failregex documented in docs/sip.md; <HOST> is fail2ban's host tag.
+FAIL2BAN = r"SIP reject from <HOST>:\d+ transport=\S+ reason=\S+"
+FAIL2BAN_RE = re.compile(FAIL2BAN.replace("<HOST>", r"(?P<host>[0-9a-fA-F.:]+)"))
+
+
+class UdpClient(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.queue.put_nowait(data)
+
+    @classmethod
+    async def open(cls, source: str = "127.0.0.1") -> UdpClient:
+        loop = asyncio.get_running_loop()
+        _, proto = await loop.create_datagram_endpoint(cls, local_addr=(source, 0))
+        return proto
+
+    def send(self, data: bytes, port: int) -> None:
+        assert self.transport is not None
+        self.transport.sendto(data, ("127.0.0.1", port))
+
+    async def receive(self) -> SipResponse:
+        msg = parse_message(await asyncio.wait_for(self.queue.get(), 2.0))
+        assert isinstance(msg, SipResponse)
+        return msg
+
+    def close(self) -> None:
+        assert self.transport is not None
+        self.transport.close()
+
+
+async def read_response(reader: asyncio.StreamReader) -> SipResponse:
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2)
+    msg = parse_message(head)
+    assert isinstance(msg, SipResponse)
+    return msg
+
+
+def settings(tmp_path: Path, **changes: object) -> RedirectSettings:
+    base: dict[str, object] = dict(
+        host="127.0.0.1", udp_port=0, tcp_port=0, tls_port=0, cert_dir=tmp_path / "tls", rate=0
+    )
+    base.update(changes)
+    return RedirectSettings(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def service(tmp_path: Path):  # type: ignore[no-untyped-def]
+    svc = RedirectService(make_table())
+    await svc.start(settings(tmp_path))
+    yield svc
+    await svc.stop()
+
+
+async def test_udp_tcp_tls(service: RedirectService, tmp_path: Path) -> None:
+    assert type(asyncio.get_running_loop()).__module__.startswith("uvloop")
+    ports = service.ports
+    assert set(ports) == {"udp", "tcp", "tls"} and all(ports.values())
+
+    client = await UdpClient.open()
+    client.send(request(via_host="127.0.0.1:1", via_params=";rport"), ports["udp"])
+    udp = await client.receive()  # arrived at our source port thanks to rport
+    assert udp.status == 302 and udp.header("contact") == "<sip:127.0.0.11:5060>;expires=3600"
+    assert udp.top_via.received == "127.0.0.1" and udp.top_via.rport is not None
+    client.close()
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", ports["tcp"])
+    writer.write(b"\r\n\r\n")  # RFC 5626 ping
+    assert await asyncio.wait_for(reader.readexactly(2), 2) == b"\r\n"
+    data = request("INVITE", "sip:2500@x", transport="TCP")
+    writer.write(data[:30])
+    await writer.drain()
+    writer.write(data[30:] + request("OPTIONS", transport="TCP"))
+    tcp = await read_response(reader)
+    assert tcp.status == 302
+    assert tcp.header("contact") == "<sip:2500@127.0.0.12:5070;transport=tcp>;expires=3600"
+    assert (await read_response(reader)).status == 200
+    writer.close()
+
+    ctx = ssl.create_default_context(cafile=str(tmp_path / "tls" / CERT_FILE))
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", ports["tls"], ssl=ctx, server_hostname="localhost"
+    )
+    writer.write(request(to="<sips:1001@alpha.example.com>", transport="TLS"))
+    tls = await read_response(reader)
+    assert tls.header("contact") == "<sips:127.0.0.11:5061>;expires=3600"
+    writer.write(request(transport="TLS", call_id="second"))
+    assert (await read_response(reader)).header("contact") == (
+        "<sip:127.0.0.11:5061;transport=tls>;expires=3600"
+    )
+    writer.close()
+    stats = service.stats
+    assert stats["answered.302"] == 4 and stats["connections.tls"] == 1
+
+
+async def test_tls_below_1_2_is_refused(service: RedirectService) -> None:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+        await asyncio.wait_for(
+            asyncio.open_connection("127.0.0.1", service.ports["tls"], ssl=ctx), 5
+        )
+
+
+async def test_flood_from_one_source_does_not_starve_another(tmp_path: Path) -> None:
+    svc = RedirectService(make_table())
+    await svc.start(settings(tmp_path, rate=20, burst=10, tcp_port=None, tls_port=None))
+    flood, calm = await UdpClient.open("127.0.0.2"), await UdpClient.open("127.0.0.3")
+    try:
+        for i in range(300):
+            flood.send(request(call_id=f"flood-{i}", via_params=";rport"), svc.ports["udp"])
+        for i in range(5):
+            calm.send(request(call_id=f"calm-{i}", via_params=";rport"), svc.ports["udp"])
+            assert (await calm.receive()).status == 302
+        await asyncio.sleep(0.2)
+        answered = flood.queue.qsize()
+        assert 10 <= answered <= 25, answered  # the burst, plus what the rate refilled
+        assert svc.stats["rejected.rate-limit"] >= 270
+    finally:
+        flood.close()
+        calm.close()
+        await svc.stop()
+
+
+async def test_rejections_log_one_fail2ban_line(
+    service: RedirectService, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="fedhub.sip")
+    client = await UdpClient.open("127.0.0.4")
+    for _ in range(3):
+        client.send(
+            request("OPTIONS", extra="User-Agent: friendly-scanner\r\n"), service.ports["udp"]
+        )
+    client.send(b"INVITE sip:x SIP/3.0\r\n\r\n", service.ports["udp"])
+    await asyncio.sleep(0.3)
+    assert client.queue.empty()  # scanners get nothing; unaddressable garbage neither
+    client.close()
+    lines = [r.getMessage() for r in caplog.records if r.name == "fedhub.sip"]
+    matches = [m for m in map(FAIL2BAN_RE.search, lines) if m]
+    assert [m.group("host") for m in matches] == ["127.0.0.4", "127.0.0.4"]
+    assert "reason=scanner" in lines[0] and "reason=malformed" in lines[1]
+    assert service.stats["rejected.scanner"] == 3
+
+
+async def test_connection_cap_and_idle_timeout(tmp_path: Path) -> None:
+    svc = RedirectService(make_table())
+    await svc.start(settings(tmp_path, max_connections=2, idle_timeout=0.3, udp_port=None))
+    port = svc.ports["tcp"]
+    try:
+        conns = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        assert svc.open_connections == 2
+        reader, _ = await asyncio.open_connection("127.0.0.1", port)
+        assert await asyncio.wait_for(reader.read(), 2) == b""  # closed at once
+        assert svc.stats["rejected.connection-limit"] == 1
+        await asyncio.sleep(0.6)  # idle longer than the timeout: swept
+        for r, _ in conns:
+            assert await asyncio.wait_for(r.read(), 2) == b""
+        assert svc.open_connections == 0 and svc.stats["closed.idle"] == 2
+    finally:
+        await svc.stop()
+
+
+async def test_apply_changes_without_restart(tmp_path: Path) -> None:
+    svc = RedirectService(EMPTY_TABLE)
+    await svc.start(settings(tmp_path, tls_port=None, tcp_port=None))
+    client = await UdpClient.open()
+    try:
+        port = svc.ports["udp"]
+        client.send(request(), port)
+        assert (await client.receive()).status == 404
+
+        svc.update_table(make_table())  # routes: live
+        client.send(request(), port)
+        assert (await client.receive()).status == 302
+
+        await svc.apply(settings(tmp_path, tls_port=None, tcp_port=None, contact_expires=60))
+        assert svc.ports["udp"] == port  # limits and answers change in place
+        client.send(request(), port)
+        assert (await client.receive()).header("expires") == "60"
+
+        await svc.apply(settings(tmp_path, tls_port=None, tcp_port=0))  # new listener: rebind
+        assert set(svc.ports) == {"udp", "tcp"}
+        client.send(request(), svc.ports["udp"])
+        assert (await client.receive()).status == 302
+
+        await svc.apply(settings(tmp_path, enabled=False))
+        assert not svc.running and svc.ports == {}
+        await svc.apply(settings(tmp_path, tls_port=None))
+        assert svc.running
+        client.send(request(), svc.ports["udp"])
+        assert (await client.receive()).status == 302
+    finally:
+        client.close()
+        await svc.stop()
+
+
+async def test_certificate_is_reloaded_on_apply(service: RedirectService, tmp_path: Path) -> None:
+    tls_dir = tmp_path / "tls"
+    old = (tls_dir / CERT_FILE).read_bytes()
+    cert, key = self_signed("imported.example.net")
+    (tls_dir / KEY_FILE).write_bytes(key)
+    (tls_dir / CERT_FILE).write_bytes(cert)
+    settings_now = service.settings
+    assert settings_now is not None
+    await service.apply(settings_now)
+    ctx = ssl.create_default_context(cafile=str(tls_dir / CERT_FILE))
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", service.ports["tls"], ssl=ctx, server_hostname="imported.example.net"
+    )
+    peer = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+    assert peer is not None and old != cert
+    writer.close()
+
+
+async def test_stop_closes_everything(tmp_path: Path) -> None:
+    svc = RedirectService(RoutingTable.of([MemberServer(1, "a.example.com", "127.0.0.1")]))
+    await svc.start(settings(tmp_path))
+    port = svc.ports["tcp"]
+    reader, _ = await asyncio.open_connection("127.0.0.1", port)
+    await asyncio.sleep(0.05)
+    await svc.stop()
+    assert await asyncio.wait_for(reader.read(), 2) == b""
+    with pytest.raises(OSError):
+        await asyncio.open_connection("127.0.0.1", port)
+    with pytest.raises(RuntimeError):
+        await svc.start(settings(tmp_path))
+        await svc.start(settings(tmp_path))
+    await svc.stop()
