@@ -9,6 +9,7 @@ carrying the count of the ones it stood for, so a flood cannot flood the log.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Final
@@ -34,7 +35,12 @@ _SCANNER_RE: Final = re.compile("|".join(re.escape(a) for a in SCANNER_AGENTS), 
 
 def is_scanner(user_agent: str | None) -> bool:
     """True for a User-Agent of a known SIP scanner (case-insensitive substring)."""
-    return user_agent is not None and _SCANNER_RE.search(user_agent) is not None
+    return user_agent is not None and _known_scanner(user_agent)
+
+
+@functools.lru_cache(maxsize=1024)  # devices repeat their User-Agent on every message
+def _known_scanner(user_agent: str) -> bool:
+    return _SCANNER_RE.search(user_agent) is not None
 
 
 @dataclass(frozen=True)

@@ -244,7 +244,9 @@ class _MessageBase:
             if name == "Content-Length":
                 if length_written:
                     continue
-                value, length_written = str(len(self.body)), True
+                if not (value.isascii() and value.isdigit() and int(value) == len(self.body)):
+                    value = str(len(self.body))  # keep a correct value as written
+                length_written = True
             lines.append(f"{name}: {value}")
         if not length_written:
             lines.append(f"Content-Length: {len(self.body)}")

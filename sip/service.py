@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import socket
 import ssl
 import time
 from collections import Counter
@@ -28,7 +29,7 @@ from sip.guard import RateSpec
 from sip.message import Limits
 from sip.redirect import EMPTY_TABLE, RedirectPolicy, RoutingTable
 from sip.tls import ensure_certificate, files_stamp, server_context
-from sip.transport import Listeners, TransportContext, open_listeners
+from sip.transport import Listeners, TransportContext, bind_sockets, open_listeners
 
 log: Final = logging.getLogger("fedhub.sip")
 
@@ -108,10 +109,15 @@ class RedirectService:
         *,
         clock: Callable[[], float] = time.monotonic,
         reuse_port: bool = False,
+        sockets: dict[str, socket.socket] | None = None,
     ) -> None:
+        """`sockets` (from `sip.transport.bind_sockets`) are used by the first start
+        instead of binding: pre-forked workers share them. `reuse_port` sets
+        SO_REUSEPORT on the sockets this service binds itself."""
         self.endpoint = Endpoint(table)
         self._ctx = TransportContext(self.endpoint, clock=clock)
         self._reuse_port = reuse_port
+        self._inherited = sockets
         self._settings: RedirectSettings | None = None
         self._listeners: Listeners | None = None
         self._ssl: ssl.SSLContext | None = None
@@ -211,15 +217,16 @@ class RedirectService:
             log.info("SIP redirect %s: disabled", settings.name)
             return
         ctx = self._tls_context(settings)
-        self._listeners = await open_listeners(
-            self._ctx,
-            settings.host,
-            settings.udp_port,
-            settings.tcp_port,
-            settings.tls_port,
-            ctx,
-            reuse_port=self._reuse_port,
-        )
+        sockets, self._inherited = self._inherited, None
+        if sockets is None:
+            sockets = bind_sockets(
+                settings.host,
+                settings.udp_port,
+                settings.tcp_port,
+                settings.tls_port if ctx is not None else None,
+                reuse_port=self._reuse_port,
+            )
+        self._listeners = await open_listeners(self._ctx, sockets, ctx)
         self._settings = settings  # only once bound, so a failed start can be retried
         self._sweeper = asyncio.create_task(self._sweep(), name="sip-idle-sweeper")
         log.info(

@@ -14,6 +14,7 @@ Everything about what to answer is decided by `sip.endpoint.Endpoint`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import ssl
@@ -32,6 +33,7 @@ log: Final = logging.getLogger("fedhub.sip")
 
 UDP_BUFFER_BYTES: Final = 4 * 1024 * 1024
 WRITE_HIGH_WATER: Final = 256 * 1024
+LISTEN_BACKLOG: Final = 1024
 
 
 @dataclass
@@ -82,6 +84,7 @@ class UdpProtocol(asyncio.DatagramProtocol):
     def __init__(self, ctx: TransportContext) -> None:
         self.ctx = ctx
         self.transport: asyncio.DatagramTransport | None = None
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
@@ -102,6 +105,10 @@ class UdpProtocol(asyncio.DatagramProtocol):
     def error_received(self, exc: Exception) -> None:
         # ICMP errors from earlier sends (port unreachable…): nothing to do for a redirector.
         log.debug("UDP error: %s", exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
 
 
 class StreamProtocol(asyncio.Protocol):
@@ -178,18 +185,23 @@ class StreamProtocol(asyncio.Protocol):
         self.ctx.connections.discard(self)
 
 
-def _udp_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
+def _socket(host: str, kind: int, port: int, reuse_port: bool) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock = socket.socket(family, kind)
     try:
         if reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER_BYTES)
-            except OSError:
-                pass  # the kernel caps it at net.core.*mem_max; a smaller buffer still works
+        if kind == socket.SOCK_DGRAM:
+            for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER_BYTES)
+                except OSError:
+                    pass  # the kernel caps it at net.core.*mem_max; smaller still works
+        else:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        if kind == socket.SOCK_STREAM:
+            sock.listen(LISTEN_BACKLOG)
         sock.setblocking(False)
     except BaseException:
         sock.close()
@@ -197,11 +209,37 @@ def _udp_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
     return sock
 
 
+def bind_sockets(
+    host: str,
+    udp_port: int | None,
+    tcp_port: int | None,
+    tls_port: int | None,
+    *,
+    reuse_port: bool = False,
+) -> dict[str, socket.socket]:
+    """Bound (and listening) sockets by transport for the ports that are not None
+    (0: ephemeral). Bind before forking workers to let them share the sockets, the
+    way Kamailio's children share theirs. On failure nothing stays bound."""
+    wanted = (("udp", udp_port, socket.SOCK_DGRAM), ("tcp", tcp_port, socket.SOCK_STREAM),
+              ("tls", tls_port, socket.SOCK_STREAM))  # fmt: skip
+    out: dict[str, socket.socket] = {}
+    try:
+        for name, port, kind in wanted:
+            if port is not None:
+                out[name] = _socket(host, kind, port, reuse_port)
+    except BaseException:
+        for sock in out.values():
+            sock.close()
+        raise
+    return out
+
+
 @dataclass
 class Listeners:
-    """The bound sockets of one service start; `close()` releases them all."""
+    """The listeners of one service start; `close()` releases them all."""
 
     udp: asyncio.DatagramTransport | None = None
+    udp_protocol: UdpProtocol | None = None
     tcp: asyncio.Server | None = None
     tls: asyncio.Server | None = None
     ports: dict[str, int] = field(default_factory=dict)
@@ -215,46 +253,46 @@ class Listeners:
         for server in (self.tcp, self.tls):
             if server is not None:
                 await server.wait_closed()
-        self.udp = self.tcp = self.tls = None
+        if self.udp_protocol is not None:  # the socket is released one loop turn later
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self.udp_protocol.closed), 2.0)
+        self.udp = self.tcp = self.tls = self.udp_protocol = None
         self.ports = {}
 
 
 async def open_listeners(
     ctx: TransportContext,
-    host: str,
-    udp_port: int | None,
-    tcp_port: int | None,
-    tls_port: int | None,
+    sockets: dict[str, socket.socket],
     ssl_context: ssl.SSLContext | None,
-    *,
-    reuse_port: bool = False,
 ) -> Listeners:
-    """Bind the listeners whose port is not None (0: an ephemeral port; TLS also needs
-    `ssl_context`). On failure, whatever was bound is closed again and the error raised."""
+    """Serve on `sockets` (from `bind_sockets`); 'tls' only with an `ssl_context`.
+    On failure, the sockets are closed and the error raised."""
     loop = asyncio.get_running_loop()
     out = Listeners()
     try:
-        if udp_port is not None:
-            sock = _udp_socket(host, udp_port, reuse_port)
-            transport, _ = await loop.create_datagram_endpoint(lambda: UdpProtocol(ctx), sock=sock)
-            out.udp = transport
-            out.ports["udp"] = int(sock.getsockname()[1])
-        if tcp_port is not None:
-            out.tcp = await loop.create_server(
-                lambda: StreamProtocol(ctx, "tcp"), host, tcp_port, reuse_port=reuse_port
+        if "udp" in sockets:
+            sock = sockets["udp"]
+            transport, protocol = await loop.create_datagram_endpoint(
+                lambda: UdpProtocol(ctx), sock=sock
             )
-            out.ports["tcp"] = int(out.tcp.sockets[0].getsockname()[1])
-        if tls_port is not None and ssl_context is not None:
+            out.udp, out.udp_protocol = transport, protocol
+            out.ports["udp"] = int(sock.getsockname()[1])
+        if "tcp" in sockets:
+            out.tcp = await loop.create_server(
+                lambda: StreamProtocol(ctx, "tcp"), sock=sockets["tcp"]
+            )
+            out.ports["tcp"] = int(sockets["tcp"].getsockname()[1])
+        if "tls" in sockets and ssl_context is not None:
             out.tls = await loop.create_server(
                 lambda: StreamProtocol(ctx, "tls"),
-                host,
-                tls_port,
+                sock=sockets["tls"],
                 ssl=ssl_context,
                 ssl_handshake_timeout=min(ctx.idle_timeout, 10.0),
-                reuse_port=reuse_port,
             )
-            out.ports["tls"] = int(out.tls.sockets[0].getsockname()[1])
+            out.ports["tls"] = int(sockets["tls"].getsockname()[1])
     except BaseException:
         await out.close()
+        for sock in sockets.values():
+            sock.close()
         raise
     return out

@@ -1,15 +1,17 @@
 """Benchmark of the SIP redirector: sipp REGISTER → 302 over UDP, fedhub vs Kamailio 5.6,
 then TLS handshakes/s and REGISTERs/s over established TLS connections.
 
-    python tests/bench/bench_sip.py [--quick]
+    python tests/bench/bench_sip.py [--quick] [--processes N]
 
-fedhub runs as its own process (`python -m sip`, uvloop) from a generated JSON file;
-Kamailio runs as a subprocess with a generated config (tests/bench/sip/kamailio.cfg.tmpl)
-answering `sl_send_reply("302")` after choosing the target by To domain. Both get the
-same table and the same sipp scenario (tests/sip/scenarios/register_302.xml, which
-checks the Contact). A rate "holds" when sipp reports every call successful, no failed
-call, no retransmission (every answer within 500 ms) and the run ends on time.
-The last line printed is one JSON object.
+fedhub runs as its own process (`python -m sip`, uvloop) from a generated JSON file,
+once as a single process and once with N workers sharing the socket; Kamailio runs
+as a subprocess with a generated config (tests/bench/sip/kamailio.cfg.tmpl, N
+children) answering `sl_send_reply("302")` after choosing the target by To domain.
+Both get the same table and the same sipp scenario (tests/sip/scenarios/
+register_302.xml, which checks the Contact). A rate "holds" when sipp reports every
+call successful, none failed, no retransmission (every answer within 500 ms) and
+the run ends on time. N defaults to the CPU count (at most 4). Progress goes to
+stderr; the last line on stdout is one JSON object.
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ def wait_udp_ready(port: int, timeout: float = 10.0) -> None:
     raise RuntimeError(f"no answer on udp {port}")
 
 
-def start_fedhub(tmp: Path) -> tuple[subprocess.Popen[str], int, int]:
+def start_fedhub(tmp: Path, workers: int) -> tuple[subprocess.Popen[str], int, int]:
     config = {
         "settings": {
             "host": "127.0.0.1",
@@ -114,11 +116,11 @@ def start_fedhub(tmp: Path) -> tuple[subprocess.Popen[str], int, int]:
         },
         "servers": MEMBERS,
     }
-    path = tmp / "fedhub-redirect.json"
+    path = tmp / f"fedhub-redirect-{workers}.json"
     path.write_text(json.dumps(config))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sip", "--config", str(path)],
+        [sys.executable, "-m", "sip", "--config", str(path), "--workers", str(workers)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -130,6 +132,7 @@ def start_fedhub(tmp: Path) -> tuple[subprocess.Popen[str], int, int]:
         proc.kill()
         raise RuntimeError(f"fedhub did not start: {line!r}")
     ports = dict(part.split("=") for part in line.split()[1:])
+    wait_udp_ready(int(ports["udp"]))
     return proc, int(ports["udp"]), int(ports["tls"])
 
 
@@ -157,7 +160,7 @@ def start_kamailio(tmp: Path, children: int) -> tuple[subprocess.Popen[bytes], i
 
 
 def sipp_step(port: int, rate: int, duration: float, tmp: Path, label: str) -> Step:
-    workdir = tmp / f"{label}-{rate}"
+    workdir = tmp / f"{label.replace('/', '-')}-{rate}"
     workdir.mkdir()
     calls = int(rate * duration)
     scen = scenario("register_302", workdir, CONTACT_RE, timeout_ms=2000)
@@ -286,14 +289,20 @@ def stop(proc: subprocess.Popen[str] | subprocess.Popen[bytes], group: bool = Fa
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short steps (< 1 minute)")
-    parser.add_argument("--kamailio-children", type=int, default=os.cpu_count() or 2)
+    parser.add_argument(
+        "--processes",
+        dest="kamailio_children",
+        type=int,
+        default=min(os.cpu_count() or 2, 4),
+        help="Kamailio children and fedhub workers (fedhub is also measured with 1)",
+    )
     args = parser.parse_args()
     if not sipp_available():
         print(json.dumps({"error": f"sipp not found ({SIPP})"}))
         return 1
     if args.quick:
         duration, refine, tls_seconds = 1.5, 1, 2.0
-        ladder = [2000, 4000, 8000, 12000, 16000, 24000, 32000]
+        ladder = [3000, 6000, 9000, 12000, 16000, 24000, 32000]
     else:
         duration, refine, tls_seconds = 5.0, 3, 5.0
         ladder = [1000, 2000, 4000, 6000, 8000, 10000, 12000, 16000, 20000, 24000, 32000, 40000]
@@ -304,38 +313,50 @@ def main() -> int:
         "cpus": os.cpu_count(),
         "step_seconds": duration,
     }
+    procs = args.kamailio_children
     with tempfile.TemporaryDirectory(prefix="bench-sip-") as name:
         tmp = Path(name)
-        fedhub, udp_port, tls_port = start_fedhub(tmp)
-        try:
-            wait_udp_ready(udp_port)
-            log(f"fedhub redirector (python -m sip, 1 process, uvloop) on udp {udp_port}")
-            fed_rate, fed_steps = max_rate(udp_port, "fedhub", ladder, refine, duration, tmp)
-            log(f"TLS on {tls_port}")
-            result["tls"] = asyncio.run(tls_bench(tls_port, tls_seconds))
-            log(f"  {result['tls']}")
-        finally:
-            stop(fedhub)
+        fed_rates: dict[int, int] = {}
+        fed_steps: dict[int, list[Step]] = {}
+        for workers in sorted({1, procs}):
+            fedhub, udp_port, tls_port = start_fedhub(tmp, workers)
+            label = f"fedhub/{workers}"
+            try:
+                log(
+                    f"fedhub redirector (python -m sip, {workers} process(es), uvloop) udp {udp_port}"
+                )
+                fed_rates[workers], fed_steps[workers] = max_rate(
+                    udp_port, label, ladder, refine, duration, tmp
+                )
+                if workers == 1:
+                    log(f"TLS on {tls_port} (1 process)")
+                    result["tls"] = asyncio.run(tls_bench(tls_port, tls_seconds))
+                    log(f"  {result['tls']}")
+            finally:
+                stop(fedhub)
 
         kam_rate: int | None = None
         kam_steps: list[Step] = []
         if Path(KAMAILIO).is_file():
-            kamailio, kam_port = start_kamailio(tmp, args.kamailio_children)
+            kamailio, kam_port = start_kamailio(tmp, procs)
             try:
-                log(f"kamailio 5.6 (children={args.kamailio_children}) on udp {kam_port}")
+                log(f"kamailio 5.6 (children={procs}) on udp {kam_port}")
                 kam_rate, kam_steps = max_rate(kam_port, "kamailio", ladder, refine, duration, tmp)
             finally:
                 stop(kamailio, group=True)
         else:
             log("kamailio not installed: no comparison")
 
+    fed_rate = fed_rates[procs]
     result["udp_register_302"] = {
+        "processes": procs,
         "fedhub_max_rate": fed_rate,
+        "fedhub_1_process_max_rate": fed_rates[1],
         "kamailio_max_rate": kam_rate,
-        "kamailio_children": args.kamailio_children,
         "ratio_fedhub_over_kamailio": round(fed_rate / kam_rate, 3) if kam_rate else None,
+        "ratio_1_process_over_kamailio": round(fed_rates[1] / kam_rate, 3) if kam_rate else None,
         "ladder_top": ladder[-1],
-        "fedhub_steps": [s.__dict__ for s in fed_steps],
+        "fedhub_steps": {str(w): [s.__dict__ for s in st] for w, st in fed_steps.items()},
         "kamailio_steps": [s.__dict__ for s in kam_steps],
     }
     result["goal_met"] = bool(kam_rate) and fed_rate * 2 >= (kam_rate or 0)
