@@ -1,0 +1,84 @@
+"""`fedhub sip` as its own process follows changes made by the hub in shared storage."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from starlette.testclient import TestClient
+
+from dashboards.app import create_app
+from dashboards.services import HubConfig
+from tests.dashboards.conftest import NEW_ADMIN_PASSWORD, Api
+from tests.dashboards.test_redirect_settings import _register
+from tests.support.live_server import free_port
+
+
+def _wait_for(fn, timeout: float = 20.0) -> str:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            last = fn()
+        except TimeoutError:
+            last = "timeout"
+        if last.startswith("SIP/2.0 302") or last.startswith("SIP/2.0 404"):
+            return last
+        time.sleep(0.3)
+    return last
+
+
+def test_sidecar_follows_storage(tmp_path: Path):
+    config = HubConfig(data_dir=tmp_path, links=False)
+    with TestClient(create_app(config)) as c:
+        api = Api(c)
+        api.login("admin", "123456")
+        api.post("/auth/password", {"old_password": "123456", "new_password": NEW_ADMIN_PASSWORD})
+        prov = api.create_member(None, "prov", sip_host="127.0.0.1", sip_port=7000).json()
+        port = free_port()
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ops.cli",
+                "sip",
+                "--data",
+                str(tmp_path),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--tls-port",
+                str(free_port()),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            assert proc.stdout is not None
+            first = ""
+            while "fedhub sip redirector" not in first:
+                first = proc.stdout.readline()
+                assert first, "the sidecar exited"
+            assert "fedhub sip redirector" in first and f"UDP {port}" in first, first
+            reply = _wait_for(lambda: _register(port, "prov.example.gov"))
+            assert reply.startswith("SIP/2.0 302") and "127.0.0.1:7000" in reply
+            # the hub changes the member's address; the sidecar notices (revision poll)
+            assert api.patch(f"/members/{prov['id']}", {"sip_port": 7200}).status_code == 200
+            deadline = time.monotonic() + 20
+            while "127.0.0.1:7200" not in _register(port, "prov.example.gov"):
+                assert time.monotonic() < deadline, "sidecar did not pick up the change"
+                time.sleep(0.5)
+            # and a member it never heard of is a 404
+            assert _register(port, "ghost.example.gov").startswith("SIP/2.0 404")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(20)
+            rest = proc.stdout.read() if proc.stdout else ""
+            assert code == 0, rest[-3000:]
