@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from hub.cascade import (
+from hub.conference import (
     CHANGE_TYPES,
     CallStats,
     CameraChanged,

@@ -29,7 +29,7 @@ from controllers.codec import (
     snapshot_from_wire,
     snapshot_to_wire,
 )
-from hub.cascade import Event, Snapshot
+from hub.conference import Event, Snapshot
 
 PROTOCOL_VERSIONS: tuple[int, ...] = (1,)
 DEFAULT_MAX_FRAME = 8 * 1024 * 1024

@@ -40,7 +40,7 @@ from controllers.messages import (
     Welcome,
     decode,
 )
-from hub.cascade import Event, Snapshot
+from hub.conference import Event, Snapshot
 
 
 class State(StrEnum):

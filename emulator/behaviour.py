@@ -10,7 +10,7 @@ import random
 from dataclasses import dataclass
 from enum import StrEnum
 
-from hub.cascade import CallStats
+from hub.conference import CallStats
 
 
 class CallOutcome(StrEnum):

@@ -26,7 +26,7 @@ from emulator.spec import (
     NumberRangeSpec,
     VenueSpec,
 )
-from hub.cascade import CascadeRef, ConferenceKind, VenueRole, VenueStatus
+from hub.conference import CascadeRef, ConferenceKind, VenueRole, VenueStatus
 
 LEVEL_NAMES = ("province", "city", "county", "township", "village")
 _VENUE_KINDS = ("Hall", "Office", "Room", "Center", "Station", "Studio")

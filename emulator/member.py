@@ -38,7 +38,7 @@ from emulator.behaviour import (
 )
 from emulator.spec import EmulatedMemberSpec, VenueSpec
 from emulator.world import MemberWorld
-from hub.cascade import CascadeRef, Event, Venue, VenueStatus
+from hub.conference import CascadeRef, Event, Venue, VenueStatus
 
 if TYPE_CHECKING:
     from emulator.federation import EmulatedFederation

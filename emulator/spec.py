@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hub.cascade import ConferenceKind, VenueRole, VenueStatus
+from hub.conference import ConferenceKind, VenueRole, VenueStatus
 
 RANGE_TYPES = ("system_account", "general_meeting", "instant_meeting", "scheduled_meeting", "vmr")
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from hub.cascade import (
+from hub.cascade import CascadeState, NeedSnapshot
+from hub.conference import (
     CallStats,
     CameraChanged,
-    CascadeState,
     Change,
     Conference,
     ConferenceEnded,
@@ -23,7 +23,6 @@ from hub.cascade import (
     Event,
     LayoutChanged,
     MuteChanged,
-    NeedSnapshot,
     Snapshot,
     StatsUpdated,
     Venue,

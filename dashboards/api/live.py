@@ -13,7 +13,8 @@ from dashboards.api import api
 from dashboards.api.members import READERS
 from dashboards.endpoint import Ctx
 from dashboards.errors import ApiError
-from hub.cascade import CascadeNode, Conference
+from hub.cascade import CascadeNode
+from hub.conference import Conference
 
 ADMINS_ONLY = frozenset(r for r in READERS if r.value == "admin")
 

@@ -23,7 +23,8 @@ from emulator.federation import (
 )
 from emulator.member import EmulatedMember
 from emulator.spec import EmulatedMemberSpec
-from hub.cascade import Conference, Delta
+from hub.cascade import Delta
+from hub.conference import Conference
 from tests.controllers.linkkit import FAST, QUICK, configs, until
 
 pytestmark = pytest.mark.timeout(60)

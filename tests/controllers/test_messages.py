@@ -29,7 +29,7 @@ from controllers.messages import (
     decode,
     encode,
 )
-from hub.cascade import (
+from hub.conference import (
     CallStats,
     CameraChanged,
     CascadeRef,

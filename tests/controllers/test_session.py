@@ -18,7 +18,7 @@ from controllers.messages import (
     encode,
 )
 from emulator import link as member
-from hub.cascade import Event, MuteChanged, Snapshot
+from hub.conference import Event, MuteChanged, Snapshot
 from tests.controllers.linkkit import FAST, QUICK
 
 DOMAIN, USER, PASSWORD = "prov.example", "prov-link", "Str0ng!pass"

@@ -8,7 +8,8 @@ import pytest
 
 from emulator.federation import EmulatedFederation, build_demo_federation, build_load_federation
 from emulator.spec import RANGE_TYPES, NumberRangeSpec
-from hub.cascade import CascadeState, ConferenceKind, VenueRole, VenueStatus
+from hub.cascade import CascadeState
+from hub.conference import ConferenceKind, VenueRole, VenueStatus
 
 DEMO = build_demo_federation(seed=1)
 

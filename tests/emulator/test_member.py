@@ -11,7 +11,7 @@ from emulator.activity import Activity, drive
 from emulator.behaviour import Behaviour
 from emulator.federation import EmulatedFederation, build_demo_federation
 from emulator.member import EmulatedMember, cascade_venue_id
-from hub.cascade import StatsUpdated, VenueStatus
+from hub.conference import StatsUpdated, VenueStatus
 
 SPECS = build_demo_federation(3, cities=1, counties=1, townships=1, villages=(1, 1))
 CALM = Behaviour(

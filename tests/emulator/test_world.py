@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from emulator.behaviour import evolve_stats, initial_stats
 from emulator.world import MemberWorld
-from hub.cascade import CascadeState, ConferenceKind, Event, NeedSnapshot, Venue, VenueStatus
+from hub.cascade import CascadeState, NeedSnapshot
+from hub.conference import ConferenceKind, Event, Venue, VenueStatus
 
 
 def _step(world: MemberWorld, rng: random.Random) -> Event | None:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from hub.cascade import (
+from hub.cascade import CascadeState, ConferenceDelta, NeedSnapshot, VenueDelta
+from hub.conference import (
     CallStats,
     CameraChanged,
     CascadeRef,
-    CascadeState,
     Conference,
-    ConferenceDelta,
     ConferenceEnded,
     ConferenceKind,
     ConferenceStarted,
@@ -18,11 +17,9 @@ from hub.cascade import (
     InvalidRecord,
     LayoutChanged,
     MuteChanged,
-    NeedSnapshot,
     Snapshot,
     StatsUpdated,
     Venue,
-    VenueDelta,
     VenueFailed,
     VenueJoined,
     VenueLeft,
