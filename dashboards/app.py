@@ -33,6 +33,7 @@ from storage.api_tokens import TokenStore
 from storage.audit import AuditLog
 from storage.db import Database, sqlite_url_for
 from storage.federation_store import FederationStore
+from storage.lease import Lease
 from storage.passwords import hash_password_async
 from storage.sessions import SessionStore
 from storage.settings import SettingsStore
@@ -57,7 +58,11 @@ def build_services(config: HubConfig) -> Services:
         url = sqlite_url_for(config.data_dir)
     db = Database.open(url)
     federation = FederationStore(db)
-    links = LinkSupervisor(federation, LinkManager()) if config.links else None
+    links = (
+        LinkSupervisor(federation, LinkManager(), Lease(db, "member-links"))
+        if config.links
+        else None
+    )
     settings = SettingsStore(db)
     redirect = None
     if config.sip:

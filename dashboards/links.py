@@ -4,37 +4,90 @@ The supervisor reads every bound member (server URL + credentials hash), turns t
 into link configurations and hands them to the ``LinkManager``, at start and after
 every committed federation change. A member whose stored URL is unusable is logged
 and left unlinked; it never stops the others.
+
+In a cluster only the node holding the ``member-links`` lease runs links; the others
+check every few seconds and take over when the holder is gone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from controllers.config import ConfigError, MemberLinkConfig
 from controllers.manager import LinkManager
 from storage.federation_store import FederationStore
+from storage.lease import Lease
 
 log = logging.getLogger("fedhub.links")
 
 
 class LinkSupervisor:
-    def __init__(self, store: FederationStore, manager: LinkManager):
+    def __init__(
+        self,
+        store: FederationStore,
+        manager: LinkManager,
+        lease: Lease | None = None,
+        *,
+        check_s: float = 5.0,
+    ):
         self.store = store
         self.manager = manager
+        self.lease = lease
+        self.check_s = check_s
         self.config_errors: dict[int, str] = {}
         self._lock = asyncio.Lock()
+        self._running = False
+        self._watch: asyncio.Task[None] | None = None
+
+    @property
+    def owner(self) -> bool:
+        """Whether this node runs the member links now."""
+        return self._running
 
     async def start(self) -> None:
         self.store.on_change(self.refresh)
-        await self.refresh()
-        await self.manager.start()
+        await self._check_lease()
+        self._watch = asyncio.create_task(self._watch_lease(), name="link-lease")
 
     async def stop(self) -> None:
-        await self.manager.stop()
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+        await self._stop_links()
+        if self.lease is not None:
+            await self.lease.release()
+
+    async def _check_lease(self) -> None:
+        holds = True if self.lease is None else await self.lease.try_acquire()
+        if holds and not self._running:
+            self._running = True
+            await self.refresh()
+            await self.manager.start()
+        elif not holds and self._running:
+            log.warning("member links stop here: another node holds the lease now")
+            await self._stop_links()
+
+    async def _stop_links(self) -> None:
+        if self._running:
+            self._running = False
+            await self.manager.update([])
+            await self.manager.stop()
+
+    async def _watch_lease(self) -> None:
+        while True:
+            await asyncio.sleep(self.check_s)
+            try:
+                await self._check_lease()
+            except Exception:
+                log.exception("member-links lease check failed")
 
     async def refresh(self) -> None:
         """Bring the links in line with storage (serialized; cheap when nothing changed)."""
+        if not self._running:
+            return
         async with self._lock:
             configs: list[MemberLinkConfig] = []
             errors: dict[int, str] = {}

@@ -62,7 +62,11 @@ def node_json(n: CascadeNode) -> dict[str, Any]:
 )
 async def list_links(ctx: Ctx) -> dict[str, Any]:
     ids = await _scope_ids(ctx)
-    return {"links": [s for s in _links(ctx).status() if s.get("member_id") in ids]}
+    links = _links(ctx)
+    return {
+        "links": [s for s in links.status() if s.get("member_id") in ids],
+        "this_node_runs_links": links.owner,
+    }
 
 
 @api.route(
