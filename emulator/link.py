@@ -33,7 +33,18 @@ from controllers.messages import (
     Welcome,
     decode,
 )
-from controllers.session import CLOSE_INVALID, CLOSE_POLICY, CLOSE_PROTOCOL, CLOSE_TIMEOUT
+from controllers.session import (
+    CLOSE_INVALID,
+    CLOSE_POLICY,
+    CLOSE_PROTOCOL,
+    CLOSE_TIMEOUT,
+)
+from controllers.session import (
+    Close as Close,
+)
+from controllers.session import (
+    Send as Send,
+)
 
 
 class MemberState(StrEnum):
@@ -52,17 +63,6 @@ TRANSITIONS: dict[tuple[MemberState, str], MemberState] = {
         for t in ("snapshot_request", "command", "sync", "heartbeat")
     },
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    message: Message
-
-
-@dataclass(frozen=True, slots=True)
-class Close:
-    code: int
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)
