@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
+import ssl
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -246,6 +248,7 @@ class LinkClient:
         try:
             async with connect(
                 cfg.url,
+                ssl=_tls_context(s.ca_file) if cfg.url.startswith("wss:") else None,
                 max_size=s.max_frame,
                 ping_interval=None,
                 compression=None,
@@ -354,3 +357,11 @@ def _describe_close(exc: ConnectionClosed, domain: str) -> str:
     if exc.rcvd is not None:
         return f"closed by the member: {exc.rcvd.code} {exc.rcvd.reason}".strip()
     return "connection lost"
+
+
+@functools.lru_cache(maxsize=8)
+def _tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """Verifying client context for wss:// links (certificate and host name checked)."""
+    ctx = ssl.create_default_context(cafile=ca_file)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx

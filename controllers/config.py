@@ -68,6 +68,9 @@ class LinkSettings:
     stable_after: float = 10.0
     close_timeout: float = 2.0
     max_frame: int = DEFAULT_MAX_FRAME
+    ca_file: str | None = None
+    """PEM file of the CAs (or self-signed member certificates) trusted for ``wss://``
+    links; ``None`` trusts the system's CAs."""
 
     def __post_init__(self) -> None:
         if not 0 < self.heartbeat_interval < self.heartbeat_timeout:

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from controllers.config import LinkSettings
 from controllers.manager import LinkManager
 from dashboards.api import api
 from dashboards.errors import ApiError, error_response
@@ -50,6 +51,10 @@ def fedhub_version() -> str:
         return "0.0.0+source"
 
 
+def _str_or_none(path: object) -> str | None:
+    return None if path is None else str(path)
+
+
 def build_services(config: HubConfig) -> Services:
     if config.db_url:
         url = config.db_url
@@ -59,7 +64,11 @@ def build_services(config: HubConfig) -> Services:
     db = Database.open(url)
     federation = FederationStore(db)
     links = (
-        LinkSupervisor(federation, LinkManager(), Lease(db, "member-links"))
+        LinkSupervisor(
+            federation,
+            LinkManager(settings=LinkSettings(ca_file=_str_or_none(config.link_ca_file))),
+            Lease(db, "member-links"),
+        )
         if config.links
         else None
     )

@@ -33,6 +33,7 @@ class HubConfig:
     cookie_secure: bool | None = None  # None: Secure when the request came over https
     max_body: int = 64 * 1024
     links: bool = True  # dial out to bound member servers
+    link_ca_file: Path | None = None  # trusted CAs for wss:// member links (None: system)
     sip: bool = False  # run the SIP redirect service in this process
     sip_overrides: Overrides = field(default_factory=Overrides)
     trusted_proxies: frozenset[str] = field(default_factory=frozenset)

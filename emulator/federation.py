@@ -13,6 +13,7 @@ import contextlib
 import random
 import string
 from collections.abc import Callable, Iterable
+from ssl import SSLContext
 
 from controllers.auth import AuthPolicy
 from emulator.activity import Activity, drive
@@ -315,6 +316,7 @@ async def serve_federation(
     policy: AuthPolicy | None = None,
     activity: Activity | None = None,
     idle_timeout: float = 30.0,
+    ssl: SSLContext | None = None,
 ) -> RunningFederation:
     """Set the members up and serve them all on one loopback port (0 = any free port).
 
@@ -323,7 +325,9 @@ async def serve_federation(
     """
     federation = EmulatedFederation(specs, seed=seed, behaviour=behaviour, policy=policy)
     federation.setup()
-    server = EmulatorServer(federation.members.values(), host, port, idle_timeout=idle_timeout)
+    server = EmulatorServer(
+        federation.members.values(), host, port, idle_timeout=idle_timeout, ssl=ssl
+    )
     await server.start()
     running = RunningFederation(federation, server)
     if activity is not None:

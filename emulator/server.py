@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from http import HTTPStatus
+from ssl import SSLContext
 
 import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -76,6 +77,7 @@ class EmulatorServer:
         max_frame: int = 8 * 1024 * 1024,
         idle_timeout: float = 30.0,
         tick: float = 0.5,
+        ssl: SSLContext | None = None,
     ) -> None:
         if not is_loopback(host):
             raise ValueError(f"the emulator listens on loopback only, not {host!r}")
@@ -83,12 +85,14 @@ class EmulatorServer:
         self._by_username = {m.spec.username: m for m in self.members.values()}
         self.host, self.port = host, port
         self.max_frame, self.idle_timeout, self.tick = max_frame, idle_timeout, tick
+        self.ssl = ssl
         self.connections: set[Connection] = set()
         self._server: Server | None = None
         self._ticker: asyncio.Task[None] | None = None
 
     def url_for(self, domain: str) -> str:
-        return f"ws://{self.host}:{self.port}{LINK_PATH}/{domain}"
+        scheme = "wss" if self.ssl is not None else "ws"
+        return f"{scheme}://{self.host}:{self.port}{LINK_PATH}/{domain}"
 
     async def start(self) -> None:
         self._server = await serve(
@@ -102,6 +106,7 @@ class EmulatorServer:
             close_timeout=1.0,
             backlog=4096,
             server_header=None,
+            ssl=self.ssl,
         )
         sock = next(iter(self._server.sockets))
         self.port = sock.getsockname()[1]

@@ -50,6 +50,8 @@ def _config(args: argparse.Namespace) -> HubConfig:
         extra["session_absolute"] = timedelta(hours=args.session_max)
     if getattr(args, "trusted_proxy", None):
         extra["trusted_proxies"] = frozenset(args.trusted_proxy)
+    if getattr(args, "link_ca", None) is not None:
+        extra["link_ca_file"] = args.link_ca
     if getattr(args, "cookie_secure", False):
         extra["cookie_secure"] = True
     if getattr(args, "sip", False):
