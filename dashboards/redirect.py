@@ -47,6 +47,7 @@ class Overrides:
     """Per-process settings that win over storage (command-line ports, cert folder)."""
 
     cert_dir: Path | None = None
+    node_name: str = ""  # this node's name; a redirect ``node`` setting names where it runs
     host: str | None = None
     udp_port: int | None = None
     tcp_port: int | None = None
@@ -140,15 +141,21 @@ class RedirectSupervisor:
                 log.error("%s; keeping the previous settings", self.last_error)
                 self._seen = key
                 return
+            elsewhere = bool(settings.node) and settings.node != self.overrides.node_name
             try:
-                if settings.enabled:
+                if settings.enabled and not elsewhere:
                     before = self.service.ports
                     await self.service.apply(settings)
                     if self.service.ports != before:
                         log.info("SIP redirect service listening: %s", self.service.ports)
                 elif self.service.running:
                     await self.service.stop()
-                self.last_error = None
+                self.last_error = (
+                    f"the redirect service is set to run on node {settings.node!r}, "
+                    f"not on this node ({self.overrides.node_name!r})"
+                    if elsewhere and settings.enabled
+                    else None
+                )
             except OSError as e:
                 self.last_error = f"cannot listen: {e}"
                 log.error("redirect service: %s", self.last_error)
@@ -166,6 +173,7 @@ class RedirectSupervisor:
         s = self.service.settings
         return {
             "running": self.service.running,
+            "node_name": self.overrides.node_name,
             "ports": self.service.ports,
             "settings": settings_json(s) if s else None,
             "last_error": self.last_error,

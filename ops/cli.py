@@ -234,6 +234,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="always mark the session cookie Secure (behind a TLS proxy)",
     )
+    serve.add_argument(
+        "--link-ca",
+        type=Path,
+        metavar="PEM",
+        help="CA certificates trusted for wss:// member links (default: the system's)",
+    )
+    serve.add_argument(
+        "--sip", action="store_true", help="also run the SIP redirect service in this process"
+    )
+    sip_sidecar.add_port_flags(serve, "sip-")
     _add_storage_flags(serve)
     serve.set_defaults(func=cmd_serve)
 

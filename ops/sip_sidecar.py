@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from pathlib import Path
 
 from dashboards.redirect import Overrides, RedirectSupervisor
@@ -43,6 +44,12 @@ def add_port_flags(p: argparse.ArgumentParser, prefix: str = "") -> None:
         metavar="PORT",
         help="TLS port (default from settings: 5061)",
     )
+    p.add_argument(
+        f"--{prefix}node-name",
+        default=None,
+        metavar="NAME",
+        help="this node's name, matched against the redirect 'node' setting (default: host name)",
+    )
 
 
 def overrides_from(args: argparse.Namespace, data: Path, prefix: str = "") -> Overrides:
@@ -50,6 +57,7 @@ def overrides_from(args: argparse.Namespace, data: Path, prefix: str = "") -> Ov
     port = getattr(args, f"{attr}port")
     return Overrides(
         cert_dir=data / "certs",
+        node_name=getattr(args, f"{attr}node_name") or socket.gethostname(),
         host=getattr(args, f"{attr}host"),
         udp_port=port,
         tcp_port=port,

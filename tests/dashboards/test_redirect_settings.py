@@ -106,3 +106,17 @@ def test_only_federation_wide_admins_change_settings(sip_client):
     assert scoped.patch("/settings/redirect", {"enabled": False}).status_code == 403
     sec = make_admin(api.c, "sec", "security", None)
     assert sec.patch("/settings/redirect", {"enabled": False}).status_code == 403
+
+
+def test_runs_only_on_the_named_node(sip_client):
+    api, port = sip_client
+    api.create_member(None, "prov", sip_host="127.0.0.1", sip_port=7000)
+    me = api.get("/settings/redirect").json()["node"]["node_name"]
+    r = api.patch("/settings/redirect", {"node": "some-other-node"})
+    node = r.json()["node"]
+    assert node["running"] is False and "some-other-node" in node["last_error"]
+    with pytest.raises(TimeoutError):
+        _register(port, "prov.example.gov")
+    r = api.patch("/settings/redirect", {"node": me})
+    assert r.json()["node"]["running"] is True and r.json()["node"]["last_error"] is None
+    assert _register(port, "prov.example.gov").startswith("SIP/2.0 302")

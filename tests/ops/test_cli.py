@@ -83,3 +83,57 @@ def test_admin_lifecycle_from_the_shell(tmp_path: Path):
         r = a.login("sec1", "N3w-Secur1ty")
         assert r.status_code == 200 and r.json()["password_change_required"] is True
     assert fedhub("admin", "unlock", "ghost", "--data", data).returncode == 1
+
+
+def test_serve_with_sip_runs_the_redirector(tmp_path: Path):
+    import os
+    import signal
+    import time
+
+    import httpx
+
+    from tests.dashboards.test_redirect_settings import _register
+    from tests.support.live_server import free_port
+
+    port, sip = free_port(), free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ops.cli",
+            "serve",
+            "--data",
+            str(tmp_path),
+            "--port",
+            str(port),
+            "--sip",
+            "--sip-host",
+            "127.0.0.1",
+            "--sip-port",
+            str(sip),
+            "--sip-tls-port",
+            str(free_port()),
+            "--session-idle",
+            "5",
+            "--link-ca",
+            str(tmp_path / "none.pem"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and proc.poll() is None, "serve did not start"
+            time.sleep(0.2)
+        # no member owns the domain yet: the redirector answers, with 404
+        assert _register(sip, "prov.example.gov").startswith("SIP/2.0 404")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(20) == 0
