@@ -13,6 +13,7 @@ from dashboards.api import (  # noqa: E402,F401  (registration side effects)
     admins,
     audit,
     auth,
+    commands,
     live,
     members,
     numbers,

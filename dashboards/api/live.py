@@ -13,13 +13,14 @@ from dashboards.api import api
 from dashboards.api.members import READERS
 from dashboards.endpoint import Ctx
 from dashboards.errors import ApiError
+from dashboards.links import LinkSupervisor
 from hub.cascade import CascadeNode
 from hub.conference import Conference
 
 ADMINS_ONLY = frozenset(r for r in READERS if r.value == "admin")
 
 
-def _links(ctx: Ctx):  # type: ignore[no-untyped-def]
+def links_of(ctx: Ctx) -> LinkSupervisor:
     links = ctx.services.links
     if links is None:
         raise ApiError(404, "links_disabled", "this node does not run member links")
@@ -62,7 +63,7 @@ def node_json(n: CascadeNode) -> dict[str, Any]:
 )
 async def list_links(ctx: Ctx) -> dict[str, Any]:
     ids = await _scope_ids(ctx)
-    links = _links(ctx)
+    links = links_of(ctx)
     return {
         "links": [s for s in links.status() if s.get("member_id") in ids],
         "this_node_runs_links": links.owner,
@@ -79,7 +80,7 @@ async def list_links(ctx: Ctx) -> dict[str, Any]:
     errors=(404,),
 )
 async def live_summary(ctx: Ctx) -> dict[str, Any]:
-    state = _links(ctx).manager.state
+    state = links_of(ctx).manager.state
     ids = await _scope_ids(ctx)
     members = [m for m in state.members() if m in ids]
     per_member = {str(m): state.counts(m) for m in members}
@@ -91,10 +92,11 @@ async def live_summary(ctx: Ctx) -> dict[str, Any]:
     }
     venues: dict[str, int] = {}
     for c in per_member.values():
+        counts: dict[str, Any] = dict(c)
         for k in ("conferences", "venues_total", "cascade_links"):
-            total[k] += int(c[k])
-        for status, n in c["venues"].items():
-            venues[status] = venues.get(status, 0) + n
+            total[k] += int(counts[k])
+        for status, n in counts["venues"].items():
+            venues[status] = venues.get(status, 0) + int(n)
     total["venues"] = venues
     return {"total": total, "members": per_member}
 
@@ -112,7 +114,7 @@ async def member_conferences(ctx: Ctx) -> dict[str, Any]:
     mid = ctx.int_param("member_id")
     view = await ctx.services.federation.current()
     view.federation.require_within(ctx.me.scope, mid)
-    state = _links(ctx).manager.state
+    state = links_of(ctx).manager.state
     confs = state.conferences(mid) if mid in state.members() else []
     return {"member_id": mid, "conferences": [conference_json(c) for c in confs]}
 
@@ -127,7 +129,7 @@ async def member_conferences(ctx: Ctx) -> dict[str, Any]:
     errors=(404,),
 )
 async def federation_conferences(ctx: Ctx) -> dict[str, Any]:
-    state = _links(ctx).manager.state
+    state = links_of(ctx).manager.state
     ids = await _scope_ids(ctx)
     trees = []
     for mid, number in state.federation_roots():

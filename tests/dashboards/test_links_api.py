@@ -91,3 +91,75 @@ def test_unusable_link_url_is_reported(root):
             "last_error": f"member {prov['id']}: plain ws:// is allowed on loopback only",
         }
     ]
+
+
+def test_commands_reach_the_member_and_get_one_result(root, client):
+    specs = build_demo_federation(seed=4, cities=1, counties=1, townships=1, villages=(1, 1))[:2]
+    running = client.portal.call(lambda: serve_federation(specs, "127.0.0.1", 0, seed=4))
+    try:
+        ids = {}
+        for spec in specs:
+            r = root.post(
+                "/members",
+                {
+                    "parent_id": ids.get(spec.parent_key),
+                    "domain": spec.domain,
+                    "display_name": spec.display_name,
+                    "username": spec.username,
+                    "password": spec.password,
+                    "server_url": running.urls[spec.key],
+                },
+            )
+            ids[spec.key] = r.json()["id"]
+        prov = ids["prov"]
+        _wait(lambda: all(x["state"] == "up" for x in root.get("/links").json()["links"]))
+
+        def joined_venue():
+            for conf in root.get(f"/live/members/{prov}/conferences").json()["conferences"]:
+                for v in conf["venues"]:
+                    if v["status"] == "joined" and not v["muted"] and not v.get("cascade"):
+                        return conf["number"], v["id"]
+            return None
+
+        number, venue = _wait(joined_venue)
+        body = {
+            "id": "cmd-1",
+            "kind": "mute",
+            "conference": number,
+            "venue": venue,
+            "deadline_s": 10,
+        }
+        r = root.post(f"/live/members/{prov}/commands", body)
+        assert r.status_code == 200, r.text
+        if r.json()["status"] == "ok":
+
+            def muted():
+                confs = root.get(f"/live/members/{prov}/conferences").json()["conferences"]
+                return any(v["id"] == venue and v["muted"] for c in confs for v in c["venues"])
+
+            _wait(muted)
+        else:  # the emulator may be set to fail some commands: then it says why
+            assert r.json()["status"] == "failed" and r.json()["reason"]
+        again = root.post(f"/live/members/{prov}/commands", body).json()
+        assert again == r.json()  # same id: the first result, not a second action
+        r = root.post(
+            f"/live/members/{prov}/commands",
+            {"kind": "mute", "conference": "999999999", "venue": "nope"},
+        )
+        assert r.status_code == 200 and r.json()["status"] == "failed" and r.json()["reason"]
+        r = root.post(f"/live/members/{prov}/commands", {"kind": "explode", "conference": number})
+        assert r.status_code == 422
+        city_ops = make_admin(client, "cityops2", "admin", ids[specs[1].key])
+        r = city_ops.post(
+            f"/live/members/{prov}/commands", {"kind": "mute", "conference": number, "venue": venue}
+        )
+        assert r.status_code == 403
+        aud = make_admin(client, "aud9", "auditor", None)
+        entries = aud.get("/audit?action=command").json()["entries"]
+        assert any(e["details"].get("status") in ("ok", "failed") for e in entries)
+        assert (
+            root.post("/live/members/999/commands", {"kind": "mute", "conference": "1"}).status_code
+            == 404
+        )
+    finally:
+        client.portal.call(running.close)
