@@ -147,6 +147,12 @@ async def change_password(ctx: Ctx) -> None:
     ctx.target = f"admin:{me.username}"
     old, new = ctx.body["old_password"], ctx.body["new_password"]
     if not await verify_password_async(await s.admins.password_hash(me.id), old):
+        # guessing the old password through a stolen session counts like failed logins
+        s.throttle.failed(ctx.ip)
+        after = await s.admins.record_failure(me.id)
+        if after.locked(utcnow()):
+            await s.sessions.revoke_all(me.id)
+            raise _locked(after.locked_until)
         raise ApiError(403, "bad_credentials", "the old password is wrong")
     reasons = password_policy.check(new, me.username)
     if secrets.compare_digest(old.encode(), new.encode()):

@@ -268,3 +268,12 @@ def test_disabled_admin_cannot_log_in_and_sessions_end(root, client):
     assert op.get("/members").status_code == 401
     r = Api(client).login("op2", "Operat0r-Pass")
     assert r.status_code == 403 and r.json()["error"]["code"] == "account_disabled"
+
+
+def test_guessing_the_old_password_locks_the_account(root):
+    for i in range(4):
+        r = root.post("/auth/password", {"old_password": f"guess{i}", "new_password": "Whatever-99"})
+        assert r.status_code == 403
+    r = root.post("/auth/password", {"old_password": "guess5", "new_password": "Whatever-99"})
+    assert r.status_code == 423
+    assert root.get("/members").status_code == 401  # the session was ended too
