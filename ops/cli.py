@@ -108,7 +108,9 @@ def cmd_admin_create(args: argparse.Namespace) -> int:
             await s.db.upgrade()
             if args.member is not None:
                 view = await s.federation.current()
-                view.federation.get(args.member)
+                if args.member not in view.federation:
+                    print(f"no member {args.member}", file=sys.stderr)
+                    return 1
             try:
                 admin = await s.admins.create(
                     args.username,

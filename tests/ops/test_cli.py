@@ -83,6 +83,18 @@ def test_admin_lifecycle_from_the_shell(tmp_path: Path):
         r = a.login("sec1", "N3w-Secur1ty")
         assert r.status_code == 200 and r.json()["password_change_required"] is True
     assert fedhub("admin", "unlock", "ghost", "--data", data).returncode == 1
+    r = fedhub(
+        "admin",
+        "create",
+        "x1",
+        "--member",
+        "42",
+        "--password-stdin",
+        "--data",
+        data,
+        stdin="Secur1ty-Pass\n",
+    )
+    assert r.returncode == 1 and "no member 42" in r.stderr
 
 
 def test_serve_with_sip_runs_the_redirector(tmp_path: Path):
