@@ -111,6 +111,8 @@ async def _wait_for_links(services: Services, wait_s: float) -> int:
 
 async def run_demo(args: argparse.Namespace) -> int:
     data: Path = args.data.resolve()
+    if args.sip_host is None:  # a demo listens on loopback unless told otherwise
+        args.sip_host = "127.0.0.1"
     config = HubConfig(
         data_dir=data,
         db_url=args.db_url,
