@@ -93,3 +93,36 @@ def test_audit_is_append_only_through_the_api(client, root):
     for method in ("DELETE", "PATCH", "PUT", "POST"):
         r = aud.request(method, "/audit")
         assert r.status_code == 405
+
+
+def test_server_log_holds_no_secret(root, client, caplog):
+    """Everything the server logs at DEBUG, through logins, refusals and tokens, is secret-free."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    prov = root.create_member(None, "prov").json()
+    root.patch(f"/members/{prov['id']}", {"password": "Other-Member-Pass2"})
+    root.create_member(prov["id"], "bad domain!")  # refused, logged
+    Api(client).login("admin", "wrong-Passw0rd")  # refused, logged
+    root.post("/auth/password", {"old_password": "wrong-Old-1", "new_password": "Xx-New-pass9"})
+    token = root.post("/tokens", {"name": "script"}).json()["token"]
+    bearer = client.get("/api/v1/members", headers={"Authorization": f"Bearer {token}"})
+    assert bearer.status_code == 200
+    session = root.jar["fedhub_session"]
+    assert caplog.records, "the server logged nothing at all"
+    logged = "\n".join(r.getMessage() + str(r.exc_info or "") for r in caplog.records)
+    assert "refused" in logged
+    secrets = [
+        "123456",
+        NEW_ADMIN_PASSWORD,
+        MEMBER_PASSWORD,
+        "Other-Member-Pass2",
+        "wrong-Passw0rd",
+        "wrong-Old-1",
+        "Xx-New-pass9",
+        token,
+        session,
+        root.csrf,
+    ]
+    for secret in secrets:
+        assert secret not in logged, f"a secret reached the log: {secret[:3]}…"
