@@ -23,6 +23,7 @@ from controllers.config import LinkSettings
 from controllers.manager import LinkManager
 from dashboards.api import api
 from dashboards.errors import ApiError, error_response
+from dashboards.headers import SecurityHeaders
 from dashboards.jsonresp import json_response
 from dashboards.links import LinkSupervisor
 from dashboards.openapi import build as build_openapi
@@ -190,6 +191,20 @@ def create_app(config: HubConfig | None = None, services: Services | None = None
     async def openapi(request: Request) -> Response:
         return json_response(openapi_doc)
 
+    async def index(request: Request) -> Response:
+        """Where things are: the hub answers JSON only, so this is its front door."""
+        return json_response(
+            {
+                "name": "fedhub",
+                "version": fedhub_version(),
+                "api": "/api/v1/",
+                "openapi": "/api/v1/openapi.json",
+                "login": "POST /api/v1/auth/login {username, password}",
+                "health": "/healthz",
+                "ready": "/readyz",
+            }
+        )
+
     async def not_found(request: Request, exc: Exception) -> Response:
         return error_response(ApiError(404, "not_found", f"no route {request.url.path}"))
 
@@ -199,6 +214,8 @@ def create_app(config: HubConfig | None = None, services: Services | None = None
         )
 
     routes = [
+        Route("/", index),
+        Route("/api/v1/", index),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/api/v1/openapi.json", openapi),
@@ -211,4 +228,5 @@ def create_app(config: HubConfig | None = None, services: Services | None = None
     )
     app.state.services = services
     app.add_middleware(BodyLimit, limit=config.max_body)
+    app.add_middleware(SecurityHeaders)
     return app

@@ -73,52 +73,16 @@ def build(api: Api, version: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for ep in api.endpoints:
         paths.setdefault(api.prefix + ep.path, {})[ep.method.lower()] = _operation(ep, version)
-    paths["/healthz"] = {
-        "get": {
-            "summary": "Liveness: the process answers",
-            "tags": ["health"],
-            "operationId": "healthz",
-            "security": [],
-            "responses": {
-                "200": {
-                    "description": "alive",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
-                }
-            },
-        }
-    }
-    paths["/readyz"] = {
-        "get": {
-            "summary": "Readiness: database reachable and migrations current",
-            "tags": ["health"],
-            "operationId": "readyz",
-            "security": [],
-            "responses": {
-                "200": {
-                    "description": "ready",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
-                },
-                "503": {
-                    "description": "not ready",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
-                },
-            },
-        }
-    }
-    paths[api.prefix + "/openapi.json"] = {
-        "get": {
-            "summary": "This document",
-            "tags": ["meta"],
-            "operationId": "openapi",
-            "security": [],
-            "responses": {
-                "200": {
-                    "description": "OpenAPI 3.1",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
-                }
-            },
-        }
-    }
+    paths["/"] = _public_get("Where things are: API, OpenAPI, health", "meta", "index")
+    paths[api.prefix + "/"] = _public_get("The same front door, under the API", "meta", "api_index")
+    paths["/healthz"] = _public_get("Liveness: the process answers", "health", "healthz")
+    paths["/readyz"] = _public_get(
+        "Readiness: database reachable and migrations current",
+        "health",
+        "readyz",
+        {"503": "not ready"},
+    )
+    paths[api.prefix + "/openapi.json"] = _public_get("This document", "meta", "openapi")
     return {
         "openapi": "3.1.0",
         "info": {
@@ -138,4 +102,23 @@ def build(api: Api, version: str) -> dict[str, Any]:
             },
         },
         "security": [{"session": []}, {"bearer": []}],
+    }
+
+
+def _public_get(
+    summary: str, tag: str, operation_id: str, other: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """A GET that needs no login and answers a JSON object."""
+    obj = {"application/json": {"schema": {"type": "object"}}}
+    responses = {"200": {"description": "ok", "content": obj}}
+    for status, description in (other or {}).items():
+        responses[status] = {"description": description, "content": obj}
+    return {
+        "get": {
+            "summary": summary,
+            "tags": [tag],
+            "operationId": operation_id,
+            "security": [],
+            "responses": responses,
+        }
     }

@@ -149,7 +149,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         url = f"http://{args.host}:{args.port}/"
         print(
             f"\nfedhub {fedhub_version()} demo is running\n"
-            f"  web/API:   {url}  (OpenAPI: {url}api/v1/openapi.json)\n"
+            f"  API:       {url}api/v1/  (OpenAPI: {url}api/v1/openapi.json)\n"
             f"  login:     {login}\n"
             f"  data:      {data}\n"
             f"  members:   {len(specs)} on 5 levels ({reg.created} registered now, "
@@ -174,8 +174,10 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         help="data directory (default ./var/demo; reused when run again)",
     )
     p.add_argument("--db-url", default=None, help="database URL (default: SQLite in --data)")
-    p.add_argument("--host", default="127.0.0.1", help="address of the web/API (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8080, help="web/API port (default 8080)")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address of the HTTP API (default 127.0.0.1)"
+    )
+    p.add_argument("--port", type=int, default=8080, help="HTTP API port (default 8080)")
     p.add_argument(
         "--emulator-port",
         type=int,

@@ -272,7 +272,9 @@ def test_disabled_admin_cannot_log_in_and_sessions_end(root, client):
 
 def test_guessing_the_old_password_locks_the_account(root):
     for i in range(4):
-        r = root.post("/auth/password", {"old_password": f"guess{i}", "new_password": "Whatever-99"})
+        r = root.post(
+            "/auth/password", {"old_password": f"guess{i}", "new_password": "Whatever-99"}
+        )
         assert r.status_code == 403
     r = root.post("/auth/password", {"old_password": "guess5", "new_password": "Whatever-99"})
     assert r.status_code == 423

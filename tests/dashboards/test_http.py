@@ -161,3 +161,41 @@ def test_control_characters_refused_everywhere(root, client):
 
     aud = make_admin(client, "aud", "auditor", None)
     assert aud.get("/audit?admin=a%00b").status_code == 422
+
+
+def test_front_door_says_where_things_are(client):
+    for path in ("/", "/api/v1/"):
+        r = client.get(path)
+        assert r.status_code == 200, path
+        doc = r.json()
+        assert doc["name"] == "fedhub" and doc["openapi"] == "/api/v1/openapi.json"
+        assert client.get(doc["openapi"]).status_code == 200
+        assert client.get(doc["health"]).json()["status"] == "ok"
+
+
+def test_security_headers_on_every_kind_of_response(client, root):
+    responses = {
+        "ok": root.get("/members"),
+        "refused": client.get("/api/v1/members"),
+        "not found": client.get("/nowhere"),
+        "too large": client.post(
+            "/api/v1/auth/login", content=b"x", headers={"Content-Length": "99999999"}
+        ),
+        "health": client.get("/healthz"),
+    }
+    for what, r in responses.items():
+        assert r.status_code in (200, 401, 404, 413), what
+        h = r.headers
+        assert h["x-content-type-options"] == "nosniff", what
+        assert h["x-frame-options"] == "DENY", what
+        assert "default-src 'none'" in h["content-security-policy"], what
+        assert h["cache-control"] == "no-store", what
+        assert h["referrer-policy"] == "no-referrer", what
+        assert "strict-transport-security" not in h, what  # plain http: no HSTS
+
+
+def test_hsts_only_over_https(app):
+    from starlette.testclient import TestClient
+
+    with TestClient(app, base_url="https://hub.example.gov") as c:
+        assert c.get("/healthz").headers["strict-transport-security"].startswith("max-age=")
