@@ -57,7 +57,7 @@ class Ctx:
     def int_param(self, name: str) -> int:
         """A positive integer path parameter, or 404 (it names nothing that exists)."""
         raw = self.request.path_params[name]
-        if not raw.isdigit() or len(raw) > 10 or not (1 <= int(raw) <= MAX_ID):
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 10 or not (1 <= int(raw) <= MAX_ID):
             raise ApiError(404, "not_found", f"{name} {raw[:20]!r} names nothing")
         return int(raw)
 

@@ -41,9 +41,6 @@ class LoginThrottle:
         while len(self._failures) > self.max_ips:
             self._failures.popitem(last=False)
 
-    def succeeded(self, ip: str) -> None:
-        self._failures.pop(ip, None)
-
     def _prune(self, ip: str) -> deque[float] | None:
         q = self._failures.get(ip)
         if q is None:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from storage.db import Database
 from storage.models import ApiTokenRow, utcnow
@@ -102,6 +102,16 @@ class TokenStore:
                 )
             ).scalars()
             return [_token(r) for r in rows]
+
+    async def revoke_all(self, admin_id: int) -> int:
+        """Revoke every live token of ``admin_id``; how many there were."""
+        async with self._db.session() as s:
+            result = await s.execute(
+                update(ApiTokenRow)
+                .where(ApiTokenRow.admin_id == admin_id, ApiTokenRow.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def revoke(self, admin_id: int, token_id: int) -> bool:
         async with self._db.session() as s:

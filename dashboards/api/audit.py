@@ -65,7 +65,7 @@ async def _query(ctx: Ctx, limit: int, before_id: int | None) -> AuditQuery:
 
 def _int(ctx: Ctx, name: str, default: int, lo: int, hi: int) -> int:
     raw = ctx.query(name, str(default)) or str(default)
-    if not raw.isdigit() or not (lo <= int(raw) <= hi):
+    if not (raw.isascii() and raw.isdigit()) or not (lo <= int(raw) <= hi):
         raise ApiError(422, "invalid_input", f"{name} must be a whole number from {lo} to {hi}")
     return int(raw)
 

@@ -61,7 +61,6 @@ async def login(ctx: Ctx) -> Response:
         raise ApiError(401, "bad_credentials", "wrong username or password")
     if admin.disabled:
         raise ApiError(403, "account_disabled", "this admin account is disabled")
-    s.throttle.succeeded(ctx.ip)
     await s.admins.record_success(admin.id)
     token, session = await s.sessions.create(
         admin.id, ctx.ip, ctx.request.headers.get("user-agent", "")
@@ -164,3 +163,4 @@ async def change_password(ctx: Ctx) -> None:
     await s.admins.set_password(me.id, await hash_password_async(new), must_change=False)
     keep = token_digest(ctx.me.session_token) if ctx.me.session_token else None
     await s.sessions.revoke_all(me.id, except_id=keep)
+    await s.tokens.revoke_all(me.id)  # a changed password retires every script's token too

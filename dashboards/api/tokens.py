@@ -34,6 +34,7 @@ async def list_tokens(ctx: Ctx) -> dict[str, Any]:
     action="token.create",
 )
 async def create_token(ctx: Ctx) -> dict[str, Any]:
+    _not_by_token(ctx)
     days = ctx.body.get("expires_in_days")
     expires = utcnow() + timedelta(days=days) if days else None
     secret, token = await ctx.services.tokens.create(ctx.me.admin.id, ctx.body["name"], expires)
@@ -54,5 +55,15 @@ async def create_token(ctx: Ctx) -> dict[str, Any]:
 async def revoke_token(ctx: Ctx) -> None:
     tid = ctx.int_param("token_id")
     ctx.target = f"token:{tid}"
+    _not_by_token(ctx)
     if not await ctx.services.tokens.revoke(ctx.me.admin.id, tid):
         raise ApiError(404, "unknown_token", f"you have no token {tid}")
+
+
+def _not_by_token(ctx: Ctx) -> None:
+    """Tokens are made and revoked by a logged-in person: a token cannot mint a token that
+    outlives it, nor revoke its owner's other tokens."""
+    if ctx.me.via == "token":
+        raise ApiError(
+            403, "session_required", "API tokens are made and revoked from a login session"
+        )

@@ -279,3 +279,78 @@ def test_guessing_the_old_password_locks_the_account(root):
     r = root.post("/auth/password", {"old_password": "guess5", "new_password": "Whatever-99"})
     assert r.status_code == 423
     assert root.get("/members").status_code == 401  # the session was ended too
+
+
+def test_own_login_does_not_reset_the_ip_throttle(client, app):
+    """A valid account must not buy an attacker fresh guesses from the same address."""
+    app.state.services.throttle.max_failures = 3
+    a = Api(client)
+    for i in range(2):
+        assert a.login(f"ghost{i}", "x").status_code == 401
+    assert a.login("admin", "123456").status_code == 200
+    assert a.login("ghost9", "x").status_code == 401  # the third failure in the window
+    r = a.login("admin", "123456")
+    assert r.status_code == 429, "a successful login must not wipe the address's failures"
+
+
+def _token(api: Api) -> tuple[str, int, dict[str, str]]:
+    r = api.post("/tokens", {"name": "script"})
+    assert r.status_code == 201, r.text
+    return (
+        r.json()["token"],
+        r.json()["api_token"]["id"],
+        {"Authorization": f"Bearer {r.json()['token']}"},
+    )
+
+
+def test_a_token_cannot_make_or_revoke_tokens(root, client):
+    secret, tid, auth = _token(root)
+    other_secret, other_id, other_auth = _token(root)
+    bearer = Api(client)
+    r = bearer.post("/tokens", {"name": "forever"}, headers=auth)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "session_required"
+    r = bearer.delete(f"/tokens/{other_id}", headers=auth)
+    assert r.status_code == 403
+    assert bearer.get("/members", headers=other_auth).status_code == 200  # untouched
+    assert len(root.get("/tokens").json()["tokens"]) == 2
+
+
+def test_password_change_reset_and_disable_retire_tokens(root, client):
+    op = make_admin(client, "op1", "admin", None, password="Operat0r-Pass")
+    sec = make_admin(client, "sec", "security", None)
+    op_id = op.get("/auth/session").json()["admin"]["id"]
+    bearer = Api(client)
+
+    # the owner changes the password: its tokens stop working
+    _, _, auth = _token(op)
+    r = op.post(
+        "/auth/password", {"old_password": "Operat0r-Pass", "new_password": "Operat0r-Pass2"}
+    )
+    assert r.status_code == 204, r.text
+    assert bearer.get("/members", headers=auth).status_code == 401
+
+    # a security admin resets it: tokens made before stop working, even after a new password
+    _, _, auth = _token(op)
+    assert sec.patch(f"/admins/{op_id}", {"password": "Reset-Pass-77"}).status_code == 200
+    op2 = Api(client)
+    assert op2.login("op1", "Reset-Pass-77").status_code == 200
+    r = op2.post(
+        "/auth/password", {"old_password": "Reset-Pass-77", "new_password": "Fresh-Pass-88"}
+    )
+    assert r.status_code == 204
+    assert bearer.get("/members", headers=auth).status_code == 401
+
+    # disabled then enabled again: the old token does not come back
+    _, _, auth = _token(op2)
+    assert sec.patch(f"/admins/{op_id}", {"disabled": True}).status_code == 200
+    assert sec.patch(f"/admins/{op_id}", {"disabled": False}).status_code == 200
+    assert bearer.get("/members", headers=auth).status_code == 401
+    assert Api(client).login("op1", "Fresh-Pass-88").status_code == 200
+
+
+def test_unicode_digits_in_ids_are_not_ids(root):
+    for path in ("/members/%C2%B2", "/members/%D9%A3/ranges", "/audit?limit=%C2%B2"):
+        r = root.get(path)
+        assert r.status_code in (403, 404, 422), (path, r.status_code)
+        assert r.json()["error"]["code"] != "internal_error"
+    assert root.get("/members/%C2%B2").status_code == 404
