@@ -62,6 +62,7 @@ async def login(ctx: Ctx) -> Response:
     if admin.disabled:
         raise ApiError(403, "account_disabled", "this admin account is disabled")
     await s.admins.record_success(admin.id)
+    await s.sessions.purge_expired()  # logins are rare: a cheap moment to drop dead sessions
     token, session = await s.sessions.create(
         admin.id, ctx.ip, ctx.request.headers.get("user-agent", "")
     )

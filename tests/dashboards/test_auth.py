@@ -354,3 +354,23 @@ def test_unicode_digits_in_ids_are_not_ids(root):
         assert r.status_code in (403, 404, 422), (path, r.status_code)
         assert r.json()["error"]["code"] != "internal_error"
     assert root.get("/members/%C2%B2").status_code == 404
+
+
+def test_expired_sessions_are_purged_from_storage(root, client, app):
+    import time
+    from datetime import timedelta
+
+    op = make_admin(client, "op1", "admin", None, password="Operat0r-Pass")
+    op_id = op.get("/auth/session").json()["admin"]["id"]
+    sessions = app.state.services.sessions
+    count = lambda: client.portal.call(sessions.count, op_id)  # noqa: E731
+    assert count() == 1
+    idle = sessions.idle
+    sessions.idle = timedelta(milliseconds=1)
+    try:
+        time.sleep(0.05)
+        assert Api(client).login("admin", NEW_ADMIN_PASSWORD).status_code == 200
+    finally:
+        sessions.idle = idle
+    assert count() == 0, "an idle-expired session stayed in storage"
+    assert op.get("/members").status_code == 401
