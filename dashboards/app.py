@@ -228,5 +228,5 @@ def create_app(config: HubConfig | None = None, services: Services | None = None
     )
     app.state.services = services
     app.add_middleware(BodyLimit, limit=config.max_body)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, trusted_proxies=config.trusted_proxies)
     return app

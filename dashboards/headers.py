@@ -8,7 +8,9 @@ only on requests that arrived over HTTPS (directly or via a trusted proxy).
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
+from collections.abc import Collection
+
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 SECURITY_HEADERS: dict[str, str] = {
@@ -23,17 +25,30 @@ SECURITY_HEADERS: dict[str, str] = {
 HSTS = "max-age=31536000"
 
 
+def is_https(scope: Scope, trusted_proxies: Collection[str]) -> bool:
+    """Did the request reach us over HTTPS, directly or through a trusted TLS proxy
+    (whose X-Forwarded-Proto is believed, as its X-Forwarded-For is)?"""
+    if scope.get("scheme") == "https":
+        return True
+    client = scope.get("client")
+    if client and client[0] in trusted_proxies:
+        proto = Headers(scope=scope).get("x-forwarded-proto", "")
+        return proto.split(",")[-1].strip().lower() == "https"
+    return False
+
+
 class SecurityHeaders:
     """ASGI middleware: add SECURITY_HEADERS (without overriding a route's own)."""
 
-    def __init__(self, app: ASGIApp):
+    def __init__(self, app: ASGIApp, trusted_proxies: Collection[str] = ()):
         self.app = app
+        self.trusted_proxies = trusted_proxies
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        https = scope.get("scheme") == "https"
+        https = is_https(scope, self.trusted_proxies)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -10,6 +10,7 @@ from dashboards.api import api
 from dashboards.auth import SESSION_COOKIE
 from dashboards.endpoint import Ctx
 from dashboards.errors import ApiError
+from dashboards.headers import is_https
 from dashboards.jsonresp import json_response
 from dashboards.schemas import LOGIN, LOGIN_OK, PASSWORD_CHANGE, SESSION_INFO
 from hub import password_policy
@@ -75,7 +76,7 @@ async def login(ctx: Ctx) -> Response:
     )
     secure = s.config.cookie_secure
     if secure is None:
-        secure = ctx.request.url.scheme == "https"
+        secure = is_https(ctx.request.scope, s.config.trusted_proxies)
     resp.set_cookie(
         SESSION_COOKIE,
         token,

@@ -199,3 +199,25 @@ def test_hsts_only_over_https(app):
 
     with TestClient(app, base_url="https://hub.example.gov") as c:
         assert c.get("/healthz").headers["strict-transport-security"].startswith("max-age=")
+
+
+def test_https_behind_a_trusted_proxy_only(hub_config):
+    """X-Forwarded-Proto counts from a trusted proxy (HSTS, Secure cookie), from nobody else."""
+    from dataclasses import replace
+
+    from starlette.testclient import TestClient
+
+    from dashboards.app import create_app
+
+    for trusted, expect_https in ((frozenset({"testclient"}), True), (frozenset(), False)):
+        app = create_app(replace(hub_config, trusted_proxies=trusted))
+        with TestClient(app) as c:
+            fwd = {"X-Forwarded-Proto": "https"}
+            h = c.get("/healthz", headers=fwd).headers
+            assert ("strict-transport-security" in h) is expect_https, trusted
+            r = c.post(
+                "/api/v1/auth/login", json={"username": "admin", "password": "123456"}, headers=fwd
+            )
+            assert r.status_code == 200
+            cookie = r.headers["set-cookie"].lower()
+            assert ("; secure" in cookie) is expect_https, cookie
