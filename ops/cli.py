@@ -229,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--trusted-proxy",
         action="append",
         metavar="IP",
-        help="believe X-Forwarded-For from this proxy address (repeatable)",
+        help="believe X-Forwarded-For/-Proto from this proxy address (repeatable)",
     )
     serve.add_argument(
         "--cookie-secure",
