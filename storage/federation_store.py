@@ -25,6 +25,7 @@ from hub.numbering import NumberPlan, NumberRange, RangeType
 from storage.db import Database
 from storage.models import (
     AdminRow,
+    AuditRow,
     FederationRevision,
     MemberRow,
     NumberRangeRow,
@@ -135,6 +136,20 @@ class FederationStore:
             return await _bound_data(s, member_id)
 
     # -- changing --------------------------------------------------------------
+    async def _fresh_member_id(self, session: AsyncSession) -> int | None:
+        """An id no member ever had, or ``None`` to let the database choose.
+
+        PostgreSQL's sequence never hands an id out twice. SQLite (without AUTOINCREMENT)
+        reuses the highest id once that member is deleted, and the audit log, scoped by
+        member id, would then show the new member the old one's history; so on SQLite the
+        next id is past every member id the audit log has ever recorded too.
+        """
+        if self._db.dialect != "sqlite":
+            return None
+        live = (await session.execute(select(func.max(MemberRow.id)))).scalar() or 0
+        logged = (await session.execute(select(func.max(AuditRow.member_id)))).scalar() or 0
+        return max(live, logged) + 1
+
     @asynccontextmanager
     async def _change(self) -> AsyncIterator[_Change]:
         async with self._lock:
@@ -190,6 +205,7 @@ class FederationStore:
             fed.check_add(probe)
             now = utcnow()
             row = MemberRow(
+                id=await self._fresh_member_id(ch.session),
                 parent_id=parent_id,
                 level=level,
                 domain=probe.domain,

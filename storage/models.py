@@ -153,7 +153,10 @@ class AuditRow(Base):
     """One line of the admin operation log. Written once, never updated or deleted."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_at", "at"),)
+    __table_args__ = (
+        Index("ix_audit_log_at", "at"),
+        Index("ix_audit_log_member_id", "member_id"),
+    )
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     admin_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)

@@ -126,3 +126,20 @@ def test_server_log_holds_no_secret(root, client, caplog):
     ]
     for secret in secrets:
         assert secret not in logged, f"a secret reached the log: {secret[:3]}…"
+
+
+def test_a_new_member_never_inherits_a_deleted_members_audit_history(root, client):
+    """SQLite reuses the highest rowid once it is deleted; member ids must not be reused."""
+    prov = root.create_member(None, "prov").json()
+    city_a = root.create_member(prov["id"], "citya").json()
+    city_b = root.create_member(prov["id"], "cityb").json()
+    gone = root.create_member(city_b["id"], "gone").json()  # the highest id so far
+    op = make_admin(client, "opgone", "admin", gone["id"])
+    r = op.post(f"/members/{gone['id']}/ranges", {"type": "vmr", "start": "7000", "end": "7099"})
+    assert r.status_code == 201
+    assert root.delete(f"/members/{gone['id']}?cascade=true").status_code == 204
+    fresh = root.create_member(city_a["id"], "fresh").json()
+    assert fresh["id"] != gone["id"]
+    aud = make_admin(client, "audfresh", "auditor", fresh["id"])
+    entries = aud.get("/audit?limit=1000").json()["entries"]
+    assert not any(e["admin"] == "opgone" for e in entries), "another member's history leaked"
