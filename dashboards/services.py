@@ -52,3 +52,10 @@ class Services:
     settings: SettingsStore | None = None
     links: LinkSupervisor | None = None
     redirect: RedirectSupervisor | None = None
+
+    async def end_credentials(self, admin_id: int, *, keep_session: str | None = None) -> None:
+        """The admin's secrets are no longer trusted (password changed or reset, account
+        disabled): end its sessions (but ``keep_session``, the caller's own) and revoke its
+        API tokens, so nothing obtained before comes back."""
+        await self.sessions.revoke_all(admin_id, except_id=keep_session)
+        await self.tokens.revoke_all(admin_id)

@@ -161,11 +161,11 @@ def cmd_admin_passwd(args: argparse.Namespace) -> int:
         await s.admins.set_password(
             admin.id, await hash_password_async(pw), must_change=not args.no_change
         )
-        await s.sessions.revoke_all(admin.id)
+        await s.end_credentials(admin.id)
         await s.audit.record(
             action="admin.passwd", result="ok", admin_name="(cli)", target=f"admin:{admin.id}"
         )
-        print(f"password of {admin.username!r} set; its sessions ended")
+        print(f"password of {admin.username!r} set; its sessions and API tokens ended")
 
     return _with_admin(args, act)
 

@@ -131,15 +131,13 @@ async def update_admin(ctx: Ctx) -> dict[str, Any]:
         await s.admins.set_password(
             admin.id, await hash_password_async(ctx.body["password"]), must_change=True
         )
-        await s.sessions.revoke_all(admin.id)
-        await s.tokens.revoke_all(admin.id)  # a reset means the old secrets are not trusted
+        await s.end_credentials(admin.id)
     if ctx.body.get("unlock"):
         await s.admins.unlock(admin.id)
     if "disabled" in ctx.body:
         await s.admins.set_disabled(admin.id, ctx.body["disabled"])
         if ctx.body["disabled"]:
-            await s.sessions.revoke_all(admin.id)
-            await s.tokens.revoke_all(admin.id)  # re-enabling must not revive them
+            await s.end_credentials(admin.id)  # re-enabling must not revive them
     updated = await s.admins.get(admin.id)
     assert updated is not None
     return updated.to_json()

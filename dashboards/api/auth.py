@@ -10,7 +10,7 @@ from dashboards.api import api
 from dashboards.auth import SESSION_COOKIE
 from dashboards.endpoint import Ctx
 from dashboards.errors import ApiError
-from dashboards.headers import is_https
+from dashboards.forwarded import is_https
 from dashboards.jsonresp import json_response
 from dashboards.schemas import LOGIN, LOGIN_OK, PASSWORD_CHANGE, SESSION_INFO
 from hub import password_policy
@@ -164,5 +164,4 @@ async def change_password(ctx: Ctx) -> None:
         )
     await s.admins.set_password(me.id, await hash_password_async(new), must_change=False)
     keep = token_digest(ctx.me.session_token) if ctx.me.session_token else None
-    await s.sessions.revoke_all(me.id, except_id=keep)
-    await s.tokens.revoke_all(me.id)  # a changed password retires every script's token too
+    await s.end_credentials(me.id, keep_session=keep)

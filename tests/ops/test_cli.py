@@ -69,6 +69,10 @@ def test_admin_lifecycle_from_the_shell(tmp_path: Path):
         a = Api(c)
         assert a.login("sec1", "Secur1ty-Pass").status_code == 200
         assert a.get("/admins").status_code == 200
+        token = a.post("/tokens", {"name": "cron"}).json()["token"]
+        assert c.get(
+            "/api/v1/auth/session", headers={"Authorization": f"Bearer {token}"}
+        ).is_success
         for i in range(5):
             a.login("sec1", f"wrong{i}")
         assert a.login("sec1", "Secur1ty-Pass").status_code == 423
@@ -82,6 +86,8 @@ def test_admin_lifecycle_from_the_shell(tmp_path: Path):
         a = Api(c)
         r = a.login("sec1", "N3w-Secur1ty")
         assert r.status_code == 200 and r.json()["password_change_required"] is True
+        bearer = c.get("/api/v1/auth/session", headers={"Authorization": f"Bearer {token}"})
+        assert bearer.status_code == 401, "a password set from the shell must retire old tokens"
     assert fedhub("admin", "unlock", "ghost", "--data", data).returncode == 1
     r = fedhub(
         "admin",
