@@ -45,16 +45,6 @@ class Principal:
         )
 
 
-def client_ip(request: Request, services: Services) -> str:
-    """The caller's address; X-Forwarded-For is believed only from a trusted proxy."""
-    peer = request.client.host if request.client else ""
-    if peer in services.config.trusted_proxies:
-        fwd = request.headers.get("x-forwarded-for", "")
-        if fwd:
-            return fwd.split(",")[-1].strip()[:64]
-    return peer[:64]
-
-
 async def authenticate(request: Request, services: Services) -> Principal:
     """The caller, or 401 (no/expired credentials) / 403 (CSRF, disabled account)."""
     header = request.headers.get("authorization", "")

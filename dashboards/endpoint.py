@@ -20,12 +20,12 @@ from starlette.routing import Route
 from dashboards.auth import (
     Principal,
     authenticate,
-    client_ip,
     require_password_changed,
     require_role,
 )
 from dashboards.body import has_control_characters, read_json
 from dashboards.errors import ApiError, error_response
+from dashboards.forwarded import client_ip
 from dashboards.jsonresp import json_response
 from dashboards.services import Services
 from hub.federation import FederationError
@@ -172,7 +172,9 @@ def _dispatcher(
 
 
 async def _run(ep: Endpoint, request: Request, services: Services) -> Response:
-    ctx = Ctx(request, services, None, None, client_ip(request, services))
+    ctx = Ctx(
+        request, services, None, None, client_ip(request.scope, services.config.trusted_proxies)
+    )
     try:
         if not ep.public:
             ctx.principal = await authenticate(request, services)

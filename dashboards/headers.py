@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dashboards.forwarded import is_https
 
 SECURITY_HEADERS: dict[str, str] = {
     "X-Content-Type-Options": "nosniff",
@@ -23,18 +25,6 @@ SECURITY_HEADERS: dict[str, str] = {
     "Cache-Control": "no-store",
 }
 HSTS = "max-age=31536000"
-
-
-def is_https(scope: Scope, trusted_proxies: Collection[str]) -> bool:
-    """Did the request reach us over HTTPS, directly or through a trusted TLS proxy
-    (whose X-Forwarded-Proto is believed, as its X-Forwarded-For is)?"""
-    if scope.get("scheme") == "https":
-        return True
-    client = scope.get("client")
-    if client and client[0] in trusted_proxies:
-        proto = Headers(scope=scope).get("x-forwarded-proto", "")
-        return proto.split(",")[-1].strip().lower() == "https"
-    return False
 
 
 class SecurityHeaders:
