@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 from dashboards.links import LinkSupervisor
+from dashboards.ports import Certificates, MailTransport
 from dashboards.redirect import Overrides, RedirectSupervisor
 from dashboards.throttle import LoginThrottle
 from storage.admins import AdminStore
@@ -14,6 +16,8 @@ from storage.api_tokens import TokenStore
 from storage.audit import AuditLog
 from storage.db import Database
 from storage.federation_store import FederationStore
+from storage.mail_settings import MailSettingsStore
+from storage.password_resets import PasswordResets
 from storage.sessions import SessionStore
 from storage.settings import SettingsStore
 
@@ -52,6 +56,13 @@ class Services:
     settings: SettingsStore | None = None
     links: LinkSupervisor | None = None
     redirect: RedirectSupervisor | None = None
+    # node operations (ops/operations.py hands them in; None: the endpoints answer 503)
+    certificates: Certificates | None = None
+    mail_settings: MailSettingsStore | None = None
+    mail_transport: MailTransport | None = None
+    password_resets: PasswordResets | None = None
+    reset_throttle: LoginThrottle = field(default_factory=lambda: LoginThrottle(5, 900.0))
+    background: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def end_credentials(self, admin_id: int, *, keep_session: str | None = None) -> None:
         """The admin's secrets are no longer trusted (password changed or reset, account

@@ -269,9 +269,7 @@ def check_bundle(
         raise CertificateRefused("bad_certificate", "no certificate given")
     extra = _certificates(chain_pem, "chain")
     if len(certs) + len(extra) > MAX_CHAIN:
-        raise CertificateRefused(
-            "broken_chain", f"more than {MAX_CHAIN} certificates in the chain"
-        )
+        raise CertificateRefused("broken_chain", f"more than {MAX_CHAIN} certificates in the chain")
     leaf = certs[0]
     key = _key(key_pem, password)
     if _public_der(key.public_key()) != _public_der(leaf.public_key()):

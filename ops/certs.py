@@ -32,7 +32,7 @@ log = logging.getLogger("fedhub.certs")
 
 PREVIOUS = "previous"
 
-Listener = Callable[[Path, Path], None]
+Listener = Callable[[Path, Path], object]
 
 
 def _now() -> datetime.datetime:
@@ -164,4 +164,3 @@ class CertificateStore:
                 listener(cert, key)
             except Exception:
                 log.exception("a TLS listener could not load the new certificate")
-

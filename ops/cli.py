@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import logging
 import os
@@ -19,8 +20,8 @@ from dashboards.app import build_services, create_app, fedhub_version
 from dashboards.services import HubConfig
 from emulator import cli as emulator_cli
 from hub import password_policy
+from ops import certs_cli, operations, sip_sidecar
 from ops import demo as demo_mod
-from ops import sip_sidecar
 from storage.admins import Role, UsernameTaken
 from storage.passwords import hash_password_async
 
@@ -71,19 +72,25 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from ops.https import hub_server
 
-    app = create_app(_config(args))
-    print(f"fedhub {fedhub_version()} serving on http://{args.host}:{args.port}/", flush=True)
-    uvicorn.run(
+    services = operations.attach(build_services(_config(args)))
+    app = create_app(services.config, services)
+    server = hub_server(
         app,
         host=args.host,
         port=args.port,
+        certificates=operations.certificate_store(services),
+        https=not args.http,
         loop="uvloop",
         log_level=args.log_level,
         proxy_headers=False,
     )
-    return 0
+    scheme = "http" if args.http else "https"
+    print(f"fedhub {fedhub_version()} serving on {scheme}://{args.host}:{args.port}/", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the SIGINT it handled
+        server.run()
+    return 0 if server.started else 1
 
 
 def _read_password(args: argparse.Namespace, username: str) -> str:
@@ -181,6 +188,23 @@ def cmd_admin_unlock(args: argparse.Namespace) -> int:
     return _with_admin(args, act)
 
 
+def cmd_admin_email(args: argparse.Namespace) -> int:
+    address = None if args.address == "-" else args.address
+    if address is not None and (len(address) > 254 or address.count("@") != 1):
+        raise SystemExit(f"{args.address!r} is not a mail address")
+
+    async def act(s, admin) -> None:  # type: ignore[no-untyped-def]
+        from storage.password_resets import PasswordResets
+
+        await PasswordResets(s.db).set_email(admin.id, address)
+        await s.audit.record(
+            action="admin.email", result="ok", admin_name="(cli)", target=f"admin:{admin.id}"
+        )
+        print(f"mail address of {admin.username!r} {'set' if address else 'removed'}")
+
+    return _with_admin(args, act)
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     async def run() -> int:
         s = build_services(_config(args))
@@ -211,7 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
     )
-    serve.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080)")
+    serve.add_argument("--port", type=int, default=8080, help="HTTP(S) port (default 8080)")
+    serve.add_argument(
+        "--http",
+        action="store_true",
+        help="serve plain HTTP (behind a TLS proxy, or on loopback); default is HTTPS with "
+        "the node's certificate (self-signed on first start; see 'fedhub cert import')",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument(
         "--session-idle",
@@ -287,8 +317,20 @@ def build_parser() -> argparse.ArgumentParser:
     unlock = asub.add_parser("unlock", help="unlock an account locked by failed logins")
     unlock.add_argument("username")
     unlock.set_defaults(func=cmd_admin_unlock)
-    for sp in (create, passwd, unlock):
+    email = asub.add_parser("email", help="set the mail address password reset links go to")
+    email.add_argument("username")
+    email.add_argument("address", help="the mail address; '-' removes it")
+    email.set_defaults(func=cmd_admin_email)
+    for sp in (create, passwd, unlock, email):
         _add_storage_flags(sp)
+
+    cert = sub.add_parser(
+        "cert",
+        help="the node's TLS certificate (web server and SIP)",
+        description="Show, import or roll back the certificate of this node's web server "
+        "and SIP TLS listener. A running 'fedhub serve' picks a change up within 5 s.",
+    )
+    certs_cli.configure_parser(cert, _add_storage_flags)
 
     demo = sub.add_parser(
         "demo",

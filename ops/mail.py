@@ -57,9 +57,7 @@ def _failure(e: BaseException, settings: MailSettings) -> MailFailure:
             if settings.security != "tls"
             else ""
         )
-        return MailFailure(
-            "timeout", f"no answer from {where} within {settings.timeout:g} s{hint}"
-        )
+        return MailFailure("timeout", f"no answer from {where} within {settings.timeout:g} s{hint}")
     if isinstance(e, aiosmtplib.SMTPConnectError | ConnectionError | OSError):
         cause = e.__cause__ if isinstance(e.__cause__, OSError) else e
         errno = getattr(cause, "errno", None)

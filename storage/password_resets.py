@@ -45,6 +45,23 @@ class PasswordResets:
             )
         return token
 
+    async def peek(self, token: str, now: datetime | None = None) -> int | None:
+        """The admin id of a live token, without spending it."""
+        if not token or len(token) > 128:
+            return None
+        now = now or utcnow()
+        async with self._db.session() as s:
+            admin_id = (
+                await s.execute(
+                    select(PasswordResetRow.admin_id).where(
+                        PasswordResetRow.id == token_digest(token),
+                        PasswordResetRow.used_at.is_(None),
+                        PasswordResetRow.expires_at > now,
+                    )
+                )
+            ).scalar()
+            return None if admin_id is None else int(admin_id)
+
     async def consume(self, token: str, now: datetime | None = None) -> int | None:
         """The admin id the token was issued for, spending it; ``None`` if it is unknown,
         used or expired. Of two concurrent uses exactly one wins."""
@@ -90,6 +107,4 @@ class PasswordResets:
 
     async def email_of(self, admin_id: int) -> str | None:
         async with self._db.session() as s:
-            return (
-                await s.execute(select(AdminRow.email).where(AdminRow.id == admin_id))
-            ).scalar()
+            return (await s.execute(select(AdminRow.email).where(AdminRow.id == admin_id))).scalar()

@@ -20,34 +20,47 @@ class SecretUnreadable(Exception):
 
 
 class SecretBox:
-    def __init__(self, key: bytes):
-        self._fernet = Fernet(key)
+    """Seals and opens secrets with the node's key, read (or made) on first use."""
+
+    def __init__(self, key: bytes | None = None, *, key_file: Path | None = None):
+        if key is None and key_file is None:
+            raise ValueError("a key or a key file is needed")
+        self._fernet = Fernet(key) if key is not None else None
+        self._key_file = key_file
 
     @classmethod
     def for_data_dir(cls, data_dir: Path) -> SecretBox:
-        """The node's box; writes a new key file if there is none."""
-        path = data_dir / KEY_FILE
-        try:
-            return cls(path.read_bytes().strip())
-        except FileNotFoundError:
-            pass
-        data_dir.mkdir(parents=True, exist_ok=True)
-        key = Fernet.generate_key()
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it first: use theirs
-            return cls(path.read_bytes().strip())
-        with os.fdopen(fd, "wb") as out:
-            out.write(key)
-        return cls(key)
+        return cls(key_file=data_dir / KEY_FILE)
+
+    def _box(self) -> Fernet:
+        if self._fernet is None:
+            assert self._key_file is not None
+            self._fernet = Fernet(_read_or_make(self._key_file))
+        return self._fernet
 
     def seal(self, plain: str) -> str:
-        return self._fernet.encrypt(plain.encode()).decode("ascii")
+        return self._box().encrypt(plain.encode()).decode("ascii")
 
     def open(self, sealed: str) -> str:
         try:
-            return self._fernet.decrypt(sealed.encode("ascii")).decode()
+            return self._box().decrypt(sealed.encode("ascii")).decode()
         except (InvalidToken, ValueError):
             raise SecretUnreadable(
                 "a stored secret cannot be decrypted with this node's key file"
             ) from None
+
+
+def _read_or_make(path: Path) -> bytes:
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = Fernet.generate_key()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first: use theirs
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "wb") as out:
+        out.write(key)
+    return key

@@ -10,13 +10,17 @@ from dashboards.endpoint import Api
 api = Api()
 
 from dashboards.api import (  # noqa: E402,F401  (registration side effects)
+    access_urls,
     admins,
     audit,
     auth,
+    certificates,
     commands,
     live,
+    mail,
     members,
     numbers,
+    password_reset,
     settings,
     tokens,
 )

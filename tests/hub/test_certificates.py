@@ -26,7 +26,11 @@ def test_good_chain_in_the_certificate_file_is_ordered_leaf_first() -> None:
     # given out of order, with the root: ordered leaf, intermediate, root
     b = check_bundle(server.pem + root.pem + inter.pem, server.key_pem, now=NOW)
     certs = x509.load_pem_x509_certificates(b.chain_pem)
-    assert [c.subject for c in certs] == [server.cert.subject, inter.cert.subject, root.cert.subject]
+    assert [c.subject for c in certs] == [
+        server.cert.subject,
+        inter.cert.subject,
+        root.cert.subject,
+    ]
     assert b.info.chain_length == 3
     assert b.info.fingerprint_sha256 == server.fingerprint
     assert b.info.names == ("hub.prov.example",)
@@ -96,7 +100,11 @@ def test_issuer_that_is_not_a_ca() -> None:
 def test_garbage_encrypted_weak_and_client_only() -> None:
     _, _, server = chain_of()
     refused("bad_certificate", b"hello", server.key_pem)
-    refused("bad_certificate", b"-----BEGIN CERTIFICATE-----\nxx\n-----END CERTIFICATE-----\n", server.key_pem)
+    refused(
+        "bad_certificate",
+        b"-----BEGIN CERTIFICATE-----\nxx\n-----END CERTIFICATE-----\n",
+        server.key_pem,
+    )
     refused("bad_certificate", b"", server.key_pem)
     refused("bad_key", server.pem, b"not a key")
     encrypted = server.key.private_bytes(

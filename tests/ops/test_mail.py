@@ -74,7 +74,7 @@ async def test_refused_login(tmp_path: Path, caplog: pytest.LogCaptureFixture) -
 async def test_wrong_port() -> None:
     f = await failure(SmtpTransport(), settings(free_port()))
     assert f.code == "connect_failed"
-    assert f"127.0.0.1:" in f.message and "refused" in f.message.lower()
+    assert "127.0.0.1:" in f.message and "refused" in f.message.lower()
 
 
 async def test_tls_mismatch_each_way(tmp_path: Path) -> None:

@@ -76,7 +76,9 @@ def issue(
             critical=False,
         )
         if server_auth is not None:
-            usage = ExtendedKeyUsageOID.SERVER_AUTH if server_auth else ExtendedKeyUsageOID.CLIENT_AUTH
+            usage = (
+                ExtendedKeyUsageOID.SERVER_AUTH if server_auth else ExtendedKeyUsageOID.CLIENT_AUTH
+            )
             b = b.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
     cert = b.sign(issuer.key if issuer else key, hashes.SHA256())
     return Issued(cert, key)

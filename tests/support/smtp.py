@@ -32,7 +32,9 @@ class Inbox:
         return "250 OK"
 
 
-def _authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+def _authenticator(
+    server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+) -> AuthResult:
     ok = (
         isinstance(data, LoginPassword)
         and data.login == USER.encode()
