@@ -15,15 +15,18 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dashboards.app import build_services, create_app, fedhub_version
-from dashboards.services import HubConfig
 from emulator import cli as emulator_cli
 from hub import password_policy
-from ops import certs_cli, operations, sip_sidecar
+from hub.version import fedhub_version
+from ops import certs_cli, sip_sidecar
 from ops import demo as demo_mod
 from storage.admins import Role, UsernameTaken
 from storage.passwords import hash_password_async
+
+if TYPE_CHECKING:
+    from dashboards.services import HubConfig, Services
 
 log = logging.getLogger("fedhub")
 
@@ -44,6 +47,8 @@ def _add_storage_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> HubConfig:
+    from dashboards.services import HubConfig  # the web stack loads only where it is used
+
     extra: dict[str, object] = {}
     if getattr(args, "session_idle", None) is not None:
         extra["session_idle"] = timedelta(minutes=args.session_idle)
@@ -61,6 +66,12 @@ def _config(args: argparse.Namespace) -> HubConfig:
     return HubConfig(data_dir=args.data, db_url=args.db_url, **extra)  # type: ignore[arg-type]
 
 
+def _services(args: argparse.Namespace) -> Services:
+    from ops.hub import build_services
+
+    return build_services(_config(args))
+
+
 def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
     def parse(raw: str) -> float:
         value = kind(raw)
@@ -72,15 +83,17 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from dashboards.app import create_app
     from ops.https import hub_server
+    from ops.operations import certificate_store
 
-    services = operations.attach(build_services(_config(args)))
-    app = create_app(services.config, services)
+    services = _services(args)
+    app = create_app(services)
     server = hub_server(
         app,
         host=args.host,
         port=args.port,
-        certificates=operations.certificate_store(services),
+        certificates=certificate_store(services),
         https=not args.http,
         loop="uvloop",
         log_level=args.log_level,
@@ -110,7 +123,7 @@ def cmd_admin_create(args: argparse.Namespace) -> int:
     pw = _read_password(args, args.username)
 
     async def run() -> int:
-        s = build_services(_config(args))
+        s = _services(args)
         try:
             await s.db.upgrade()
             if args.member is not None:
@@ -146,7 +159,7 @@ def cmd_admin_create(args: argparse.Namespace) -> int:
 
 def _with_admin(args: argparse.Namespace, action: Callable[..., object]) -> int:
     async def run() -> int:
-        s = build_services(_config(args))
+        s = _services(args)
         try:
             await s.db.upgrade()
             found = await s.admins.credentials(args.username)
@@ -207,7 +220,7 @@ def cmd_admin_email(args: argparse.Namespace) -> int:
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     async def run() -> int:
-        s = build_services(_config(args))
+        s = _services(args)
         try:
             await s.db.upgrade()
             st = await s.db.migration_status()
@@ -229,8 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser(
         "serve",
-        help="run the hub (web UI and admin API)",
-        description="Run the hub: the admin API and pages on one HTTP port.",
+        help="run the hub (JSON admin API, member links)",
+        description="Run the hub: the JSON admin API and the member links "
+        "(and, with --sip, the SIP redirector).",
     )
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"

@@ -1,8 +1,7 @@
 """The node's operations handed to the web layer: certificate, mail, password resets.
 
-`attach(services)` completes what `build_services` made with the parts that live
-in `ops/` (the web layer sees them only through `dashboards.ports`). The caller
-that composes the process calls it once, before `create_app`.
+`attach(services)` completes what `ops.hub.build_services` made with the parts the
+web layer sees only through `dashboards.ports`; `build_services` calls it.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from dashboards.ports import MailTransport
 from dashboards.services import Services
 from ops.certs import CertificateStore
 from ops.mail import SmtpTransport
+from ops.redirect import RedirectSupervisor
 from storage.mail_settings import MailSettingsStore
 from storage.password_resets import PasswordResets
 from storage.secrets import SecretBox
@@ -30,7 +30,7 @@ def attach(services: Services, *, mail_transport: MailTransport | None = None) -
     store = CertificateStore(cert_dir(services))
     services.certificates = store
     redirect = services.redirect
-    if redirect is not None:
+    if isinstance(redirect, RedirectSupervisor):
         store.on_change(lambda cert, key: redirect.service.reload_certificate())
     if services.settings is None:
         services.settings = SettingsStore(services.db)

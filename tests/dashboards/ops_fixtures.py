@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from dashboards.app import build_services, create_app
+from dashboards.app import create_app
+from ops.hub import build_services
 from ops.operations import attach
 from tests.dashboards.conftest import NEW_ADMIN_PASSWORD, Api
 
@@ -17,8 +18,10 @@ __all__ = ["ops_app", "ops_client", "ops_config", "ops_root"]
 
 
 def ops_app(config: Any, **kw: Any) -> Any:
-    services = attach(build_services(config), **kw)
-    return create_app(config, services)
+    services = build_services(config)
+    if kw:
+        attach(services, **kw)
+    return create_app(services)
 
 
 @pytest.fixture

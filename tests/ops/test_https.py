@@ -18,12 +18,13 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from dashboards.app import build_services, create_app
-from dashboards.redirect import Overrides
+from dashboards.app import create_app
 from dashboards.services import HubConfig, Services
 from ops.certs import CertificateStore
 from ops.https import hub_server
-from ops.operations import attach, certificate_store
+from ops.hub import build_services
+from ops.operations import certificate_store
+from sip.settings import Overrides
 from tests.dashboards.conftest import NEW_ADMIN_PASSWORD
 from tests.support.live_server import free_port
 from tests.support.pki import chain_of, issue, rsa_key
@@ -66,9 +67,9 @@ def https_hub(tmp_path: Path, sip: bool = True) -> Iterator[LiveHub]:
             host="127.0.0.1", udp_port=sip_port, tcp_port=sip_port, tls_port=tls_port
         ),
     )
-    services = attach(build_services(config))
+    services = build_services(config)
     server = hub_server(
-        create_app(config, services),
+        create_app(services),
         host="127.0.0.1",
         port=port,
         certificates=certificate_store(services),
@@ -89,7 +90,7 @@ def https_hub(tmp_path: Path, sip: bool = True) -> Iterator[LiveHub]:
     try:
         wait_for(ready, "the hub to be ready", 30)
         if sip:
-            wait_for(lambda: "tls" in services.redirect.service.ports, "the SIP TLS listener")
+            wait_for(lambda: "tls" in services.redirect.status()["ports"], "the SIP TLS listener")
         yield LiveHub(base, port, tls_port, services)
     finally:
         server.should_exit = True
