@@ -8,6 +8,12 @@ from typing import Any
 from dashboards.endpoint import Api, Endpoint
 from dashboards.schemas import ERROR
 
+STRING_PARAMS: dict[str, dict[str, Any]] = {
+    "number": {"type": "string", "pattern": "^[0-9]{1,15}$"},
+    "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
+}
+"""Path parameters that are not integer ids (the others are)."""
+
 STATUS_TEXT = {
     400: "Malformed request",
     401: "Not logged in, or the credentials are wrong",
@@ -30,10 +36,8 @@ def _operation(ep: Endpoint, version: str) -> dict[str, Any]:
     }
     params: list[dict[str, Any]] = []
     for name in re.findall(r"{(\w+)}", ep.path):
-        schema: dict[str, Any] = (
-            {"type": "string", "pattern": "^[0-9]{1,15}$"}
-            if name == "number"
-            else {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+        schema: dict[str, Any] = STRING_PARAMS.get(
+            name, {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
         )
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
     for name, schema, desc in ep.query:

@@ -25,6 +25,7 @@ from storage.audit import AuditLog
 from storage.db import Database
 from storage.federation_store import FederationStore
 from storage.mail_settings import MailSettingsStore
+from storage.nodes import NodeStore
 from storage.password_resets import PasswordResets
 from storage.sessions import SessionStore
 from storage.settings import SettingsStore
@@ -104,6 +105,9 @@ class Services:
     password_resets: PasswordResets | None = None
     reset_throttle: LoginThrottle = field(default_factory=lambda: LoginThrottle(5, 900.0))
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    nodes: NodeStore | None = None
+    node_name: str = ""  # this node's name in ``nodes``
+    heartbeat_interval: timedelta = timedelta(seconds=15)
 
     async def end_credentials(self, admin_id: int, *, keep_session: str | None = None) -> None:
         """The admin's secrets are no longer trusted (password changed or reset, account

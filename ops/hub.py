@@ -82,8 +82,6 @@ def build_services(config: HubConfig) -> Services:
         redirect=redirect,
     )
 
-    attach(services)  # certificate, mail, password resets (ops/operations.py)
-
     async def first_start() -> None:
         await bootstrap(services)
 
@@ -95,6 +93,7 @@ def build_services(config: HubConfig) -> Services:
         services.on_stop.append(redirect.stop)
     if links is not None:
         services.on_stop.append(links.stop)
+    attach(services)  # certificate, mail, password resets, node heartbeat (ops/operations.py)
     return services
 
 

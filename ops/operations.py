@@ -1,7 +1,8 @@
 """The node's operations handed to the web layer: certificate, mail, password resets.
 
-`attach(services)` completes what `ops.hub.build_services` made with the parts the
-web layer sees only through `dashboards.ports`; `build_services` calls it.
+`attach(services)` completes what `ops.hub.build_services` made with the node's
+certificate, mail, password resets and node registry (the web layer sees the `ops/`
+parts only through `dashboards.ports`); `build_services` calls it.
 """
 
 from __future__ import annotations
@@ -10,10 +11,13 @@ from pathlib import Path
 
 from dashboards.ports import MailTransport
 from dashboards.services import Services
+from hub.nodes import NodeInfo
 from ops.certs import CertificateStore
 from ops.mail import SmtpTransport
+from ops.nodes import NodeHeartbeat, identity
 from ops.redirect import RedirectSupervisor
 from storage.mail_settings import MailSettingsStore
+from storage.nodes import NodeStore
 from storage.password_resets import PasswordResets
 from storage.secrets import SecretBox
 from storage.settings import SettingsStore
@@ -25,7 +29,14 @@ def cert_dir(services: Services) -> Path:
     return c.sip_overrides.cert_dir or c.data_dir / "certs"
 
 
-def attach(services: Services, *, mail_transport: MailTransport | None = None) -> Services:
+def attach(
+    services: Services,
+    *,
+    mail_transport: MailTransport | None = None,
+    node: NodeInfo | None = None,
+) -> Services:
+    """Hand the node's operations to `services`; the node heartbeat starts with the app
+    (after migration: `build_services` calls this last)."""
     config = services.config
     store = CertificateStore(cert_dir(services))
     services.certificates = store
@@ -39,6 +50,13 @@ def attach(services: Services, *, mail_transport: MailTransport | None = None) -
     )
     services.mail_transport = mail_transport or SmtpTransport()
     services.password_resets = PasswordResets(services.db)
+    if node is None:
+        node = identity(config.data_dir)
+    services.nodes = NodeStore(services.db)
+    services.node_name = node.name
+    heartbeat = NodeHeartbeat(services.nodes, node, interval=services.heartbeat_interval)
+    services.on_start.append(heartbeat.start)
+    services.on_stop.append(heartbeat.stop)
     return services
 
 

@@ -19,6 +19,7 @@ from dashboards.api import (  # noqa: E402,F401  (registration side effects)
     live,
     mail,
     members,
+    nodes,
     numbers,
     password_reset,
     settings,
