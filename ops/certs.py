@@ -48,10 +48,12 @@ class CertificateStore:
         cert_dir: Path,
         *,
         common_name: str = "fedhub",
+        names: tuple[str, ...] = (),
         clock: Callable[[], datetime.datetime] = _now,
     ):
         self.cert_dir = cert_dir
         self.common_name = common_name
+        self.names = names  # more subject alternative names of a self-signed pair
         self._clock = clock
         self._listeners: list[Listener] = []
         self._lock = asyncio.Lock()
@@ -69,7 +71,7 @@ class CertificateStore:
 
     def ensure(self) -> tuple[Path, Path]:
         """The current pair, self-signed first if there is none (first start)."""
-        paths = ensure_certificate(self.cert_dir, self.common_name)
+        paths = ensure_certificate(self.cert_dir, self.common_name, self.names)
         self.cert_dir.chmod(0o700)
         self._stamp = files_stamp(*paths)
         return paths

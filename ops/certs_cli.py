@@ -11,11 +11,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hub.certificates import CertificateInfo, CertificateRefused
+from hub.nodes import NodeError
 from ops.certs import CertificateStore
+from ops.nodes import identity
 
 
 def _store(args: argparse.Namespace) -> CertificateStore:
-    return CertificateStore(args.cert_dir or args.data / "certs")
+    try:  # a self-signed pair made here names the node like the one serve would make
+        node = identity(args.data)
+        names = tuple(n for n in (node.name, node.intranet_address, node.public_address) if n)
+    except NodeError:
+        names = ()
+    return CertificateStore(args.cert_dir or args.data / "certs", names=names)
 
 
 def _print(label: str, info: CertificateInfo | None) -> None:

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING
 from emulator import cli as emulator_cli
 from hub import password_policy
 from hub.version import fedhub_version
-from ops import certs_cli, sip_sidecar
+from ops import certs_cli, nodes_cli, sip_sidecar
 from ops import demo as demo_mod
+from ops import uninstall as uninstall_mod
 from storage.admins import Role, UsernameTaken
 from storage.passwords import hash_password_async
 
@@ -345,6 +346,22 @@ def build_parser() -> argparse.ArgumentParser:
         "and SIP TLS listener. A running 'fedhub serve' picks a change up within 5 s.",
     )
     certs_cli.configure_parser(cert, _add_storage_flags)
+
+    node = sub.add_parser(
+        "node",
+        help="this node's name, role and addresses (registered at start)",
+        description="Kept in DATA/node.json; the hub registers it at start and heartbeats.",
+    )
+    nodes_cli.configure_node(node, _add_storage_flags)
+    cluster = sub.add_parser("cluster", help="check a cluster file")
+    nodes_cli.configure_cluster(cluster)
+    uninstall = sub.add_parser(
+        "uninstall",
+        help="remove this node (asks first; keeps backups unless --purge-backups)",
+        description="Stops and removes the systemd unit, the virtual environment, the "
+        "configuration and the data directory installed by ops/install.sh.",
+    )
+    uninstall_mod.configure_parser(uninstall)
 
     demo = sub.add_parser(
         "demo",

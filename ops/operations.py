@@ -38,7 +38,10 @@ def attach(
     """Hand the node's operations to `services`; the node heartbeat starts with the app
     (after migration: `build_services` calls this last)."""
     config = services.config
-    store = CertificateStore(cert_dir(services))
+    if node is None:
+        node = identity(config.data_dir)
+    names = tuple(n for n in (node.name, node.intranet_address, node.public_address) if n)
+    store = CertificateStore(cert_dir(services), names=names)
     services.certificates = store
     redirect = services.redirect
     if isinstance(redirect, RedirectSupervisor):
@@ -50,8 +53,6 @@ def attach(
     )
     services.mail_transport = mail_transport or SmtpTransport()
     services.password_resets = PasswordResets(services.db)
-    if node is None:
-        node = identity(config.data_dir)
     services.nodes = NodeStore(services.db)
     services.node_name = node.name
     heartbeat = NodeHeartbeat(services.nodes, node, interval=services.heartbeat_interval)
