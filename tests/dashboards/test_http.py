@@ -164,11 +164,13 @@ def test_control_characters_refused_everywhere(root, client):
 
 
 def test_front_door_says_where_things_are(client):
-    for path in ("/", "/api/v1/"):
+    for path in ("/api/v1/",):
         r = client.get(path)
         assert r.status_code == 200, path
         doc = r.json()
         assert doc["name"] == "fedhub" and doc["openapi"] == "/api/v1/openapi.json"
+        assert doc["pages"] == "/"
+        assert client.get(doc["pages"]).headers["content-type"].startswith("text/html")
         assert client.get(doc["openapi"]).status_code == 200
         assert client.get(doc["health"]).json()["status"] == "ok"
 
