@@ -27,6 +27,7 @@ from storage.federation_store import FederationStore
 from storage.mail_settings import MailSettingsStore
 from storage.nodes import NodeStore
 from storage.password_resets import PasswordResets
+from storage.preferences import PreferenceStore
 from storage.sessions import SessionStore
 from storage.settings import SettingsStore
 
@@ -92,6 +93,7 @@ class Services:
     audit: AuditLog
     throttle: LoginThrottle
     settings: SettingsStore | None = None
+    preferences: PreferenceStore | None = None
     links: LinkControl | None = None
     redirect: RedirectControl | None = None
     on_start: list[Hook] = field(default_factory=list)

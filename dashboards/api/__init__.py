@@ -22,6 +22,7 @@ from dashboards.api import (  # noqa: E402,F401  (registration side effects)
     nodes,
     numbers,
     password_reset,
+    preferences,
     settings,
     tokens,
 )
