@@ -203,8 +203,12 @@ def cmd_admin_unlock(args: argparse.Namespace) -> int:
 
 
 def cmd_admin_email(args: argparse.Namespace) -> int:
+    import re
+
+    from storage.mail_settings import EMAIL_PATTERN
+
     address = None if args.address == "-" else args.address
-    if address is not None and (len(address) > 254 or address.count("@") != 1):
+    if address is not None and (len(address) > 254 or not re.match(EMAIL_PATTERN, address)):
         raise SystemExit(f"{args.address!r} is not a mail address")
 
     async def act(s, admin) -> None:  # type: ignore[no-untyped-def]

@@ -15,6 +15,9 @@ from storage.settings import SettingsStore
 
 SECTION: Final = "mail"
 SECURITY: Final = ("none", "starttls", "tls")
+_LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+EMAIL_PATTERN: Final = rf"^[A-Za-z0-9_%+'-]+(?:\.[A-Za-z0-9_%+'-]+)*@{_LABEL}(?:\.{_LABEL})*$"
+"""A plain ASCII mail address (what every SMTP server takes without SMTPUTF8)."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,14 @@ class MailSettings:
     timeout: float = 15.0
 
     def __post_init__(self) -> None:
+        # JSON Schema counts 25.0 as an integer; the socket layer does not
+        port: Any = self.port
+        if isinstance(port, float) and port.is_integer():
+            object.__setattr__(self, "port", int(port))
+        if not isinstance(self.port, int) or isinstance(self.port, bool):
+            raise ValueError("port must be an integer")
+        if not isinstance(self.timeout, int | float) or isinstance(self.timeout, bool):
+            raise ValueError("timeout must be a number")
         if not self.host:
             raise ValueError("host is required")
         if not (1 <= self.port <= 65535):

@@ -8,6 +8,8 @@ error whose code says which.
 
 from __future__ import annotations
 
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 from email.message import EmailMessage
 from typing import Any
 
@@ -17,11 +19,11 @@ from dashboards.errors import ApiError
 from dashboards.ports import MailFailure
 from dashboards.schemas import obj
 from storage.admins import Role
-from storage.mail_settings import SECURITY, MailSettings, MailSettingsStore
+from storage.mail_settings import EMAIL_PATTERN, SECURITY, MailSettings, MailSettingsStore
 from storage.secrets import SecretUnreadable
 
 ADMINS = frozenset({Role.ADMIN})
-EMAIL = {"type": "string", "minLength": 3, "maxLength": 254, "pattern": "^[^@\\s]+@[^@\\s]+$"}
+EMAIL = {"type": "string", "minLength": 3, "maxLength": 254, "pattern": EMAIL_PATTERN}
 MAIL_SETTINGS = obj(
     {
         "host": {"type": "string", "minLength": 1, "maxLength": 253, "pattern": "^[^\\s/]+$"},
@@ -29,7 +31,7 @@ MAIL_SETTINGS = obj(
         "security": {"type": "string", "enum": list(SECURITY)},
         "username": {"type": "string", "maxLength": 254},
         "password": {"type": "string", "maxLength": 256},
-        "sender": {**EMAIL, "minLength": 0},
+        "sender": {"anyOf": [EMAIL, {"const": ""}]},
         "verify_certificate": {"type": "boolean"},
         "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 120},
     },
@@ -115,7 +117,10 @@ async def test_mail(ctx: Ctx) -> dict[str, Any]:
     if transport is None:
         raise ApiError(503, "unavailable", "mail is not available on this node")
     msg = EmailMessage()
-    msg["To"] = ctx.body["to"]
+    try:
+        msg["To"] = Address(addr_spec=ctx.body["to"])
+    except (ValueError, IndexError, HeaderParseError) as e:
+        raise ApiError(422, "invalid_input", f"to: not a mail address ({e})") from None
     msg["Subject"] = "fedhub: test mail"
     msg.set_content(
         f"This is a test mail from the fedhub federation platform, sent by {ctx.me.label}.\n"

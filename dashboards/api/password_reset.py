@@ -19,6 +19,7 @@ from email.message import EmailMessage
 
 from dashboards.api import api
 from dashboards.api.access_urls import access_urls
+from dashboards.api.mail import EMAIL
 from dashboards.endpoint import Ctx
 from dashboards.errors import ApiError
 from dashboards.ports import MailFailure
@@ -26,7 +27,7 @@ from dashboards.schemas import PASSWORD, USERNAME, obj
 from dashboards.services import Services
 from hub import password_policy
 from storage.models import utcnow
-from storage.passwords import hash_password_async
+from storage.passwords import hash_password_async, verify_password_async
 from storage.secrets import SecretUnreadable
 
 log = logging.getLogger("fedhub.auth")
@@ -41,10 +42,9 @@ RESET = obj(
     {"token": {"type": "string", "minLength": 1, "maxLength": 128}, "new_password": PASSWORD},
     ("token", "new_password"),
 )
-EMAIL = obj(
-    {"email": {"type": ["string", "null"], "maxLength": 254, "pattern": "^[^@\\s]+@[^@\\s]+$"}},
-    ("email",),
-)
+EMAIL_VALUE = {"anyOf": [EMAIL, {"type": "null"}]}
+EMAIL = obj({"email": EMAIL_VALUE}, ("email",))
+SET_EMAIL = obj({"email": EMAIL_VALUE, "password": PASSWORD}, ("email", "password"))
 
 
 def _throttled(ctx: Ctx) -> None:
@@ -192,14 +192,27 @@ async def get_email(ctx: Ctx) -> dict[str, str | None]:
 @api.route(
     "PUT",
     "/auth/email",
-    summary="Set your own mail address (null removes it)",
+    summary="Set your own mail address (null removes it); needs your password",
     tag="auth",
-    body=EMAIL,
+    body=SET_EMAIL,
     ok=204,
     action="auth.email",
+    errors=(403, 423),
 )
 async def set_email(ctx: Ctx) -> None:
-    if ctx.services.password_resets is None:
+    """Where reset links go decides who can reset the password, so a stolen session
+    alone must not change it: the password is asked, and wrong ones count like failed
+    logins (as for a password change)."""
+    s = ctx.services
+    if s.password_resets is None:
         raise ApiError(503, "unavailable", "mail addresses are not available on this node")
-    ctx.target = f"admin:{ctx.me.admin.username}"
-    await ctx.services.password_resets.set_email(ctx.me.admin.id, ctx.body["email"])
+    me = ctx.me.admin
+    ctx.target = f"admin:{me.username}"
+    if not await verify_password_async(await s.admins.password_hash(me.id), ctx.body["password"]):
+        s.throttle.failed(ctx.ip)
+        after = await s.admins.record_failure(me.id)
+        if after.locked(utcnow()):
+            await s.sessions.revoke_all(me.id)
+            raise ApiError(423, "account_locked", "this account is locked after too many failures")
+        raise ApiError(403, "bad_credentials", "the password is wrong")
+    await s.password_resets.set_email(me.id, ctx.body["email"])

@@ -77,7 +77,7 @@ def test_test_mail_succeeds(ops_root: Api, tmp_path: Path, caplog) -> None:
     assert PASSWORD not in caplog.text
 
 
-def test_mail(api: Api) -> dict[str, str]:
+def send_test_mail(api: Api) -> dict[str, str]:
     r = api.post("/settings/mail/test", {"to": "ops@prov.example"})
     assert r.status_code == 200, r.text
     assert r.json()["result"] == "failed", r.text
@@ -89,15 +89,15 @@ def test_test_mail_answers_each_failure_exactly(ops_root: Api, tmp_path: Path, c
     assert ops_root.post("/settings/mail/test", {"to": "a@b.example"}).status_code == 409
     with smtp_server(tmp_path) as srv:
         configure(ops_root, srv.port, password="wrong-password")
-        r = test_mail(ops_root)
+        r = send_test_mail(ops_root)
         assert r["code"] == "login_refused" and "535" in r["message"]
         configure(ops_root, srv.port, security="tls")
-        assert test_mail(ops_root)["code"] == "tls_failed"
+        assert send_test_mail(ops_root)["code"] == "tls_failed"
         configure(ops_root, srv.port, security="starttls")
-        assert test_mail(ops_root)["code"] == "starttls_unsupported"
+        assert send_test_mail(ops_root)["code"] == "starttls_unsupported"
         assert srv.inbox.messages == []
     configure(ops_root, free_port())
-    r = test_mail(ops_root)
+    r = send_test_mail(ops_root)
     assert r["code"] == "connect_failed" and "Connection refused" in r["message"]
     assert PASSWORD not in caplog.text and "wrong-password" not in caplog.text
 
@@ -142,3 +142,17 @@ def test_access_url_follows_the_callers_network(ops_root: Api) -> None:
     ]:
         r = ops_root.get("/access-url", headers={"X-Forwarded-For": ip})
         assert r.json() == {"url": url, "network": net}, ip
+
+
+def test_found_by_fuzzing(ops_root: Api) -> None:
+    """A recipient the mail header parser chokes on is refused (it answered 500), and a
+    port given as 25.0 (an integer to JSON Schema) is stored as 25 (aiosmtplib failed)."""
+    assert (
+        ops_root.patch("/settings/mail", {"host": "127.0.0.1", "port": 25.0}).json()["settings"][
+            "port"
+        ]
+        == 25
+    )
+    for to in ("0@[", ".a@b.example", "a..b@c.example", "a@-b.example", "x@y z"):
+        r = ops_root.post("/settings/mail/test", {"to": to})
+        assert r.status_code == 422, (to, r.text)

@@ -63,7 +63,11 @@ def link_in(message: object) -> str:
 def test_reset_by_mail_end_to_end(ops_root: Api, ops_client: TestClient, mail, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     assert (
-        ops_root.request("PUT", "/auth/email", json={"email": "root@prov.example"}).status_code
+        ops_root.request(
+            "PUT",
+            "/auth/email",
+            json={"email": "root@prov.example", "password": NEW_ADMIN_PASSWORD},
+        ).status_code
         == 204
     )
     assert ops_root.get("/auth/email").json() == {"email": "root@prov.example"}
@@ -95,7 +99,12 @@ def test_extranet_link_for_an_outside_requester(
     ops_root: Api, ops_client: TestClient, mail
 ) -> None:
     ops = make_admin(ops_client, "ops", "admin", None)
-    assert ops.request("PUT", "/auth/email", json={"email": "ops@prov.example"}).status_code == 204
+    assert (
+        ops.request(
+            "PUT", "/auth/email", json={"email": "ops@prov.example", "password": "Secur1ty-Pass"}
+        ).status_code
+        == 204
+    )
     assert forgot(ops_client, "ops", "203.0.113.9").status_code == 202
     wait_for(lambda: len(mail.inbox.messages) == 1, "the reset mail")
     assert link_in(mail.inbox.messages[0]).startswith(EXTRA + "/reset-password#token=")
@@ -117,7 +126,11 @@ def test_one_mail_per_account_per_interval_and_per_ip_throttle(
     ops_root: Api, ops_client: TestClient, mail
 ) -> None:
     assert (
-        ops_root.request("PUT", "/auth/email", json={"email": "root@prov.example"}).status_code
+        ops_root.request(
+            "PUT",
+            "/auth/email",
+            json={"email": "root@prov.example", "password": NEW_ADMIN_PASSWORD},
+        ).status_code
         == 204
     )
     for _ in range(3):
@@ -158,3 +171,14 @@ def test_a_new_link_kills_the_older_one(ops_client: TestClient, ops_root: Api) -
     assert (
         anon.post("/auth/reset", {"token": second, "new_password": NEW_PASSWORD}).status_code == 204
     )
+
+
+def test_setting_the_mail_address_needs_the_password(ops_root: Api) -> None:
+    """A stolen session alone cannot redirect reset links to its own mailbox."""
+    r = ops_root.request(
+        "PUT", "/auth/email", json={"email": "thief@evil.example", "password": "Wrong-Pass-1"}
+    )
+    assert (r.status_code, r.json()["error"]["code"]) == (403, "bad_credentials")
+    r = ops_root.request("PUT", "/auth/email", json={"email": "thief@evil.example"})
+    assert r.status_code == 422
+    assert ops_root.get("/auth/email").json() == {"email": None}
