@@ -165,8 +165,10 @@ class RedirectService:
         return self._ctx.sweep_idle()
 
     def update_table(self, table: RoutingTable) -> None:
-        """Route with `table` from the next message on."""
+        """Route with `table` from the next message on (logged at INFO: the line tells
+        an operator, and a test, that a change has reached this process)."""
         self.endpoint.table = table
+        log.info("SIP redirect: routes updated, %d member servers", len(table.servers))
 
     async def start(self, settings: RedirectSettings) -> None:
         async with self._lock:
