@@ -30,6 +30,7 @@ from dashboards.openapi import build as build_openapi
 from dashboards.redirect import RedirectSupervisor
 from dashboards.services import HubConfig, Services
 from dashboards.throttle import LoginThrottle
+from hub.live import LiveState
 from storage.admins import AdminStore, Role
 from storage.api_tokens import TokenStore
 from storage.audit import AuditLog
@@ -64,13 +65,21 @@ def build_services(config: HubConfig) -> Services:
         url = sqlite_url_for(config.data_dir)
     db = Database.open(url)
     federation = FederationStore(db)
+    live = LiveState() if config.links else None
     links = (
         LinkSupervisor(
             federation,
-            LinkManager(settings=LinkSettings(ca_file=_str_or_none(config.link_ca_file))),
+            LinkManager(
+                live=live,
+                settings=LinkSettings(
+                    ca_file=_str_or_none(config.link_ca_file),
+                    allowed_networks=config.link_networks,
+                ),
+            ),
             Lease(db, "member-links"),
+            live=live,
         )
-        if config.links
+        if live is not None
         else None
     )
     settings = SettingsStore(db)
@@ -93,6 +102,7 @@ def build_services(config: HubConfig) -> Services:
         throttle=LoginThrottle(config.ip_failures_per_window, config.ip_window.total_seconds()),
         settings=settings,
         links=links,
+        live=live,
         redirect=redirect,
     )
 

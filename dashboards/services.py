@@ -9,6 +9,7 @@ from pathlib import Path
 from dashboards.links import LinkSupervisor
 from dashboards.redirect import Overrides, RedirectSupervisor
 from dashboards.throttle import LoginThrottle
+from hub.live import LiveState
 from storage.admins import AdminStore
 from storage.api_tokens import TokenStore
 from storage.audit import AuditLog
@@ -34,6 +35,8 @@ class HubConfig:
     max_body: int = 64 * 1024
     links: bool = True  # dial out to bound member servers
     link_ca_file: Path | None = None  # trusted CAs for wss:// member links (None: system)
+    link_networks: tuple[str, ...] = ()  # where links may dial (CIDR); () = any but special
+    # (loopback, link-local, …: allowed only when listed; the demo lists loopback)
     sip: bool = False  # run the SIP redirect service in this process
     sip_overrides: Overrides = field(default_factory=Overrides)
     trusted_proxies: frozenset[str] = field(default_factory=frozenset)
@@ -51,6 +54,7 @@ class Services:
     throttle: LoginThrottle
     settings: SettingsStore | None = None
     links: LinkSupervisor | None = None
+    live: LiveState | None = None  # the live state service (None when links are off)
     redirect: RedirectSupervisor | None = None
 
     async def end_credentials(self, admin_id: int, *, keep_session: str | None = None) -> None:

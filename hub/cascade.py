@@ -343,6 +343,10 @@ class CascadeState:
         """One venue's state, or None if the conference or venue is unknown."""
         return self._state(member_id).venues.get(number, {}).get(venue_id)
 
+    def venues(self, member_id: int, number: str) -> list[Venue]:
+        """The venues of one conference (empty when it is unknown)."""
+        return list(self._state(member_id).venues.get(number, {}).values())
+
     def venue_ids(self, member_id: int, number: str) -> list[str]:
         return list(self._state(member_id).venues.get(number, {}))
 

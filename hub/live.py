@@ -252,23 +252,36 @@ class LiveState:
         return None
 
     def _check_conference(self, member_id: int, conf: Conference) -> Refusal | None:
-        lim = self.limits
         if not self._rules.holds(member_id, conf.number):
             return self._refuse(
                 member_id,
                 f"conference number {conf.number!r} is not in this member's meeting ranges",
             )
-        if len(conf.venues) > lim.venues_per_conference:
-            return self._refuse(
-                member_id,
-                f"conference {conf.number} has {len(conf.venues)} venues, "
-                f"more than the limit of {lim.venues_per_conference}",
-            )
+        cascades = 0
         for venue in conf.venues:
             if venue.cascade is not None:
+                cascades += 1
                 refusal = self._check_ref(member_id, conf.number, venue.cascade)
                 if refusal is not None:
                     return refusal
+        return self._check_size(member_id, conf.number, len(conf.venues) - cascades, cascades)
+
+    def _check_size(
+        self, member_id: int, number: str, ordinary: int, cascades: int
+    ) -> Refusal | None:
+        lim = self.limits
+        if ordinary > lim.venues_per_conference:
+            return self._refuse(
+                member_id,
+                f"conference {number} has {ordinary} venues, "
+                f"more than the limit of {lim.venues_per_conference}",
+            )
+        if cascades > lim.cascades_per_conference:
+            return self._refuse(
+                member_id,
+                f"conference {number} has {cascades} cascade venues, "
+                f"more than the limit of {lim.cascades_per_conference}",
+            )
         return None
 
     def _applies(self, member_id: int, event: Event) -> bool:
@@ -277,6 +290,8 @@ class LiveState:
 
     def _check_change(self, member_id: int, event: Event) -> Refusal | None:
         change, lim = event.change, self.limits
+        if type(change) not in _GROWING:
+            return None
         if isinstance(change, ConferenceStarted):
             conf = change.conference
             refusal = self._check_conference(member_id, conf)
@@ -297,16 +312,17 @@ class LiveState:
             if not self._applies(member_id, event):
                 return None
             if self._state.venue(member_id, change.conference, venue.id) is None:
-                if self._state.venue_count(member_id, change.conference) >= (
-                    lim.venues_per_conference
-                ):
-                    return self._refuse(
-                        member_id,
-                        f"conference {change.conference} would have more than the limit of "
-                        f"{lim.venues_per_conference} venues",
-                    )
                 if self._state.venue_count(member_id) >= lim.venues:
                     return self._refuse(member_id, f"more than the limit of {lim.venues} venues")
+                held = self._state.venues(member_id, change.conference)
+                cascades = sum(1 for v in held if v.cascade is not None)
+                grow = 1 if venue.cascade is not None else 0
+                return self._check_size(
+                    member_id,
+                    change.conference,
+                    len(held) - cascades + 1 - grow,
+                    cascades + grow,
+                )
         return None
 
     # -- LiveReader --------------------------------------------------------------
@@ -374,12 +390,19 @@ class LiveState:
         if not batch:
             return
         self._revision += 1
+        subscriptions = self._subscriptions
+        if not subscriptions:
+            return
         change = LiveChange(self._revision, member_id, batch)
-        for sub in self._subscriptions:  # a copy-on-write list: (un)subscribing is safe
+        for sub in subscriptions:  # a copy-on-write list: (un)subscribing is safe
             try:
                 sub.listener(change)
             except Exception:  # one faulty reader must not stop the others or the link
                 log.exception("live state subscriber %r failed", sub.listener)
+
+
+_GROWING = frozenset({ConferenceStarted, VenueJoined, VenueRinging})
+"""Changes that can add conferences, venues or cascade references: checked."""
 
 
 def _number_order(number: str) -> tuple[int, str]:

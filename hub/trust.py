@@ -105,9 +105,13 @@ class MemberLimits:
 
     conferences: int = 200
     venues_per_conference: int = 500
+    """Ordinary venues (endpoints) of one conference."""
+    cascades_per_conference: int = 2500
+    """Cascade venues of one conference; each must name a child or the parent anyway."""
     venues: int = 5000
-    """Venues of all the member's conferences together."""
+    """Venues of all the member's conferences together, cascade venues included."""
 
     def __post_init__(self) -> None:
-        if min(self.conferences, self.venues_per_conference, self.venues) < 1:
+        values = (self.conferences, self.venues_per_conference, self.cascades_per_conference)
+        if min(*values, self.venues) < 1:
             raise ValueError("member limits must be at least 1")

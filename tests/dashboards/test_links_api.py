@@ -2,20 +2,73 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import time
 
+import pytest
+
 from emulator.federation import build_demo_federation, serve_federation
+from tests.controllers.linkkit import LOOPBACK
 from tests.dashboards.conftest import make_admin
 
 
-def _wait(fn, timeout: float = 20.0):
+@pytest.fixture
+def hub_config(hub_config):
+    """The emulated members listen on loopback, which links may dial only when allowed."""
+    return dataclasses.replace(hub_config, link_networks=LOOPBACK)
+
+
+async def _next_change(services, within: float) -> None:
+    """Return at the next change of any link or of the live state (or after ``within``)."""
+    changed = asyncio.Event()
+    subs = [services.links.manager.subscribe(lambda *_: changed.set())]
+    subs.append(services.live.subscribe(lambda *_: changed.set()))
+    try:
+        await asyncio.wait_for(changed.wait(), within)
+    except TimeoutError:
+        pass
+    finally:
+        for sub in subs:
+            sub.cancel()
+
+
+def _wait(client, fn, timeout: float = 20.0):
+    """``fn()`` once it is truthy, re-checked at each change the hub reports."""
+    services = client.app.state.services
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         value = fn()
         if value:
             return value
-        time.sleep(0.1)
-    raise AssertionError("condition not reached")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError("condition not reached")
+        client.portal.call(_next_change, services, remaining)
+
+
+def _register(root, specs, urls) -> dict[str, int]:
+    """Create the emulated members with their number ranges, bound to their servers."""
+    ids: dict[str, int] = {}
+    for spec in specs:
+        r = root.post(
+            "/members",
+            {
+                "parent_id": ids.get(spec.parent_key),
+                "domain": spec.domain,
+                "display_name": spec.display_name,
+                "username": spec.username,
+                "password": spec.password,
+                "server_url": urls[spec.key],
+            },
+        )
+        assert r.status_code == 201, r.text
+        ids[spec.key] = r.json()["id"]
+        for rng in spec.ranges:
+            body = {"type": rng.type, "start": rng.start, "end": rng.end}
+            r = root.post(f"/members/{ids[spec.key]}/ranges", body)
+            assert r.status_code == 201, r.text
+    return ids
 
 
 def test_bound_members_are_linked(root, client):
@@ -23,30 +76,16 @@ def test_bound_members_are_linked(root, client):
     running = client.portal.call(lambda: serve_federation(specs, "127.0.0.1", 0, seed=3))
     try:
         prov_spec, city_spec = specs
-        ids = {}
-        for spec in specs:
-            r = root.post(
-                "/members",
-                {
-                    "parent_id": ids.get(spec.parent_key),
-                    "domain": spec.domain,
-                    "display_name": spec.display_name,
-                    "username": spec.username,
-                    "password": spec.password,
-                    "server_url": running.urls[spec.key],
-                },
-            )
-            assert r.status_code == 201, r.text
-            ids[spec.key] = r.json()["id"]
+        ids = _register(root, specs, running.urls)
 
         def links_up():
             links = root.get("/links").json()["links"]
             return len(links) == 2 and all(x["state"] == "up" for x in links) and links
 
-        links = _wait(links_up)
+        links = _wait(client, links_up)
         assert {x["member_id"] for x in links} == set(ids.values())
         summary = _wait(
-            lambda: (s := root.get("/live/summary").json())["total"]["conferences"] and s
+            client, lambda: (s := root.get("/live/summary").json())["total"]["conferences"] and s
         )
         assert summary["total"]["members"] == 2
         confs = root.get(f"/live/members/{ids['prov']}/conferences").json()["conferences"]
@@ -71,12 +110,18 @@ def test_bound_members_are_linked(root, client):
             ]
             return link and link[0]["state"] != "up" and link[0]["last_error"]
 
-        assert "auth" in str(_wait(refused)).lower() or "credential" in str(_wait(refused)).lower()
+        assert (
+            "auth" in str(_wait(client, refused)).lower()
+            or "credential" in str(_wait(client, refused)).lower()
+        )
 
         # unbinding drops the link and its live state
         r = root.patch(f"/members/{ids[city_spec.key]}", {"server_url": None})
         assert r.status_code == 200
-        _wait(lambda: [x["member_id"] for x in root.get("/links").json()["links"]] == [ids["prov"]])
+        _wait(
+            client,
+            lambda: [x["member_id"] for x in root.get("/links").json()["links"]] == [ids["prov"]],
+        )
     finally:
         client.portal.call(running.close)
 
@@ -97,22 +142,9 @@ def test_commands_reach_the_member_and_get_one_result(root, client):
     specs = build_demo_federation(seed=4, cities=1, counties=1, townships=1, villages=(1, 1))[:2]
     running = client.portal.call(lambda: serve_federation(specs, "127.0.0.1", 0, seed=4))
     try:
-        ids = {}
-        for spec in specs:
-            r = root.post(
-                "/members",
-                {
-                    "parent_id": ids.get(spec.parent_key),
-                    "domain": spec.domain,
-                    "display_name": spec.display_name,
-                    "username": spec.username,
-                    "password": spec.password,
-                    "server_url": running.urls[spec.key],
-                },
-            )
-            ids[spec.key] = r.json()["id"]
+        ids = _register(root, specs, running.urls)
         prov = ids["prov"]
-        _wait(lambda: all(x["state"] == "up" for x in root.get("/links").json()["links"]))
+        _wait(client, lambda: all(x["state"] == "up" for x in root.get("/links").json()["links"]))
 
         def joined_venue():
             for conf in root.get(f"/live/members/{prov}/conferences").json()["conferences"]:
@@ -121,7 +153,7 @@ def test_commands_reach_the_member_and_get_one_result(root, client):
                         return conf["number"], v["id"]
             return None
 
-        number, venue = _wait(joined_venue)
+        number, venue = _wait(client, joined_venue)
         body = {
             "id": "cmd-1",
             "kind": "mute",
@@ -137,7 +169,7 @@ def test_commands_reach_the_member_and_get_one_result(root, client):
                 confs = root.get(f"/live/members/{prov}/conferences").json()["conferences"]
                 return any(v["id"] == venue and v["muted"] for c in confs for v in c["venues"])
 
-            _wait(muted)
+            _wait(client, muted)
         else:  # the emulator may be set to fail some commands: then it says why
             assert r.json()["status"] == "failed" and r.json()["reason"]
         again = root.post(f"/live/members/{prov}/commands", body).json()

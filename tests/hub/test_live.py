@@ -206,3 +206,13 @@ def test_subscribers_see_every_change_in_order_and_can_leave() -> None:
     state.forget_member(2)
     assert len(seen) == 2 and len(other) == 3 and state.revision == 3
     assert other[-1].deltas == (ConferenceDelta(2, "2000", None),)
+
+
+def test_cascade_venues_have_their_own_limit() -> None:
+    """A province cascades in all its children: those venues do not count as endpoints."""
+    state = live(MemberLimits(venues_per_conference=1, cascades_per_conference=2))
+    both = conf("1000", venue("a"), link(2, "2000"), link(3, "3000"))
+    assert state.apply_snapshot(1, Snapshot(1, 0, (both,))) is None
+    again = VenueJoined("1000", venue("l2", CascadeRef("c2.prov.example", "2001")))
+    assert "3 cascade venues" in str(state.apply_event(1, Event(1, 1, again)))
+    assert "limit of 1" in str(state.apply_event(1, Event(1, 1, VenueJoined("1000", venue("b")))))

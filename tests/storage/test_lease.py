@@ -8,6 +8,7 @@ import pytest
 
 from controllers.manager import LinkManager
 from dashboards.links import LinkSupervisor
+from hub.live import LiveState
 from storage.db import Database
 from storage.federation_store import FederationStore
 from storage.lease import Lease, lease_key
@@ -67,10 +68,16 @@ def test_only_one_node_runs_member_links(db_url):
         await a.upgrade()
         try:
             sa = LinkSupervisor(
-                FederationStore(a), LinkManager(), Lease(a, "member-links"), check_s=0.1
+                FederationStore(a),
+                LinkManager(live=LiveState()),
+                Lease(a, "member-links"),
+                check_s=0.1,
             )
             sb = LinkSupervisor(
-                FederationStore(b), LinkManager(), Lease(b, "member-links"), check_s=0.1
+                FederationStore(b),
+                LinkManager(live=LiveState()),
+                Lease(b, "member-links"),
+                check_s=0.1,
             )
             await sa.start()
             await sb.start()

@@ -1,7 +1,9 @@
-"""Small Protocols the live core depends on, each with its documented guarantees.
+"""Where the member links read time: one clock, injected.
 
-Adapters (controllers/, storage/, tests) implement these; the core never reaches for
-the system directly, so tests can drive time by hand.
+The link driver (``controllers.driver``) is pure and takes ``now`` as an argument; the
+asyncio client reads it from the ``Clock`` it was given and only *waits* on the event
+loop (until the driver's next deadline). Tests pass a ``ManualClock`` and move time by
+hand.
 """
 
 from __future__ import annotations
