@@ -16,7 +16,7 @@ from dashboards.api import api
 from dashboards.api.members import READERS
 from dashboards.endpoint import Ctx
 from dashboards.errors import ApiError
-from dashboards.links import LinkSupervisor
+from dashboards.services import LinkControl
 from hub.conference import Conference
 from hub.live import LiveReader
 
@@ -24,7 +24,7 @@ ADMINS_ONLY = frozenset(r for r in READERS if r.value == "admin")
 PAGE_DEFAULT, PAGE_MAX = 20, 50
 
 
-def links_of(ctx: Ctx) -> LinkSupervisor:
+def links_of(ctx: Ctx) -> LinkControl:
     links = ctx.services.links
     if links is None:
         raise ApiError(404, "links_disabled", "this node does not run member links")
