@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -25,7 +26,9 @@ from emulator.member import EmulatedMember
 from emulator.spec import EmulatedMemberSpec
 from hub.conference import Conference
 from hub.live import LiveChange, LiveState
-from tests.controllers.linkkit import FAST, QUICK, configs, live_for, until
+from hub.numbering import NumberPlan
+from hub.trust import PlanRules
+from tests.controllers.linkkit import FAST, QUICK, configs, live_for, rules_for, until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -297,3 +300,136 @@ async def test_two_hundred_members_link_at_once() -> None:
     finally:
         await f.manager.stop()
         await f.running.close()
+
+
+# -- trust boundaries: a member server speaks only for itself ---------------------------
+
+
+async def test_a_member_claiming_numbers_outside_its_ranges_is_refused_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The compromised-village case over real sockets: the hub believes the number plan,
+    not the member. Here the plan gives the village nothing, so its meetings are
+    refused with a logged reason and only its link is reset, again and again."""
+    village = len(SPECS)
+    rules = rules_for(SPECS)
+    plan = NumberPlan(r for r in rules._plan if r.member_id != village)
+    live = LiveState(PlanRules(rules._federation, plan))
+    running = await serve_federation(SPECS, behaviour=Behaviour.instant())
+    manager = LinkManager(configs(SPECS, running.urls), live=live, settings=QUICK)
+    caplog.set_level(logging.WARNING, logger="fedhub.link")
+    await manager.start()
+    try:
+
+        def refused() -> bool:
+            s = manager.status()[village - 1]
+            return s["connects"] >= 2 and "meeting ranges" in str(s["last_error"])
+
+        await until(refused, what="refusals", watch=(manager, live))
+        await until(
+            lambda: all(s["state"] == "up" for s in manager.status()[: village - 1]),
+            what="the others up",
+            watch=(manager, live),
+        )
+        logged = [r.getMessage() for r in caplog.records if r.name == "fedhub.link"]
+        assert any(SPECS[-1].domain in m and "meeting ranges" in m for m in logged), logged
+        assert live.conferences(village).total == 0 and not live.in_sync(village)
+        assert manager.status()[village - 1]["error_kind"] == "protocol"
+        assert all(s["connects"] == 1 for s in manager.status()[: village - 1])
+    finally:
+        await manager.stop()
+        await running.close()
+
+
+async def test_member_text_cannot_forge_a_log_line(
+    fed: Fed, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A member's text with a newline would start a line the fail2ban filter acts on."""
+    forged = (
+        "x\r\n2026-11-30 12:00:00,000 WARNING fedhub.sip: "
+        "SIP reject from 203.0.113.9:5060 transport=udp reason=scanner count=1"
+    )
+    frame = {"type": "event", "epoch": 1, "seq": 1, "kind": forged, "conference": "1"}
+    caplog.set_level(logging.INFO)
+    fed.member(2).inject_raw(json.dumps(frame))
+    await fed.until(lambda: fed.status(2)["connects"] == 2, what="a reset")
+    await fed.until(fed.converged, what="back up")
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    text = "\n".join(formatter.format(r) for r in caplog.records)
+    assert "SIP reject from 203.0.113.9" in text  # it was logged, as data
+    sip_lines = re.compile(r"^\S+ \S+ \w+ fedhub\.sip: SIP reject from", re.MULTILINE)
+    assert not sip_lines.search(text), text
+
+
+class FaultyOnce(LiveState):
+    """A live state with a bug that strikes once, on the first snapshot."""
+
+    def __init__(self, rules: PlanRules) -> None:
+        super().__init__(rules)
+        self.struck = False
+
+    def apply_snapshot(self, member_id: int, snapshot):
+        if not self.struck:
+            self.struck = True
+            raise RuntimeError("a bug")
+        return super().apply_snapshot(member_id, snapshot)
+
+
+async def test_a_link_attempt_that_dies_is_reported_and_retried(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    specs = SPECS[:1]
+    running = await serve_federation(specs, behaviour=Behaviour.instant())
+    live = FaultyOnce(rules_for(specs))
+    manager = LinkManager(configs(specs, running.urls), live=live, settings=QUICK)
+    caplog.set_level(logging.ERROR, logger="fedhub.link")
+    await manager.start()
+    try:
+        await until(manager.all_up, what="up after the bug", watch=(manager, live))
+        (status,) = manager.status()
+        assert status["internal_errors"] == 1 and status["connects"] == 2
+        assert status["last_error"] == "internal error: RuntimeError"
+        assert any(r.exc_info for r in caplog.records), "the traceback is logged"
+    finally:
+        await manager.stop()
+        await running.close()
+
+
+async def test_destinations_on_loopback_are_refused_unless_allowed() -> None:
+    specs = SPECS[:1]
+    running = await serve_federation(specs, behaviour=Behaviour.instant())
+    live = live_for(specs)
+    default = dataclasses.replace(QUICK, allowed_networks=())
+    manager = LinkManager(configs(specs, running.urls), live=live, settings=default)
+    await manager.start()
+    try:
+        await until(
+            lambda: manager.status()[0]["error_kind"] == "destination",
+            what="a refused destination",
+            watch=(manager,),
+        )
+        (status,) = manager.status()
+        assert "127.0.0.1 is a loopback" in str(status["last_error"])
+        assert status["connects"] == 0  # never dialled
+        assert not running.server.connections
+    finally:
+        await manager.stop()
+        await running.close()
+
+
+async def test_a_url_change_mid_handshake_replaces_the_link_cleanly() -> None:
+    specs = SPECS[:2]
+    running = await serve_federation(specs, behaviour=Behaviour.instant())
+    live = live_for(specs)
+    first = configs(specs, running.urls)
+    manager = LinkManager(first, live=live, settings=QUICK)
+    await manager.start()
+    try:
+        moved = dataclasses.replace(first[1], url=first[1].url + "/")  # same place, new text
+        again = [first[0], dataclasses.replace(moved, url=running.urls[specs[1].key])]
+        await manager.update([first[0], moved])  # while the links are still handshaking
+        await manager.update(again)
+        await until(manager.all_up, what="links up", watch=(manager, live))
+    finally:
+        await manager.stop()
+        await running.close()
