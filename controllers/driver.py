@@ -359,7 +359,11 @@ class LinkDriver:
         if isinstance(applied, Refusal):
             return self._refuse(session, applied.reason)
         if isinstance(applied, NeedSnapshot):
-            log.info("member %s: %s; requesting a snapshot", self.config.domain, applied.reason)
+            log.info(
+                "member %s: %s; requesting a snapshot",
+                self.config.domain,
+                untrusted(applied.reason),
+            )
             return list(session.request_snapshot(applied.reason, now))
         return []  # pragma: no cover - the sink answers one of the above
 
