@@ -24,7 +24,8 @@ import random
 import socket
 import ssl
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -72,7 +73,8 @@ class LinkClient:
         self._futures: dict[str, asyncio.Future[CommandResult]] = {}
         self._ws: ClientConnection | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._wake = asyncio.Event()
+        self._stopping = False
+        self._waiter: asyncio.Future[None] | None = None
 
     @property
     def link_state(self) -> LinkState:
@@ -82,14 +84,44 @@ class LinkClient:
 
     def start(self) -> None:
         if not self._tasks:
-            loop, mid = asyncio.get_running_loop(), self.config.member_id
-            self._tasks = [
-                loop.create_task(self._run(), name=f"link-{mid}"),
-                loop.create_task(self._timers(), name=f"link-{mid}-timers"),
-            ]
+            self._stopping = False
+            self._tasks = [self._spawn(self._run, "link"), self._spawn(self._timers, "timers")]
+
+    def _spawn(
+        self, work: Callable[[], Coroutine[Any, Any, None]], role: str
+    ) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(
+            work(), name=f"link-{self.config.member_id}-{role}"
+        )
+        task.add_done_callback(functools.partial(self._ended, work, role))
+        return task
+
+    def _ended(
+        self, work: Callable[[], Coroutine[Any, Any, None]], role: str, task: asyncio.Task[None]
+    ) -> None:
+        """A link task never ends on its own: one that died is reported and restarted."""
+        if self._stopping or task.cancelled() or task not in self._tasks:
+            return
+        error = task.exception()
+        log.error(
+            "member %s: link %s task ended (%r); restarting it",
+            self.config.domain,
+            role,
+            error,
+            exc_info=error,
+        )
+        bug = error or RuntimeError("ended")
+        if role == "link":  # the connection went with it
+            self._ws = None
+            self.driver.crashed(bug, self.clock.monotonic())
+        else:
+            self.driver.report_bug(bug)
+        self._tasks = [t for t in self._tasks if t is not task] + [self._spawn(work, role)]
+        self._changed()
 
     async def stop(self) -> None:
         """Close the link for good; waiting commands fail with "link stopped"."""
+        self._stopping = True
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
@@ -157,7 +189,7 @@ class LinkClient:
                 return out.result  # refused at once (invalid, or the link is not up)
         future: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
         self._futures[cid] = future
-        self._wake.set()  # the timer loop may now have an earlier deadline
+        self._wake()  # the timer loop may now have an earlier deadline
         await self._carry_out(outputs)
         return await asyncio.shield(future)
 
@@ -221,7 +253,7 @@ class LinkClient:
                 self._ws = ws
                 try:
                     await self._carry_out(d.connected(key, clock.monotonic()))
-                    self._wake.set()
+                    self._wake()
                     self._changed()
                     while d.session is not None and not d.session.closed:
                         data = await ws.recv(decode=False)
@@ -242,20 +274,33 @@ class LinkClient:
             log.exception("link observer failed for member %s", self.config.domain)
 
     async def _timers(self) -> None:
-        """Tick the driver when its next deadline comes (or earlier, when woken)."""
-        clock = self.clock
+        """Tick the driver when its next deadline comes (or earlier, when woken).
+
+        The driver decides every deadline from the injected clock; the event loop is
+        only asked to wait that long."""
+        clock, loop = self.clock, asyncio.get_running_loop()
         while True:
             now = clock.monotonic()
             at = self.driver.next_timer(now)
-            self._wake.clear()
             if at is None or at > now:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), None if at is None else at - now)
+                waiter: asyncio.Future[None] = loop.create_future()
+                self._waiter = waiter
+                timer = None if at is None else loop.call_later(at - now, _release, waiter)
+                try:
+                    await waiter
+                finally:
+                    self._waiter = None
+                    if timer is not None:
+                        timer.cancel()
             try:
                 await self._carry_out(self.driver.tick(clock.monotonic()))
             except Exception:
                 log.exception("member %s: link timers failed", self.config.domain)
             self._changed()
+
+    def _wake(self) -> None:
+        """The driver may have an earlier deadline now: let the timer loop look again."""
+        _release(self._waiter)
 
     async def _carry_out(self, outputs: list[DriverOutput]) -> None:
         for out in outputs:
@@ -283,6 +328,11 @@ class LinkClient:
 
 def _ignore(member_id: int) -> None:
     pass
+
+
+def _release(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
 
 
 async def _resolve(host: str, port: int) -> list[IPAddress]:

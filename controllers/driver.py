@@ -256,6 +256,12 @@ class LinkDriver:
         self._attempt += 1
         return delay
 
+    def report_bug(self, error: BaseException) -> None:
+        """A bug outside the connection (e.g. in the timer task, which is restarted):
+        count and show it; the connection itself goes on."""
+        self.internal_errors += 1
+        self._error("internal", f"internal error: {type(error).__name__}")
+
     def crashed(self, error: BaseException, now: float) -> float:
         """A bug ended a connection attempt: report it and retry like any failure."""
         self.internal_errors += 1

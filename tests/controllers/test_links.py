@@ -433,3 +433,38 @@ async def test_a_url_change_mid_handshake_replaces_the_link_cleanly() -> None:
     finally:
         await manager.stop()
         await running.close()
+
+
+async def test_a_link_task_that_dies_is_restarted_and_reported(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    slow = Behaviour(
+        latency=(5.0, 5.0), p_busy=0, p_no_answer=0, p_offline=0, p_command_fail=0, stats_interval=0
+    )
+    f = await start(specs=SPECS[:1], behaviour=slow)
+    try:
+        await f.until(f.manager.all_up, what="up")
+        client = f.manager.link(1)
+        assert client is not None
+        real = client.driver.next_timer
+        broken = []
+
+        def fails_once(now: float) -> float | None:
+            if not broken:
+                broken.append(now)
+                raise RuntimeError("a bug in the timers")
+            return real(now)
+
+        client.driver.next_timer = fails_once  # type: ignore[method-assign]
+        caplog.set_level(logging.ERROR, logger="fedhub.link")
+        await f.until(lambda: f.status(1)["internal_errors"] == 1, what="the death reported")
+        assert any("restarting" in r.getMessage() and r.exc_info for r in caplog.records)
+        # the restarted timers still expire deadlines (the member answers after 5 s)
+        venue = next(v.id for v in SPECS[0].venues if v.initial == "joined")
+        target = (SPECS[0].meeting, venue)
+        timed_out = await f.manager.send_command(1, "mute", target, deadline=0.2)
+        assert timed_out.status == "timeout", timed_out
+        assert f.status(1)["state"] == "up" and f.status(1)["connects"] == 1
+    finally:
+        await f.manager.stop()
+        await f.running.close()
