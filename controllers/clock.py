@@ -2,8 +2,8 @@
 
 The link driver (``controllers.driver``) is pure and takes ``now`` as an argument; the
 asyncio client reads it from the ``Clock`` it was given and only *waits* on the event
-loop (until the driver's next deadline). Tests pass a ``ManualClock`` and move time by
-hand.
+loop (until the driver's next deadline). Tests pass ``tests.support.clock.ManualClock``
+and move time by hand.
 """
 
 from __future__ import annotations
@@ -33,23 +33,3 @@ class SystemClock:
 
     def time(self) -> float:
         return time.time()
-
-
-class ManualClock:
-    """A clock for tests: starts at ``start`` and moves only when told to."""
-
-    def __init__(self, start: float = 1_000.0, wall: float = 1_700_000_000.0) -> None:
-        self._now = start
-        self._wall_offset = wall - start
-
-    def monotonic(self) -> float:
-        return self._now
-
-    def time(self) -> float:
-        return self._now + self._wall_offset
-
-    def advance(self, seconds: float) -> None:
-        """Move time forward; negative steps are refused (monotonic guarantee)."""
-        if seconds < 0:
-            raise ValueError("a monotonic clock cannot go backwards")
-        self._now += seconds

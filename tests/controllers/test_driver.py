@@ -9,7 +9,6 @@ import random
 import pytest
 
 from controllers.auth import MemberAuthenticator
-from controllers.clock import ManualClock
 from controllers.config import LinkSettings, MemberLinkConfig
 from controllers.driver import CommandDone, CommandResult, LinkDriver
 from controllers.messages import (
@@ -37,6 +36,7 @@ from hub.live import LiveState
 from hub.numbering import NumberPlan, NumberRange
 from hub.trust import PlanRules
 from tests.controllers.linkkit import FAST, QUICK
+from tests.support.clock import ManualClock
 
 DOMAIN, USER, PASSWORD = "prov.example", "prov-link", "Str0ng!pass"
 CONFIG = MemberLinkConfig(1, DOMAIN, "ws://127.0.0.1:9/fed/link", USER, FAST.hash(PASSWORD))
