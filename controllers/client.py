@@ -257,7 +257,9 @@ class LinkClient:
                     self._changed()
                     while d.session is not None and not d.session.closed:
                         data = await ws.recv(decode=False)
-                        await self._carry_out(d.receive(data, clock.monotonic()))
+                        outputs = d.receive(data, clock.monotonic())
+                        if outputs:
+                            await self._carry_out(outputs)
                         self._changed()
                 finally:
                     self._ws = None

@@ -222,13 +222,15 @@ class LiveState:
         return None
 
     def apply_event(self, member_id: int, event: Event) -> Refusal | NeedSnapshot | None:
-        refusal = self._check_change(member_id, event)
-        if refusal is not None:
-            return refusal
+        if type(event.change) in _GROWING:  # the only changes that can add anything
+            refusal = self._check_change(member_id, event)
+            if refusal is not None:
+                return refusal
         result = self._state.apply_event(member_id, event)
         if isinstance(result, NeedSnapshot):
             return result
-        self._publish(member_id, result)
+        if result:
+            self._publish(member_id, result)
         return None
 
     def position(self, member_id: int) -> tuple[int | None, int]:
@@ -290,8 +292,6 @@ class LiveState:
 
     def _check_change(self, member_id: int, event: Event) -> Refusal | None:
         change, lim = event.change, self.limits
-        if type(change) not in _GROWING:
-            return None
         if isinstance(change, ConferenceStarted):
             conf = change.conference
             refusal = self._check_conference(member_id, conf)
