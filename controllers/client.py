@@ -257,10 +257,14 @@ class LinkClient:
                     self._changed()
                     while d.session is not None and not d.session.closed:
                         data = await ws.recv(decode=False)
+                        state = d.state
                         outputs = d.receive(data, clock.monotonic())
                         if outputs:
                             await self._carry_out(outputs)
-                        self._changed()
+                            self._changed()
+                        elif d.state != state:
+                            self._changed()
+                        # counters alone (events, RTT) are reported at the next tick
                 finally:
                     self._ws = None
         except ConnectionClosed as exc:

@@ -72,9 +72,9 @@ class LinkManager:
         self._listeners: list[StatusSubscription] = []
 
     def subscribe(self, listener: StatusListener) -> StatusSubscription:
-        """Call ``listener(member_id)`` whenever that link may have a new status (state,
-        counters, last error): after each frame, timer, dial or disconnect. It must be
-        cheap and must not block; read ``status()`` for the values."""
+        """Call ``listener(member_id)`` whenever that link may have a new status: at once
+        for a new state, error or command result, and at every timer tick (counters,
+        RTT). It must be cheap and must not block; read ``status()`` for the values."""
         sub = StatusSubscription(self, listener)
         self._listeners = [*self._listeners, sub]
         return sub

@@ -72,7 +72,7 @@ async def test_emulate_process_serves_members_to_a_hub(tmp_path: Path) -> None:
                 lambda: sum(s["events"] for s in manager.status()) > 20,
                 10,
                 "events",
-                watch=(manager,),
+                watch=(manager, live),
             )
             assert live.summary().total.venues_total == 20
         finally:
