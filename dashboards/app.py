@@ -26,10 +26,13 @@ from dashboards.errors import ApiError, error_response
 from dashboards.headers import SecurityHeaders
 from dashboards.jsonresp import json_response
 from dashboards.links import LinkSupervisor
+from dashboards.live_ws import LiveHub, live_route
 from dashboards.openapi import build as build_openapi
 from dashboards.redirect import RedirectSupervisor
 from dashboards.services import HubConfig, Services
 from dashboards.throttle import LoginThrottle
+from hub.broker import InMemoryBroker
+from hub.cascade import CascadeState
 from storage.admins import AdminStore, Role
 from storage.api_tokens import TokenStore
 from storage.audit import AuditLog
@@ -64,15 +67,15 @@ def build_services(config: HubConfig) -> Services:
         url = sqlite_url_for(config.data_dir)
     db = Database.open(url)
     federation = FederationStore(db)
-    links = (
-        LinkSupervisor(
-            federation,
-            LinkManager(settings=LinkSettings(ca_file=_str_or_none(config.link_ca_file))),
-            Lease(db, "member-links"),
-        )
-        if config.links
-        else None
+    state = CascadeState()
+    live = LiveHub(state, InMemoryBroker())
+    manager = LinkManager(
+        settings=LinkSettings(ca_file=_str_or_none(config.link_ca_file)),
+        state=state,
+        on_delta=live.publish_deltas,
     )
+    live.watch_links(manager)
+    links = LinkSupervisor(federation, manager, Lease(db, "member-links")) if config.links else None
     settings = SettingsStore(db)
     redirect = None
     if config.sip:
@@ -94,6 +97,7 @@ def build_services(config: HubConfig) -> Services:
         settings=settings,
         links=links,
         redirect=redirect,
+        live=live,
     )
 
 
@@ -156,9 +160,13 @@ def create_app(config: HubConfig | None = None, services: Services | None = None
             await services.links.start()
         if services.redirect is not None:
             await services.redirect.start()
+        if services.live is not None:
+            await services.live.start()
         try:
             yield
         finally:
+            if services.live is not None:
+                await services.live.stop()
             if services.redirect is not None:
                 await services.redirect.stop()
             if services.links is not None:
@@ -219,6 +227,7 @@ def create_app(config: HubConfig | None = None, services: Services | None = None
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/api/v1/openapi.json", openapi),
+        live_route(),
         *api.routes(services),
     ]
     app = Starlette(

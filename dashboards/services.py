@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dashboards.links import LinkSupervisor
 from dashboards.redirect import Overrides, RedirectSupervisor
@@ -16,6 +17,9 @@ from storage.db import Database
 from storage.federation_store import FederationStore
 from storage.sessions import SessionStore
 from storage.settings import SettingsStore
+
+if TYPE_CHECKING:
+    from dashboards.live_ws import LiveHub
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class Services:
     settings: SettingsStore | None = None
     links: LinkSupervisor | None = None
     redirect: RedirectSupervisor | None = None
+    live: LiveHub | None = None
 
     async def end_credentials(self, admin_id: int, *, keep_session: str | None = None) -> None:
         """The admin's secrets are no longer trusted (password changed or reset, account

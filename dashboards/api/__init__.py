@@ -11,6 +11,7 @@ api = Api()
 
 from dashboards.api import (  # noqa: E402,F401  (registration side effects)
     admins,
+    asyncapi,
     audit,
     auth,
     commands,
