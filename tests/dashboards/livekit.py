@@ -19,13 +19,14 @@ import orjson
 import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
-from dashboards.app import bootstrap, build_services, create_app
+from dashboards.app import create_app
 from dashboards.services import HubConfig, Services
 from emulator.behaviour import Behaviour
 from emulator.federation import RunningFederation, serve_federation
 from emulator.spec import EmulatedMemberSpec
 from hub.cascade import CascadeState
 from hub.controllist import ControlList, VenueFilter
+from ops.hub import bootstrap, build_services
 from storage.admins import Role
 from tests.controllers.linkkit import FAST, QUICK, until
 from tests.support.live_server import free_port
@@ -123,7 +124,7 @@ async def live_hub(
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(cfg, services),
+            create_app(services),
             host="127.0.0.1",
             port=port,
             log_level="warning",
