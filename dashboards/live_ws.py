@@ -24,7 +24,7 @@ import itertools
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,6 +35,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from controllers.manager import LinkManager
 from dashboards.api.asyncapi import INBOUND
+from dashboards.api.calls import CallRegistry
 from dashboards.api.commands import audit_fields, perform
 from dashboards.api.live import ADMINS_ONLY
 from dashboards.auth import Principal, authenticate, require_password_changed, require_role
@@ -95,6 +96,8 @@ class LiveHub:
             OrderedDict()
         )
         self.listeners: list[Callable[[list[Delta]], None]] = []
+        self.calls = CallRegistry()
+        self._spawned: set[asyncio.Task[Any]] = set()
         self._sub = broker.subscribe(DELTAS, self._on_deltas)
 
     # -- inputs ------------------------------------------------------------------------
@@ -119,7 +122,16 @@ class LiveHub:
         if self._link_states is not None:
             self._tasks.append(loop.create_task(self._watch_links(), name="live-links"))
 
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coro`` in the background (kept referenced; cancelled at stop)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._spawned.add(task)
+        task.add_done_callback(self._spawned.discard)
+
     async def stop(self) -> None:
+        await self.calls.stop()
+        for task in list(self._spawned):
+            task.cancel()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
