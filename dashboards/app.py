@@ -22,6 +22,7 @@ from dashboards.errors import ApiError, error_response
 from dashboards.headers import SecurityHeaders
 from dashboards.jsonresp import json_response
 from dashboards.live_ws import live_route
+from dashboards.metrics import metrics_route
 from dashboards.openapi import build as build_openapi
 from dashboards.services import Services
 from hub.version import fedhub_version
@@ -134,6 +135,7 @@ def create_app(services: Services) -> Starlette:
         Route("/readyz", readyz),
         Route("/api/v1/openapi.json", openapi),
         live_route(),
+        metrics_route(),
         *api.routes(services),
     ]
     app = Starlette(

@@ -1,10 +1,9 @@
-"""``/ws/live``: the dashboard websocket, and the node's live service behind it.
+"""``/ws/live``: the dashboard websocket.
 
-Role: the thin asyncio adapter around ``hub.fanout.Fanout``. ``LiveHub`` receives the
-cascade deltas (through the ``hub.broker`` channel ``live.deltas``), runs the flush
-tick and watches link states; each websocket connection gets a reader (inbound frames:
-validated against ``dashboards.api.asyncapi.INBOUND``) and its own writer task that
-drains only its own queue, so a slow dashboard never delays another.
+Role: one connection's adapter onto the node's ``LiveHub`` (dashboards/livehub.py):
+a reader (inbound frames, validated against ``dashboards.api.asyncapi.INBOUND``) and
+its own writer task that drains only its own queue of the fan-out, so a slow
+dashboard never delays another.
 
 Handshake: the session cookie (browsers) or ``Authorization: Bearer fh_…``; no
 credentials → 401, an ``Origin`` other than the hub's own → 403, an account that must
@@ -20,12 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import itertools
 import logging
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,195 +27,21 @@ import orjson
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from controllers.manager import LinkManager
 from dashboards.api.asyncapi import INBOUND
-from dashboards.api.calls import CallRegistry
 from dashboards.api.commands import audit_fields, perform
 from dashboards.api.live import ADMINS_ONLY
 from dashboards.auth import Principal, authenticate, require_password_changed, require_role
 from dashboards.body import check_json
 from dashboards.errors import ApiError, error_response
 from dashboards.forwarded import client_ip, is_https
-from hub.broker import Broker, Publication
-from hub.cascade import Delta
-from hub.controllist import ControlList, LiveReader, VenueFilter
-from hub.fanout import Fanout, FanoutSettings
+from dashboards.livehub import LiveHub
+from hub.controllist import ControlList, VenueFilter
 from hub.federation import FederationError
 
 log = logging.getLogger("fedhub.live")
 
-DELTAS = "live.deltas"
-"""Broker channel of cascade deltas (published by the node that owns the links)."""
-
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
-
-
-@dataclass(frozen=True, slots=True)
-class LiveSettings:
-    """Limits and timers of the live websocket (seconds, frames, bytes)."""
-
-    fanout: FanoutSettings = field(default_factory=FanoutSettings)
-    max_frame: int = 64 * 1024
-    rate: float = 20.0
-    burst: int = 40
-    commands_in_flight: int = 64
-    link_poll: float = 0.25
-    remembered_commands: int = 4096
-
-
-class LiveHub:
-    """This node's live service; ``start()`` in the app's lifespan, ``stop()`` after."""
-
-    def __init__(
-        self,
-        reader: LiveReader,
-        broker: Broker[list[Delta]],
-        settings: LiveSettings | None = None,
-        *,
-        link_states: Callable[[], dict[int, bool]] | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.settings = settings or LiveSettings()
-        self.reader = reader
-        self.broker = broker
-        self.fanout = Fanout(reader, self.settings.fanout)
-        self.clock = clock
-        self._link_states = link_states
-        self._links: dict[int, bool] = {}
-        self._wakes: dict[int, asyncio.Event] = {}
-        self._ids = itertools.count(1)
-        self._tasks: list[asyncio.Task[None]] = []
-        self._commands: OrderedDict[tuple[int, str], asyncio.Future[list[dict[str, Any]]]] = (
-            OrderedDict()
-        )
-        self.listeners: list[Callable[[list[Delta]], None]] = []
-        self.calls = CallRegistry()
-        self._spawned: set[asyncio.Task[Any]] = set()
-        self._sub = broker.subscribe(DELTAS, self._on_deltas)
-
-    # -- inputs ------------------------------------------------------------------------
-
-    def publish_deltas(self, deltas: list[Delta]) -> None:
-        """The links' delta sink: hand the batch to every node's fan-out."""
-        self.broker.publish(DELTAS, deltas)
-
-    def _on_deltas(self, pub: Publication[list[Delta]]) -> None:
-        self.fanout.apply(pub.data)
-        for listener in self.listeners:
-            try:
-                listener(pub.data)
-            except Exception:  # a faulty listener must not stop the stream
-                log.exception("live delta listener failed")
-
-    # -- lifecycle -----------------------------------------------------------------------
-
-    async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._tick(), name="live-tick")]
-        if self._link_states is not None:
-            self._tasks.append(loop.create_task(self._watch_links(), name="live-links"))
-
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        """Run ``coro`` in the background (kept referenced; cancelled at stop)."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self._spawned.add(task)
-        task.add_done_callback(self._spawned.discard)
-
-    async def stop(self) -> None:
-        await self.calls.stop()
-        for task in list(self._spawned):
-            task.cancel()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
-
-    async def _tick(self) -> None:
-        tick = self.settings.fanout.tick
-        while True:
-            await asyncio.sleep(tick)
-            for cid in self.fanout.flush(self.clock()):
-                wake = self._wakes.get(cid)
-                if wake is not None:
-                    wake.set()
-
-    async def _watch_links(self) -> None:
-        assert self._link_states is not None
-        while True:
-            self.check_links()
-            await asyncio.sleep(self.settings.link_poll)
-
-    def check_links(self) -> None:
-        """Mark members whose link went down stale (and back); cheap when nothing moved."""
-        assert self._link_states is not None
-        states = self._link_states()
-        for mid, up in states.items():
-            if self._links.get(mid, True) != up:
-                self.fanout.set_link(mid, up)
-            self._links[mid] = up
-        for mid in [m for m in self._links if m not in states]:
-            del self._links[mid]
-            self.fanout.set_link(mid, True)
-
-    def watch_links(self, manager: LinkManager) -> None:
-        """Read link states from ``manager`` (members it holds state for)."""
-
-        def states() -> dict[int, bool]:
-            out = {}
-            for mid in manager.state.members():
-                link = manager.link(mid)
-                out[mid] = link is not None and link.link_state == "up"
-            return out
-
-        self._link_states = states
-
-    def links_up(self) -> dict[int, bool]:
-        return dict(self._links)
-
-    # -- connections -----------------------------------------------------------------------
-
-    def open(self) -> tuple[int, asyncio.Event]:
-        cid = next(self._ids)
-        self.fanout.connect(cid)
-        wake = self._wakes[cid] = asyncio.Event()
-        return cid, wake
-
-    def close(self, cid: int) -> None:
-        self.fanout.disconnect(cid)
-        self._wakes.pop(cid, None)
-
-    def reply(self, cid: int, frame: dict[str, Any]) -> None:
-        self.fanout.reply(cid, frame)
-        wake = self._wakes.get(cid)
-        if wake is not None:
-            wake.set()
-
-    def wake(self, cid: int) -> None:
-        wake = self._wakes.get(cid)
-        if wake is not None:
-            wake.set()
-
-    @property
-    def connections(self) -> int:
-        return len(self._wakes)
-
-    def remembered(
-        self, admin_id: int, command_id: str
-    ) -> tuple[asyncio.Future[list[dict[str, Any]]], bool]:
-        """The future of a command id (idempotency): (future, True if it is new)."""
-        key = (admin_id, command_id)
-        fut = self._commands.get(key)
-        if fut is not None:
-            self._commands.move_to_end(key)
-            return fut, False
-        fut = asyncio.get_running_loop().create_future()
-        self._commands[key] = fut
-        while len(self._commands) > self.settings.remembered_commands:
-            self._commands.popitem(last=False)
-        return fut, True
 
 
 # ---------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from storage.sessions import SessionStore
 from storage.settings import SettingsStore
 
 if TYPE_CHECKING:
-    from dashboards.live_ws import LiveHub
+    from dashboards.livehub import LiveHub
 
 
 @dataclass(frozen=True)

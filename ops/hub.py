@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from controllers.config import LinkSettings
 from controllers.manager import LinkManager
 from dashboards.app import create_app
-from dashboards.live_ws import LiveHub
+from dashboards.livehub import LiveHub
 from dashboards.services import HubConfig, Services
 from dashboards.throttle import LoginThrottle
 from hub.broker import InMemoryBroker
@@ -29,6 +29,7 @@ from storage.api_tokens import TokenStore
 from storage.audit import AuditLog
 from storage.db import Database, sqlite_url_for
 from storage.federation_store import FederationStore
+from storage.journal import Journal
 from storage.lease import Lease
 from storage.passwords import hash_password_async
 from storage.sessions import SessionStore
@@ -53,7 +54,8 @@ def build_services(config: HubConfig) -> Services:
     db = Database.open(url)
     federation = FederationStore(db)
     state = CascadeState()
-    live = LiveHub(state, InMemoryBroker())
+    settings = SettingsStore(db)
+    live = LiveHub(state, InMemoryBroker(), journal=Journal(db), stored=settings)
     manager = LinkManager(
         settings=LinkSettings(ca_file=_str_or_none(config.link_ca_file)),
         state=state,
@@ -61,7 +63,6 @@ def build_services(config: HubConfig) -> Services:
     )
     live.watch_links(manager)
     links = LinkSupervisor(federation, manager, Lease(db, "member-links")) if config.links else None
-    settings = SettingsStore(db)
     redirect = None
     if config.sip:
         overrides = config.sip_overrides

@@ -16,6 +16,7 @@ from dashboards.api import (  # noqa: E402,F401  (registration side effects)
     auth,
     calls,
     commands,
+    journal,
     live,
     members,
     numbers,

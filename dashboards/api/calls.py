@@ -29,7 +29,7 @@ from hub.numbering import NumberPlan, RangeType
 
 if TYPE_CHECKING:
     from controllers.manager import LinkManager
-    from dashboards.live_ws import LiveHub
+    from dashboards.livehub import LiveHub
 
 log = logging.getLogger("fedhub.calls")
 
@@ -64,7 +64,6 @@ class CallRegistry:
         self.deadline = deadline
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wakes: dict[str, asyncio.Event] = {}
-        self.durations: list[float] = []  # finished calls' seconds, for /metrics
 
     def start(self, call: CallAll, hub: LiveHub, manager: LinkManager) -> None:
         self.calls[call.call_id] = call
@@ -118,6 +117,13 @@ class CallRegistry:
                 cid[:64],
             )
             call.settled(d.member_id, result.status, result.reason, time.monotonic())
+            hub.record(
+                d.member_id,
+                call.conference,
+                "call",
+                call.call_id,
+                {"status": result.status, "reason": result.reason, "from": d.from_member},
+            )
             if result.status == "ok":  # re-invite its own contacts that are not in
                 meeting = call.members[d.member_id].invitee.meeting
                 for venue in not_joined(_conference(manager, d.member_id, meeting)):
@@ -137,7 +143,7 @@ class CallRegistry:
                 self._progress(call, hub, manager)
                 if call.state == "done" and not dials:
                     if call.finished is not None:
-                        self.durations.append(call.finished - call.started)
+                        hub.metrics.call_all_seconds.observe(call.finished - call.started)
                     return
                 await wake.wait()
                 wake.clear()

@@ -8,6 +8,7 @@ the audit log with its outcome. (The live websocket will carry the same commands
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from dashboards.api import api
@@ -88,6 +89,7 @@ async def perform(
         raise ApiError(503, "links_elsewhere", "member links run on another node; retry there")
     if links.manager.link(mid) is None:
         raise ApiError(404, "not_linked", f"member {mid} has no link (is its server bound?)")
+    started = time.monotonic()
     result = await links.manager.send_command(
         mid,
         b["kind"],
@@ -97,4 +99,8 @@ async def perform(
         b.get("id"),
     )
     details.update(status=result.status, reason=result.reason)
+    live = services.live
+    if live is not None:  # the live journal and /metrics see every command
+        live.metrics.command_seconds.observe(time.monotonic() - started)
+        live.record(mid, b["conference"], "command", b.get("venue", ""), dict(details))
     return {"id": result.id, "status": result.status, "reason": result.reason}

@@ -292,7 +292,7 @@ async def test_asyncapi_document_publishes_the_enforced_schemas(hub: Hub) -> Non
 
 
 async def test_a_slow_client_is_resnapshotted_and_fast_ones_are_not(tmp_path: Path) -> None:
-    from dashboards.live_ws import LiveSettings
+    from dashboards.livehub import LiveSettings
     from hub.fanout import FanoutSettings
 
     async with live_hub(tmp_path, SPECS) as hub:
