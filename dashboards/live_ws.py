@@ -130,7 +130,7 @@ class _Connection:
             self.wake.clear()
             frames, close = fan.pop(self.cid, self.hub.clock())
             for frame in frames:
-                await self.ws.send({"type": "websocket.send", "text": frame.decode()})
+                await self.ws.send({"type": "websocket.send", "text": frame})
             if close is not None:
                 log.info("closing /ws/live %d: it fell behind too often", self.cid)
                 await self.ws.close(close, "too slow; reconnect later")

@@ -86,9 +86,9 @@ class _View:
     filter: VenueFilter
     subs: dict[SubKey, _Sub] = field(default_factory=dict)
     snapshot_version: int = -1
-    snapshot_body: bytes = b""
+    snapshot_body: str = ""
 
-    def snapshot_bytes(self, stale: frozenset[int]) -> bytes:
+    def snapshot_text(self, stale: frozenset[int]) -> str:
         """``"tree":…,"venues":[…]}`` as of the last flush (cached per flush)."""
         e = self.entry
         if self.snapshot_version != e.version:
@@ -99,7 +99,7 @@ class _View:
                 old = (e.pending.get(k) or e.pending_stats[k])[0]
                 if old is not None and admits(old):
                     venues.append(old)
-            body = orjson.dumps({"tree": self.tree(stale), "venues": venues})
+            body = orjson.dumps({"tree": self.tree(stale), "venues": venues}).decode()
             self.snapshot_version, self.snapshot_body = e.version, body[1:]
         return self.snapshot_body
 
@@ -137,9 +137,9 @@ class _Entry:
 
 @dataclass(slots=True)
 class _Client:
-    frames: deque[tuple[SubKey, int, bytes]] = field(default_factory=deque)
+    frames: deque[tuple[SubKey, int, str]] = field(default_factory=deque)
     nbytes: int = 0
-    replies: deque[bytes] = field(default_factory=deque)
+    replies: deque[str] = field(default_factory=deque)
     subs: dict[str, _Sub] = field(default_factory=dict)
     behind: set[str] = field(default_factory=set)
     resnapshots: deque[float] = field(default_factory=deque)
@@ -212,7 +212,7 @@ class Fanout:
         sub = _Sub(client, sub_id, v)
         v.subs[(client, sub_id)] = sub
         c.subs[sub_id] = sub
-        self._queue(c, sub, b"snapshot", v.snapshot_bytes(frozenset(self._down)))
+        self._queue(c, sub, "snapshot", v.snapshot_text(frozenset(self._down)))
         return None
 
     def unsubscribe(self, client: ClientId, sub_id: str) -> bool:
@@ -262,7 +262,7 @@ class Fanout:
         """Queue a result, error or progress frame; never dropped, sent before deltas."""
         c = self._clients.get(client)
         if c is not None:
-            c.replies.append(orjson.dumps(frame))
+            c.replies.append(orjson.dumps(frame).decode())
 
     # -- the tick ----------------------------------------------------------------------------
 
@@ -291,30 +291,19 @@ class Fanout:
                     c = self._clients[sub.client]
                     if sub.id in c.behind or c.close is not None:
                         continue
-                    self._queue(c, sub, b"delta", body)
+                    self._queue(c, sub, "delta", body)
                     woken.add(sub.client)
         return woken
 
-    def _queue(self, c: _Client, sub: _Sub, kind: bytes, body: bytes) -> None:
+    def _queue(self, c: _Client, sub: _Sub, kind: str, body: str) -> None:
         """Queue one frame of ``sub``; a delta past the client's limits overflows it."""
         sub.seq += 1
-        frame = b"".join(
-            (
-                b'{"type":"',
-                kind,
-                b'","id":',
-                orjson.dumps(sub.id),
-                b',"seq":',
-                str(sub.seq).encode(),
-                b",",
-                body,
-            )
-        )
+        frame = f'{{"type":"{kind}","id":{orjson.dumps(sub.id).decode()},"seq":{sub.seq},{body}'
         c.frames.append(((sub.client, sub.id), sub.seq, frame))
         c.nbytes += len(frame)
         s = self.settings
         over = len(c.frames) > s.queue_frames or c.nbytes > s.queue_bytes
-        if over and kind == b"delta":  # a snapshot is what a client behind is owed
+        if over and kind == "delta":  # a snapshot is what a client behind is owed
             self._overflow(c)
 
     def _overflow(self, c: _Client) -> None:
@@ -331,7 +320,7 @@ class Fanout:
 
     # -- draining ----------------------------------------------------------------------------
 
-    def pop(self, client: ClientId, now: float) -> tuple[list[bytes], int | None]:
+    def pop(self, client: ClientId, now: float) -> tuple[list[str], int | None]:
         """Everything to send to ``client`` now, and a close code if it must be closed.
 
         Call from the client's writer after it sent the previous batch: an empty queue
@@ -356,7 +345,7 @@ class Fanout:
                 for sub_id in sorted(c.behind):
                     sub = c.subs[sub_id]
                     self.counters.resnapshots += 1
-                    self._queue(c, sub, b"snapshot", sub.view.snapshot_bytes(down))
+                    self._queue(c, sub, "snapshot", sub.view.snapshot_text(down))
                 c.behind.clear()
         if c.close is None:
             out.extend(f for _, _, f in c.frames)
@@ -374,7 +363,7 @@ class Fanout:
 _NO_TREE: dict[str, object] = {}
 
 
-def _delta_body(view: _View, batch: _Pending, tree: dict[str, object] | None) -> bytes | None:
+def _delta_body(view: _View, batch: _Pending, tree: dict[str, object] | None) -> str | None:
     """``"venues":[…],"removed":[…](,"tree":…)}`` for one view, or None if it saw nothing."""
     admits = view.filter.admits
     venues: list[ControlVenue] = []
@@ -389,4 +378,4 @@ def _delta_body(view: _View, batch: _Pending, tree: dict[str, object] | None) ->
     body: dict[str, object] = {"venues": venues, "removed": removed}
     if tree is not _NO_TREE:
         body["tree"] = tree
-    return orjson.dumps(body)[1:]
+    return orjson.dumps(body).decode()[1:]
