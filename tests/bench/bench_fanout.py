@@ -55,7 +55,7 @@ def load(members: int, venues: int) -> list[Any]:
 def probe_marker(specs: list[Any]) -> bytes:
     """The common prefix of the probe venues' ids (the last PROBES members)."""
     ids = [s.venues[0].id for s in specs[-PROBES:]]
-    prefix = os.path.commonprefix(ids)
+    prefix = os.path.commonprefix(ids)  # noqa: RUF071 - ids, not paths
     assert not any(s.venues[0].id.startswith(prefix) for s in specs[:-PROBES]), prefix
     return f'"id":"{prefix}'.encode()
 
@@ -308,9 +308,9 @@ class Child:
         )
         return cls(proc)
 
-    async def line(self, timeout: float = 600) -> dict[str, Any]:
+    async def line(self, within: float = 600) -> dict[str, Any]:
         assert self.proc.stdout is not None
-        raw = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
+        raw = await asyncio.wait_for(self.proc.stdout.readline(), within)
         if not raw:
             raise RuntimeError("a benchmark process ended early")
         return dict(json.loads(raw))
@@ -361,7 +361,7 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
 
         async def read_probes() -> None:
             while True:
-                p = await emu.line(timeout=3600)
+                p = await emu.line(within=3600)
                 if "events" in p:
                     sent_total[0] = p["events"]
                     continue
