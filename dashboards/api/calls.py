@@ -124,16 +124,20 @@ class CallRegistry:
                 call.call_id,
                 {"status": result.status, "reason": result.reason, "from": d.from_member},
             )
-            if result.status == "ok":  # re-invite its own contacts that are not in
-                meeting = call.members[d.member_id].invitee.meeting
-                for venue in not_joined(_conference(manager, d.member_id, meeting)):
-                    hub.spawn(
-                        manager.send_command(
-                            d.member_id, "call", (meeting, venue), None, self.deadline
-                        )
-                    )
+            if result.status == "ok":
+                contacts(d.member_id)
             wake.set()
 
+        def contacts(member: int) -> None:
+            """Re-invite a meeting's own contacts that are not in (its auto-call list)."""
+            meeting = call.members[member].invitee.meeting
+            for venue in not_joined(_conference(manager, member, meeting)):
+                hub.spawn(
+                    manager.send_command(member, "call", (meeting, venue), None, self.deadline)
+                )
+
+        if all(s.attempts == 0 for s in call.members.values()):
+            contacts(call.member_id)  # the root's meeting is in from the start
         try:
             while True:
                 for d in call.due(cascade_venue, time.monotonic()):

@@ -297,9 +297,14 @@ class Child:
 
     @classmethod
     async def start(cls, *args: str) -> Child:
+        return await cls.start_file(__file__, *args)
+
+    @classmethod
+    async def start_file(cls, script: str, *args: str) -> Child:
+        """Run ``script`` with ``args`` in its own process (JSON lines on stdout)."""
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
-            __file__,
+            script,
             *args,
             cwd=ROOT,
             stdin=asyncio.subprocess.PIPE,
