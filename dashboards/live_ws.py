@@ -124,19 +124,24 @@ class _Connection:
             self.hub.close(self.cid)
 
     async def _writer(self) -> None:
-        fan = self.hub.fanout
         while True:
             await self.wake.wait()
             self.wake.clear()
-            frames, close = fan.pop(self.cid, self.hub.clock())
-            for frame in frames:
-                await self.ws.send({"type": "websocket.send", "text": frame})
+            sent, close = await self._send_batch()
             if close is not None:
                 log.info("closing /ws/live %d: it fell behind too often", self.cid)
                 await self.ws.close(close, "too slow; reconnect later")
                 return
-            if frames:  # more may have queued (or a resnapshot be due) while sending
+            if sent:  # more may have queued (or a resnapshot be due) while sending
                 self.wake.set()
+
+    async def _send_batch(self) -> tuple[int, int | None]:
+        """Send what the fan-out holds for us. A function of its own so that no frame
+        (a snapshot can be megabytes) stays referenced while the writer waits."""
+        frames, close = self.hub.fanout.pop(self.cid, self.hub.clock())
+        for frame in frames:
+            await self.ws.send({"type": "websocket.send", "text": frame})
+        return len(frames), close
 
     async def _reader(self) -> None:
         s = self.hub.settings

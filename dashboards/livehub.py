@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import itertools
 import logging
 import time
@@ -34,6 +35,18 @@ from storage.journal import Journal, Retention
 from storage.settings import SettingsStore
 
 log = logging.getLogger("fedhub.live")
+
+TRIM_AFTER = 32 * 1024 * 1024
+"""Characters of snapshots sent after which the freed heap is returned to the system."""
+
+
+def _malloc_trim() -> None:
+    """glibc keeps freed large buffers in its heap; return them (no-op elsewhere)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 DELTAS = "live.deltas"
 """Broker channel of cascade deltas (published by the node that owns the links)."""
@@ -219,12 +232,20 @@ class LiveHub:
 
     async def _tick(self) -> None:
         tick = self.settings.fanout.tick
+        trimmed_at, trimmed_chars = self.clock(), 0
         while True:
             await asyncio.sleep(tick)
-            for cid in self.fanout.flush(self.clock()):
+            now = self.clock()
+            for cid in self.fanout.flush(now):
                 wake = self._wakes.get(cid)
                 if wake is not None:
                     wake.set()
+            sent = self.fanout.counters.snapshot_chars
+            if sent - trimmed_chars > TRIM_AFTER and now - trimmed_at > 1.0:
+                # Snapshots are large one-off strings (copied per client on their way
+                # out); hand the freed heap back so a burst of them does not stay in RSS.
+                trimmed_at, trimmed_chars = now, sent
+                _malloc_trim()
 
     async def _flush_journal(self) -> None:
         assert self.journal is not None

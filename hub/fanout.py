@@ -154,6 +154,8 @@ class Counters:
     frames_out: int = 0
     bytes_out: int = 0
     overflows: int = 0
+    snapshots: int = 0
+    snapshot_chars: int = 0
     resnapshots: int = 0
     closed_behind: int = 0
 
@@ -301,6 +303,9 @@ class Fanout:
         frame = f'{{"type":"{kind}","id":{orjson.dumps(sub.id).decode()},"seq":{sub.seq},{body}'
         c.frames.append(((sub.client, sub.id), sub.seq, frame))
         c.nbytes += len(frame)
+        if kind == "snapshot":
+            self.counters.snapshots += 1
+            self.counters.snapshot_chars += len(frame)
         s = self.settings
         over = len(c.frames) > s.queue_frames or c.nbytes > s.queue_bytes
         if over and kind == "delta":  # a snapshot is what a client behind is owed

@@ -249,7 +249,7 @@ async def role_clients(a: argparse.Namespace) -> None:
         async with connect(
             a.url, additional_headers=headers, max_size=None, compression=None
         ) as ws:
-            if hub:
+            if hub and not os.environ.get("BENCH_NOSUB"):
                 await ws.send(sub)
                 await ws.recv(decode=False)  # the snapshot
             ready.set()
