@@ -134,9 +134,17 @@ class ControlList:
     """
 
     def __init__(
-        self, reader: LiveReader, member_id: int, number: str, stale: Iterable[int] = ()
+        self,
+        reader: LiveReader,
+        member_id: int,
+        number: str,
+        stale: Iterable[int] = (),
+        *,
+        lazy: bool = False,
     ) -> None:
         self.root: NodeKey = (member_id, number)
+        self._lazy = lazy
+        self._dirty = False
         self._reader = reader
         self._stale: set[int] = set(stale)
         self.tree: CascadeNode | None = None
@@ -164,11 +172,15 @@ class ControlList:
 
         A delta that may move the tree (a conference started or ended, a cascade venue
         appearing, going or naming another conference) rebuilds the list and diffs it;
-        every other delta is one venue's change, in O(1).
+        every other delta is one venue's change, in O(1). A *lazy* list only notes that
+        the tree moved and rebuilds once, in ``settle()`` (many links of a federation
+        conference coming up at once cost one rebuild per flush, not one each).
         """
         deltas = list(deltas)
         if any(self._moves_tree(d) for d in deltas):
-            return self._rebuild()
+            if not self._lazy:
+                return self._rebuild()
+            self._dirty = True
         out: list[ListChange] = []
         for d in deltas:
             if not isinstance(d, VenueDelta):
@@ -187,6 +199,13 @@ class ControlList:
                 self.venues[key] = new
             out.append(ListChange(key, old, new))
         return out
+
+    def settle(self) -> list[ListChange]:
+        """Rebuild if the tree moved since the last call (lazy lists); the changes."""
+        if not self._dirty:
+            return []
+        self._dirty = False
+        return self._rebuild()
 
     def set_stale(self, member_id: int, stale: bool) -> list[ListChange]:
         """Mark (or unmark) a member's venues stale: its link is down (or back up)."""

@@ -203,7 +203,7 @@ class Fanout:
         key = (member_id, number)
         entry = self._entries.get(key)
         if entry is None:
-            entry = _Entry(ControlList(self.reader, member_id, number, self._down))
+            entry = _Entry(ControlList(self.reader, member_id, number, self._down, lazy=True))
             entry.tree_sent = entry.list.tree_version
             if not entry.list.exists:
                 return Refusal("not_found", f"member {member_id} runs no conference {number!r} now")
@@ -276,6 +276,7 @@ class Fanout:
         woken: set[ClientId] = set()
         down = frozenset(self._down)
         for entry in self._entries.values():
+            entry.take(entry.list.settle())
             batch, entry.pending = entry.pending, {}
             if stats_due and entry.pending_stats:
                 batch.update(entry.pending_stats)
