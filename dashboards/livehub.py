@@ -48,6 +48,7 @@ def _malloc_trim() -> None:
     except (OSError, AttributeError):
         pass
 
+
 DELTAS = "live.deltas"
 """Broker channel of cascade deltas (published by the node that owns the links)."""
 

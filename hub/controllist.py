@@ -8,7 +8,9 @@ fed the same ``Delta`` batches every other reader gets.
 
 What the list holds (FEATURES.md §5, docs/live-api.md):
 
-* every venue of the root conference and of each conference in its cascade tree;
+* every venue of the root conference and of each conference cascaded below it over
+  joined cascade links (a link hung up, ringing or failed takes its branch out; the
+  ``tree`` still shows it, with the link's status);
 * cascade-link venues are excluded (they are the tree's edges, shown in ``tree``);
 * audience venues of subordinate conferences are hidden when the federation
   conference or that subordinate conference is broadcast-interactive (the root's own
@@ -106,7 +108,7 @@ class ListChange:
 class _Node:
     kind: ConferenceKind
     hide_audience: bool
-    refs: dict[str, CascadeRef]  # cascade venues of this conference, by venue id
+    refs: dict[str, tuple[CascadeRef, bool]]  # cascade venues by id: (child, joined)
 
 
 def control_venue(member_id: int, number: str, v: Venue, stale: bool) -> ControlVenue:
@@ -151,6 +153,7 @@ class ControlList:
         self.venues: dict[VenueKey, ControlVenue] = {}
         self._nodes: dict[NodeKey, _Node] = {}
         self._wanted: set[str] = set()  # conference numbers of not-yet-known tree nodes
+        self.via: dict[tuple[str, str], str] = {}  # (domain, conference) -> cascade venue
         self.tree_version = 0
         self._rebuild()
 
@@ -241,8 +244,8 @@ class ControlList:
         node = self._nodes.get((d.member_id, d.conference))
         if node is None:
             return False
-        ref = None if d.venue is None else d.venue.cascade
-        return node.refs.get(d.venue_id) != ref
+        link = None if d.venue is None or d.venue.cascade is None else _link(d.venue)
+        return node.refs.get(d.venue_id) != link
 
     def _entry(
         self, member_id: int, number: str, node: _Node, venue: Venue | None
@@ -258,12 +261,13 @@ class ControlList:
         member_id, number = self.root
         tree = self._reader.cascade_tree(member_id, number)
         nodes: dict[NodeKey, _Node] = {}
+        via: dict[tuple[str, str], str] = {}
         wanted: set[str] = set()
         venues: dict[VenueKey, ControlVenue] = {}
         if tree is not None:
             root_conf = self._reader.conference(member_id, number)
             root_kind = root_conf.kind if root_conf is not None else ConferenceKind.VMR
-            for n in tree.walk():
+            for n in _joined(tree):
                 conf = None
                 if n.member_id is not None and n.known:
                     conf = self._reader.conference(n.member_id, n.conference)
@@ -275,7 +279,9 @@ class ControlList:
                     continue
                 is_root = key == self.root
                 hide = not is_root and ConferenceKind.BROADCAST in (root_kind, conf.kind)
-                refs = {v.id: v.cascade for v in conf.venues if v.cascade is not None}
+                refs = {v.id: _link(v) for v in conf.venues if v.cascade is not None}
+                for vid, (ref, _) in refs.items():
+                    via.setdefault((ref.member, ref.conference), vid)
                 node = _Node(conf.kind, hide, refs)
                 nodes[key] = node
                 for v in conf.venues:
@@ -291,6 +297,7 @@ class ControlList:
         if tree != self.tree:
             self.tree_version += 1
         self.tree, self._nodes, self._wanted, self.venues = tree, nodes, wanted, venues
+        self.via = via
         return out
 
 
@@ -344,6 +351,21 @@ class VenueFilter:
         return cls(None if allowed is None else frozenset(allowed), statuses, muted, camera_on)
 
 
+def _link(v: Venue) -> tuple[CascadeRef, bool]:
+    assert v.cascade is not None
+    return v.cascade, v.status is VenueStatus.JOINED
+
+
+def _joined(tree: CascadeNode) -> Iterator[CascadeNode]:
+    """The root and every node whose cascade link (and all above it) is joined: a link
+    hung up, ringing or failed takes its branch out of the list (the tree keeps it)."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(c for c in reversed(node.children) if c.link is VenueStatus.JOINED)
+
+
 def _restaled(v: ControlVenue, stale: bool) -> ControlVenue:
     return ControlVenue(
         v.member_id,
@@ -361,21 +383,27 @@ def _restaled(v: ControlVenue, stale: bool) -> ControlVenue:
 
 
 def tree_json(
-    node: CascadeNode, allowed: frozenset[int] | None, stale: set[int] | frozenset[int]
+    node: CascadeNode,
+    allowed: frozenset[int] | None,
+    stale: set[int] | frozenset[int],
+    via: dict[tuple[str, str], str] | None = None,
 ) -> dict[str, object] | None:
     """The cascade tree as JSON, pruned to ``allowed`` members (None: everything).
 
     A node outside ``allowed`` is left out with everything below it, so a scoped
-    reader learns nothing about members beyond its subtree.
+    reader learns nothing about members beyond its subtree. ``via`` names the cascade
+    venue joining each node to its parent (``venue``: hang it up to end the branch).
     """
     if allowed is not None and (node.member_id is None or node.member_id not in allowed):
         return None
-    children = [c for c in (tree_json(ch, allowed, stale) for ch in node.children) if c]
+    kids = (tree_json(ch, allowed, stale, via) for ch in node.children)
+    children = [c for c in kids if c]
     return {
         "member_id": node.member_id,
         "domain": node.domain,
         "conference": node.conference,
         "link": None if node.link is None else node.link.value,
+        "venue": None if node.link is None else (via or {}).get((node.domain, node.conference)),
         "known": node.known,
         "stale": node.member_id in stale if node.member_id is not None else False,
         "children": children,

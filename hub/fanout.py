@@ -105,7 +105,8 @@ class _View:
 
     def tree(self, stale: frozenset[int]) -> dict[str, object] | None:
         tree = self.entry.list.tree
-        return None if tree is None else tree_json(tree, self.filter.members, stale)
+        via = self.entry.list.via
+        return None if tree is None else tree_json(tree, self.filter.members, stale, via)
 
 
 @dataclass(slots=True)

@@ -126,6 +126,7 @@ TREE: dict[str, Any] = {
         "domain": {"type": "string"},
         "conference": {"type": "string"},
         "link": {"type": ["string", "null"]},
+        "venue": {"type": ["string", "null"]},
         "known": {"type": "boolean"},
         "stale": {"type": "boolean"},
         "children": {"type": "array", "items": {"$ref": "#/components/schemas/tree"}},

@@ -292,7 +292,6 @@ async def test_asyncapi_document_publishes_the_enforced_schemas(hub: Hub) -> Non
 
 
 async def test_a_slow_client_is_resnapshotted_and_fast_ones_are_not(tmp_path: Path) -> None:
-    from dashboards.livehub import LiveSettings
     from hub.fanout import FanoutSettings
 
     async with live_hub(tmp_path, SPECS) as hub:
@@ -336,4 +335,30 @@ async def test_a_slow_client_is_resnapshotted_and_fast_ones_are_not(tmp_path: Pa
                 assert snaps[1]["seq"] > snaps[0]["seq"]
             for d in (fast1, fast2):
                 assert [f["type"] for f in d.frames].count("snapshot") == 1
-    assert LiveSettings().max_frame == 64 * 1024
+
+
+async def test_hanging_up_a_cascade_link_ends_that_branch_and_a_call_brings_it_back(
+    hub: Hub,
+) -> None:
+    prov, meeting = hub.ids["prov"], hub.spec("prov").meeting
+    branch = {hub.ids[k] for k in hub.ids if k.startswith("city2")}
+    async with dash(hub, hub.tokens["root"]) as d:
+        await d.send(sub("s", hub))
+        snap = await d.until(lambda f: f["type"] == "snapshot")
+        node = next(n for n in snap["tree"]["children"] if n["member_id"] == hub.ids["city2"])
+        assert node["link"] == "joined" and node["venue"]
+        cmd = {"type": "command", "member_id": prov, "conference": meeting, "venue": node["venue"]}
+        await d.send(cmd | {"id": "end-1", "kind": "hang_up"})
+        r = await d.until(lambda f: f["type"] == "result")
+        assert r["status"] == "ok", r
+        await d.drain_until(
+            lambda: not any(k[0] in branch for k in d.screens["s"]), what="branch gone"
+        )
+        city2 = next(n for n in d.trees["s"]["children"] if n["member_id"] == hub.ids["city2"])
+        assert city2["link"] == "not_joined"  # still in the tree, to be called back
+        assert d.screens["s"] == hub.truth()
+        await d.send(cmd | {"id": "back-1", "kind": "call"})
+        r = await d.until(lambda f: f["type"] == "result")
+        assert r["status"] == "ok", r
+        await d.drain_until(lambda: d.screens["s"] == hub.truth(), what="branch back")
+        assert any(k[0] in branch for k in d.screens["s"])

@@ -142,9 +142,15 @@ def test_deltas_become_list_changes() -> None:
     assert (
         cl.apply(state.apply_event(3, Event(1, 1, StatsUpdated("c3", "cascade-c4", STATS)))) == []
     )  # type: ignore[arg-type]
-    # hanging up a cascade link drops the whole branch below it
+    # hanging up a cascade link drops the whole branch below it; the tree keeps it
     ch = cl.apply(state.apply_event(2, Event(1, 1, VenueLeft("c2", "cascade-c3", "hung up"))))  # type: ignore[arg-type]
-    assert ch == []  # the link still names c3 (status only): the branch stays
+    assert {c.key[0] for c in ch} == {3, 4, 5} and all(c.new is None for c in ch)
+    assert cl.members() == {1, 2} and cl.tree is not None
+    assert [n.member_id for n in cl.tree.walk()] == [1, 2, 3, 4, 5]
+    # calling it back in brings the branch back
+    back = Venue("cascade-c3", "link 3", VenueStatus.JOINED, cascade=ref(3))
+    ch = cl.apply(state.apply_event(2, Event(1, 2, VenueJoined("c2", back))))  # type: ignore[arg-type]
+    assert {c.key[0] for c in ch} == {3, 4, 5} and all(c.old is None for c in ch)
     ch = cl.apply(state.apply_event(3, Event(1, 2, ConferenceEnded("c3"))))  # type: ignore[arg-type]
     assert {c.key[0] for c in ch} == {3, 4, 5} and all(c.new is None for c in ch)
     assert cl.members() == {1, 2}
@@ -184,8 +190,9 @@ def test_filters_by_member_subtree_status_mute_camera() -> None:
 def test_tree_json_prunes_outside_scope() -> None:
     cl = ControlList(chain(), 1, "c1")
     assert cl.tree is not None
-    full = tree_json(cl.tree, None, set())
-    assert full is not None and full["member_id"] == 1
+    full = tree_json(cl.tree, None, set(), cl.via)
+    assert full is not None and full["member_id"] == 1 and full["venue"] is None
+    assert full["children"][0]["venue"] == "cascade-c2"  # type: ignore[index]
     assert tree_json(cl.tree, frozenset({2, 3, 4, 5}), set()) is None
     sub = ControlList(chain(), 2, "c2")
     assert sub.tree is not None
