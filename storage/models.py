@@ -196,3 +196,14 @@ class JournalRow(Base):
     subject: Mapped[str] = mapped_column(String(64), nullable=False, default="")
     seq: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     data: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+
+
+class AdminPreferenceRow(Base):
+    """What one admin chose for its own pages (the language); gone with the admin."""
+
+    __tablename__ = "admin_preferences"
+    admin_id: Mapped[int] = mapped_column(
+        ForeignKey("admins.id", ondelete="CASCADE"), primary_key=True
+    )
+    locale: Mapped[str] = mapped_column(String(16), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
