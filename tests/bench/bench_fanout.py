@@ -247,7 +247,7 @@ async def role_clients(a: argparse.Namespace) -> None:
 
     async def one(ready: asyncio.Event) -> None:
         async with connect(
-            a.url, additional_headers=headers, max_size=None, compression=None
+            a.url, additional_headers=headers, max_size=None, compression=None, open_timeout=300
         ) as ws:
             if hub and not os.environ.get("BENCH_NOSUB"):
                 await ws.send(sub)
@@ -271,8 +271,8 @@ async def role_clients(a: argparse.Namespace) -> None:
                     pos = msg.find(marker, pos + 1)
 
     tasks = []
-    for batch in range(0, a.clients, 25):  # a few at a time: each snapshot is large
-        events = [asyncio.Event() for _ in range(min(25, a.clients - batch))]
+    for batch in range(0, a.clients, 10):  # a few at a time: each snapshot is large
+        events = [asyncio.Event() for _ in range(min(10, a.clients - batch))]
         tasks += [asyncio.create_task(one(e)) for e in events]
         await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), 300)
     say({"connected": len(tasks)})
