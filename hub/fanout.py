@@ -206,9 +206,9 @@ class Fanout:
         if entry is None:
             entry = _Entry(ControlList(self.reader, member_id, number, self._down, lazy=True))
             entry.tree_sent = entry.list.tree_version
-            if not entry.list.exists:
-                return Refusal("not_found", f"member {member_id} runs no conference {number!r} now")
-            self._entries[key] = entry
+        if not entry.list.exists:  # not running (or ended while others watched it)
+            return Refusal("not_found", f"member {member_id} runs no conference {number!r} now")
+        self._entries[key] = entry
         v = entry.views.get(view)
         if v is None:
             v = entry.views[view] = _View(entry, view)
