@@ -270,3 +270,18 @@ def test_long_random_run_many_views_converge() -> None:
     for cid, screen in screens.items():
         rig.drain(cid, screen)
         assert screen.venues == truth(rig.state, views[cid % 3], down), cid
+
+
+def test_a_conference_that_ended_refuses_new_subscribers_and_empties_the_watchers() -> None:
+    from hub.conference import ConferenceEnded
+
+    rig = Rig()
+    s = rig.client(1)
+    rig.drain(1, s)
+    rig.event(1, ConferenceEnded("c1"))
+    rig.tick()
+    rig.drain(1, s)
+    assert s.venues == {} and s.tree is None  # everything removed, the tree gone
+    rig.fan.connect(2)
+    refusal = rig.fan.subscribe(2, "late", 1, "c1", ALL)
+    assert refusal is not None and refusal.code == "not_found"
