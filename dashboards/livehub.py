@@ -52,6 +52,38 @@ def _malloc_trim() -> None:
 DELTAS = "live.deltas"
 """Broker channel of cascade deltas (published by the node that owns the links)."""
 
+COMMANDS = "live.commands"
+"""Broker channel of commands for the node that owns the links (``RoutedCommand``)."""
+
+
+def replies(node: str) -> str:
+    """Broker channel of the results for commands issued on ``node``."""
+    return f"live.replies.{node}"
+
+
+@dataclass(frozen=True, slots=True)
+class RoutedCommand:
+    """A command issued on ``origin`` for a member whose link another node owns."""
+
+    request: str
+    origin: str
+    member_id: int
+    kind: str
+    conference: str
+    venue: str
+    args: dict[str, Any] | None
+    deadline: float
+    command_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RoutedResult:
+    request: str
+    id: str
+    status: str
+    reason: str
+
+
 SECTION = "live"
 """Settings section: journal retention and who may read /metrics (docs/live-api.md)."""
 
@@ -91,9 +123,10 @@ class LiveHub:
     def __init__(
         self,
         reader: LiveState,
-        broker: Broker[list[Delta]],
+        broker: Broker[Any],
         settings: LiveSettings | None = None,
         *,
+        node: str | None = None,
         journal: Journal | None = None,
         stored: SettingsStore | None = None,
         link_states: Callable[[], dict[int, bool]] | None = None,
@@ -119,7 +152,78 @@ class LiveHub:
         self._journaled: dict[tuple[int, str, str], tuple[object, ...]] = {}
         self.calls = CallRegistry()
         self._spawned: set[asyncio.Task[Any]] = set()
-        self._sub = broker.subscribe(DELTAS, self._on_deltas)
+        self.node = node or broker.node
+        self._routed: dict[str, asyncio.Future[RoutedResult]] = {}
+        self._requests = itertools.count(1)
+        self._subs = [
+            broker.subscribe(DELTAS, self._on_deltas),
+            broker.subscribe(replies(self.node), self._on_reply),
+        ]
+
+    # -- commands for links another node owns ------------------------------------------
+
+    @property
+    def routes_commands(self) -> bool:
+        """Whether a command for a link owned elsewhere can reach that node."""
+        return self.broker.spans_nodes
+
+    def serve_commands(self, manager: LinkManager) -> None:
+        """Carry out commands published for members whose link ``manager`` holds."""
+
+        def on_command(pub: Publication[Any]) -> None:
+            cmd = pub.data
+            if isinstance(cmd, RoutedCommand) and manager.link(cmd.member_id) is not None:
+                self.spawn(self._carry_out(manager, cmd))
+
+        self._subs.append(self.broker.subscribe(COMMANDS, on_command))
+
+    async def _carry_out(self, manager: LinkManager, cmd: RoutedCommand) -> None:
+        r = await manager.send_command(
+            cmd.member_id,
+            cmd.kind,
+            (cmd.conference, cmd.venue),
+            cmd.args,
+            cmd.deadline,
+            cmd.command_id,
+        )
+        self.broker.publish(
+            replies(cmd.origin), RoutedResult(cmd.request, r.id, r.status, r.reason)
+        )
+
+    def _on_reply(self, pub: Publication[Any]) -> None:
+        res = pub.data
+        fut = self._routed.get(res.request) if isinstance(res, RoutedResult) else None
+        if fut is not None and not fut.done():
+            fut.set_result(res)
+
+    async def route(
+        self,
+        member_id: int,
+        kind: str,
+        target: tuple[str, str],
+        args: dict[str, Any] | None,
+        deadline: float,
+        command_id: str | None,
+    ) -> RoutedResult:
+        """Send a command through the broker to the node owning the link; one result.
+
+        At-most-once delivery: a lost command or reply shows as ``timeout`` a little
+        after the deadline (the owner's own deadline answers first when it got it).
+        """
+        request = f"{self.node}-{next(self._requests)}"
+        fut: asyncio.Future[RoutedResult] = asyncio.get_running_loop().create_future()
+        self._routed[request] = fut
+        cmd = RoutedCommand(
+            request, self.node, member_id, kind, target[0], target[1], args, deadline, command_id
+        )
+        try:
+            self.broker.publish(COMMANDS, cmd)
+            return await asyncio.wait_for(fut, deadline + 1.0)
+        except TimeoutError:
+            reason = f"no node carried the command within {deadline:g} s"
+            return RoutedResult(request, command_id or request, "timeout", reason)
+        finally:
+            self._routed.pop(request, None)
 
     # -- inputs ------------------------------------------------------------------------
 

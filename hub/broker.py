@@ -66,6 +66,10 @@ class Broker(Protocol[T]):
     def node(self) -> str:
         """This node's name (reply channels are ``reply.<node>``)."""
 
+    @property
+    def spans_nodes(self) -> bool:
+        """Whether publications reach other nodes (False: this node only)."""
+
     def publish(self, channel: str, data: T) -> Position: ...
 
     def subscribe(self, channel: str, handler: Handler[T]) -> Subscription: ...
@@ -96,8 +100,12 @@ class _Sub(Generic[T]):
 class InMemoryBroker(Generic[T]):
     """One node's broker: synchronous delivery, ``history_size`` publications kept."""
 
-    def __init__(self, node: str = "local", history_size: int = 1024) -> None:
+    def __init__(
+        self, node: str = "local", history_size: int = 1024, *, spans_nodes: bool = False
+    ) -> None:
+        """``spans_nodes=True`` only for tests that run several nodes in one process."""
         self._node = node
+        self._spans = spans_nodes
         self._epoch = f"{node}-{next(_epochs)}"
         self._offsets: dict[str, int] = {}
         self._history: dict[str, deque[Publication[T]]] = {}
@@ -107,6 +115,10 @@ class InMemoryBroker(Generic[T]):
     @property
     def node(self) -> str:
         return self._node
+
+    @property
+    def spans_nodes(self) -> bool:
+        return self._spans
 
     def publish(self, channel: str, data: T) -> Position:
         offset = self._offsets.get(channel, 0) + 1

@@ -63,6 +63,7 @@ def build_services(config: HubConfig) -> Services:
         on_delta=live.publish_deltas,
     )
     live.watch_links(manager)
+    live.serve_commands(manager)
     links = LinkSupervisor(federation, manager, Lease(db, "member-links")) if config.links else None
     redirect = None
     if config.sip:

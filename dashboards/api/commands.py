@@ -85,21 +85,21 @@ async def perform(
     links = services.links
     if links is None:
         raise ApiError(404, "links_disabled", "this node does not run member links")
-    if not links.owner:
-        raise ApiError(503, "links_elsewhere", "member links run on another node; retry there")
-    if links.manager.link(mid) is None:
-        raise ApiError(404, "not_linked", f"member {mid} has no link (is its server bound?)")
-    started = time.monotonic()
-    result = await links.manager.send_command(
-        mid,
-        b["kind"],
-        (b["conference"], b.get("venue", "")),
-        b.get("args"),
-        float(b.get("deadline_s", 5.0)),
-        b.get("id"),
-    )
-    details.update(status=result.status, reason=result.reason)
     live = services.live
+    started = time.monotonic()
+    target = (b["conference"], b.get("venue", ""))
+    deadline = float(b.get("deadline_s", 5.0))
+    if not links.owner:  # the node that owns the links carries it, through the broker
+        if live is None or not live.routes_commands:
+            raise ApiError(503, "links_elsewhere", "member links run on another node; retry there")
+        result: Any = await live.route(mid, b["kind"], target, b.get("args"), deadline, b.get("id"))
+    elif links.manager.link(mid) is None:
+        raise ApiError(404, "not_linked", f"member {mid} has no link (is its server bound?)")
+    else:
+        result = await links.manager.send_command(
+            mid, b["kind"], target, b.get("args"), deadline, b.get("id")
+        )
+    details.update(status=result.status, reason=result.reason)
     if live is not None:  # the live journal and /metrics see every command
         live.metrics.command_seconds.observe(time.monotonic() - started)
         live.record(mid, b["conference"], "command", b.get("venue", ""), dict(details))
