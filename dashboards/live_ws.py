@@ -69,7 +69,7 @@ def same_origin(origin: str, own: str) -> bool:
 
 async def live_endpoint(ws: WebSocket) -> None:
     services = ws.app.state.services
-    hub: LiveHub | None = getattr(services, "live", None)
+    hub: LiveHub | None = services.livehub
     config = services.config
     try:
         origin = ws.headers.get("origin")

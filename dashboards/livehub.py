@@ -19,7 +19,7 @@ import itertools
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
@@ -94,12 +94,12 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class LiveState(LiveReader, Protocol):
-    """The live state as the hub reads it (``hub.cascade.CascadeState``)."""
+class LiveView(LiveReader, Protocol):
+    """What the live hub reads of the live state (``hub.live.LiveState``)."""
 
     def position(self, member_id: int) -> tuple[int | None, int]: ...
 
-    def members(self) -> list[int]: ...
+    def members(self) -> Sequence[int]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +122,7 @@ class LiveHub:
 
     def __init__(
         self,
-        reader: LiveState,
+        reader: LiveView,
         broker: Broker[Any],
         settings: LiveSettings | None = None,
         *,
@@ -375,7 +375,7 @@ class LiveHub:
 
         def states() -> dict[int, bool]:
             out = {}
-            for mid in manager.state.members():
+            for mid in self.reader.members():
                 link = manager.link(mid)
                 out[mid] = link is not None and link.link_state == "up"
             return out

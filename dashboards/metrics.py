@@ -74,7 +74,7 @@ class _Live(Collector):
         for state in ("up", "connecting", "down", "stopped", "misconfigured"):
             links.add_metric([state], states.get(state, 0))
         yield links
-        hub = svc.live
+        hub = svc.livehub
         if hub is None:
             return
         c = hub.fanout.counters
@@ -150,7 +150,7 @@ class _Live(Collector):
 
 def allowed(request: Request, services: Services) -> ApiError | None:
     """None if the caller may read /metrics, else the refusal."""
-    hub = services.live
+    hub = services.livehub
     access = hub.options.get("metrics_access", "loopback") if hub is not None else "loopback"
     peer = request.client.host if request.client else ""
     if access == "loopback":
@@ -163,7 +163,7 @@ def allowed(request: Request, services: Services) -> ApiError | None:
 async def metrics(request: Request) -> Response:
     services: Services = request.app.state.services
     refusal = allowed(request, services)
-    hub = services.live
+    hub = services.livehub
     if refusal is None and hub is not None and hub.options.get("metrics_access") == "token":
         refusal = await _token_refusal(request, services)
     if refusal is not None:

@@ -21,7 +21,7 @@ from dashboards.livehub import LiveHub
 from dashboards.services import HubConfig, Services
 from dashboards.throttle import LoginThrottle
 from hub.broker import InMemoryBroker
-from hub.cascade import CascadeState
+from hub.live import LiveState
 from ops.links import LinkSupervisor
 from ops.redirect import RedirectSupervisor
 from storage.admins import AdminStore, Role
@@ -54,17 +54,28 @@ def build_services(config: HubConfig) -> Services:
         url = sqlite_url_for(config.data_dir)
     db = Database.open(url)
     federation = FederationStore(db)
-    state = CascadeState()
-    settings = SettingsStore(db)
-    live = LiveHub(state, InMemoryBroker(), journal=Journal(db), stored=settings)
-    manager = LinkManager(
-        settings=LinkSettings(ca_file=_str_or_none(config.link_ca_file)),
-        state=state,
-        on_delta=live.publish_deltas,
+    live = LiveState() if config.links else None  # rules: set by the supervisor's refresh
+    links = (
+        LinkSupervisor(
+            federation,
+            LinkManager(
+                live=live,
+                settings=LinkSettings(
+                    ca_file=_str_or_none(config.link_ca_file),
+                    allowed_networks=config.link_networks,
+                ),
+            ),
+            Lease(db, "member-links"),
+            live=live,
+        )
+        if live is not None
+        else None
     )
-    live.watch_links(manager)
-    live.serve_commands(manager)
-    links = LinkSupervisor(federation, manager, Lease(db, "member-links")) if config.links else None
+    settings = SettingsStore(db)
+    livehub = None
+    if live is not None:
+        livehub = LiveHub(live, InMemoryBroker(), journal=Journal(db), stored=settings)
+        live.subscribe(lambda change: livehub.publish_deltas(list(change.deltas)))
     redirect = None
     if config.sip:
         overrides = config.sip_overrides
@@ -85,16 +96,20 @@ def build_services(config: HubConfig) -> Services:
         settings=settings,
         preferences=PreferenceStore(db),
         links=links,
-        redirect=redirect,
         live=live,
+        redirect=redirect,
+        livehub=livehub,
     )
 
     async def first_start() -> None:
         await bootstrap(services)
 
     services.on_start.append(first_start)
-    services.on_start.append(live.start)
-    services.on_stop.append(live.stop)
+    if livehub is not None and links is not None:
+        livehub.watch_links(links.manager)
+        livehub.serve_commands(links.manager)
+        services.on_start.append(livehub.start)
+        services.on_stop.append(livehub.stop)
     if links is not None:
         services.on_start.append(links.start)
     if redirect is not None:

@@ -29,7 +29,7 @@ from hub.numbering import NumberPlan, RangeType
 
 if TYPE_CHECKING:
     from controllers.manager import LinkManager
-    from dashboards.livehub import LiveHub
+    from dashboards.livehub import LiveHub, LiveView
 
 log = logging.getLogger("fedhub.calls")
 
@@ -99,7 +99,7 @@ class CallRegistry:
         dials: set[asyncio.Task[None]] = set()
 
         def cascade_venue(member: int, conf: str, child_meeting: str) -> str:
-            c = _conference(manager, member, conf)
+            c = _conference(hub.reader, member, conf)
             for v in c.venues if c is not None else ():
                 if v.cascade is not None and v.cascade.conference == child_meeting:
                     return v.id
@@ -131,7 +131,7 @@ class CallRegistry:
         def contacts(member: int) -> None:
             """Re-invite a meeting's own contacts that are not in (its auto-call list)."""
             meeting = call.members[member].invitee.meeting
-            for venue in not_joined(_conference(manager, member, meeting)):
+            for venue in not_joined(_conference(hub.reader, member, meeting)):
                 hub.spawn(
                     manager.send_command(member, "call", (meeting, venue), None, self.deadline)
                 )
@@ -160,29 +160,32 @@ class CallRegistry:
         changed = call.take_changed()
         if not changed:
             return
-        confs = {m: _conference(manager, m, call.members[m].invitee.meeting) for m in changed}
+        confs = {m: _conference(hub.reader, m, call.members[m].invitee.meeting) for m in changed}
         body = call.as_dict(confs, changed)
         for cid, sid in hub.fanout.subscribers_of(call.member_id, call.conference):
             hub.reply(cid, {"type": "call_progress", "id": sid, **body})
 
 
-def _conference(manager: LinkManager, member: int, number: str) -> Conference | None:
-    if member not in manager.state.members() or not number:
+def _conference(reader: LiveView, member: int, number: str) -> Conference | None:
+    if not number:
         return None
-    return manager.state.conference(member, number)
+    try:
+        return reader.conference(member, number)
+    except KeyError:  # a member the live state does not hold
+        return None
 
 
 def invitees(
     fed: Federation,
     plan: NumberPlan,
-    manager: LinkManager,
+    reader: LiveView,
     root: tuple[int, str],
     chosen: set[int] | None,
 ) -> list[Invitee]:
     """Who to call, parents first, each with its meeting and its inviter."""
     root_id, number = root
     in_tree: dict[int, str] = {}
-    tree = manager.state.cascade_tree(root_id, number)
+    tree = reader.cascade_tree(root_id, number)
     if tree is not None:
         for node in tree.walk():
             if node.member_id is not None:
@@ -211,7 +214,7 @@ def _first_vmr(plan: NumberPlan, member_id: int) -> str:
 
 
 def _hub(ctx: Ctx) -> tuple[LiveHub, LinkManager]:
-    hub, links = ctx.services.live, ctx.services.links
+    hub, links = ctx.services.livehub, ctx.services.links
     if hub is None or links is None:
         raise ApiError(404, "links_disabled", "this node does not run member links")
     if not links.owner:
@@ -246,9 +249,9 @@ async def call_all(ctx: Ctx) -> dict[str, Any]:
             if m == mid or not fed.is_within(mid, m):
                 raise ApiError(422, "invalid_input", f"member {m} is not below member {mid}")
     hub, manager = _hub(ctx)
-    if _conference(manager, mid, number) is None:
+    if _conference(hub.reader, mid, number) is None:
         raise ApiError(404, "not_found", f"member {mid} runs no conference {number!r} now")
-    people = invitees(fed, view.plan, manager, (mid, number), chosen)
+    people = invitees(fed, view.plan, hub.reader, (mid, number), chosen)
     call = CallAll.plan(secrets.token_hex(8), (mid, number), people, time.monotonic())
     ctx.details = {"call_id": call.call_id, "members": len(people) - 1}
     hub.calls.start(call, hub, manager)
@@ -278,10 +281,10 @@ async def _visible(ctx: Ctx, call: CallAll) -> None:
     errors=(404, 503),
 )
 async def call_progress(ctx: Ctx) -> dict[str, Any]:
-    hub, manager = _hub(ctx)
+    hub, _ = _hub(ctx)
     call = _call(ctx, hub)
     await _visible(ctx, call)
-    confs = {m: _conference(manager, m, s.invitee.meeting) for m, s in call.members.items()}
+    confs = {m: _conference(hub.reader, m, s.invitee.meeting) for m, s in call.members.items()}
     return call.as_dict(confs)
 
 

@@ -85,7 +85,7 @@ async def perform(
     links = services.links
     if links is None:
         raise ApiError(404, "links_disabled", "this node does not run member links")
-    live = services.live
+    live = services.livehub
     started = time.monotonic()
     target = (b["conference"], b.get("venue", ""))
     deadline = float(b.get("deadline_s", 5.0))

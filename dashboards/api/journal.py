@@ -58,7 +58,7 @@ ENTRIES = {
     errors=(403, 404, 422),
 )
 async def journal(ctx: Ctx) -> dict[str, Any]:
-    hub = ctx.services.live
+    hub = ctx.services.livehub
     if hub is None or hub.journal is None:
         raise ApiError(404, "live_disabled", "this node keeps no live journal")
     fed = (await ctx.services.federation.current()).federation
@@ -130,6 +130,6 @@ async def patch_live_settings(ctx: Ctx) -> dict[str, Any]:
     merged = {**DEFAULTS, **stored, **ctx.body}
     ctx.details = dict(ctx.body)
     revision = await ctx.services.settings.put(SECTION, merged)
-    if ctx.services.live is not None:
-        await ctx.services.live.reload_options()
+    if ctx.services.livehub is not None:
+        await ctx.services.livehub.reload_options()
     return {"settings": merged, "revision": revision}

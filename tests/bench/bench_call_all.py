@@ -88,13 +88,15 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
     from ops.hub import build_services
     from storage.admins import Role
     from tests.bench.bench_fanout import Child, free_port
+    from tests.controllers.linkkit import LOOPBACK
 
     specs = build_load_federation(SEED, a.members, a.venues)
     emu = await Child.start_file(__file__, "--role", "emulator", *common_args(a))
     try:
         port = (await emu.line())["port"]
-        services = build_services(HubConfig(data_dir=Path(tempfile.mkdtemp(prefix="bench-call-"))))
-        assert services.links is not None and services.live is not None
+        tmp = Path(tempfile.mkdtemp(prefix="bench-call-"))
+        services = build_services(HubConfig(data_dir=tmp, link_networks=LOOPBACK))
+        assert services.links is not None and services.livehub is not None
         fast = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
         await services.db.upgrade()
         t0 = time.perf_counter()
@@ -135,7 +137,8 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
         await emu.line()
 
         def nobody_in() -> bool:
-            conf = manager.state.conference(prov, meeting)
+            assert services.live is not None
+            conf = services.live.conference(prov, meeting)
             return conf is not None and all(v.status is not VenueStatus.JOINED for v in conf.venues)
 
         while not nobody_in():  # noqa: ASYNC110

@@ -120,13 +120,20 @@ async def role_emulator(a: argparse.Namespace) -> None:
     await running.close()
 
 
-async def _links(a: argparse.Namespace, on_delta: Any, state: Any = None) -> Any:
+async def _links(a: argparse.Namespace, on_delta: Any, live: Any = None) -> Any:
+    """Link to every member; ``on_delta`` gets each batch of cascade deltas."""
     from argon2 import PasswordHasher
 
     from controllers.config import LinkSettings, MemberLinkConfig
     from controllers.manager import LinkManager
+    from hub.live import LiveState
+    from tests.controllers.linkkit import LOOPBACK, rules_for
 
     specs = load(a.members, a.venues)
+    if live is None:
+        live = LiveState()
+    live.set_rules(rules_for(specs))  # what each emulated member may claim
+    live.subscribe(lambda change: on_delta(list(change.deltas)))
     fast = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
     configs = [
         MemberLinkConfig(
@@ -139,10 +146,13 @@ async def _links(a: argparse.Namespace, on_delta: Any, state: Any = None) -> Any
         for i, s in enumerate(specs, start=1)
     ]
     settings = LinkSettings(
-        heartbeat_interval=3, heartbeat_timeout=30, handshake_timeout=60, snapshot_timeout=60
+        heartbeat_interval=3,
+        heartbeat_timeout=30,
+        handshake_timeout=60,
+        snapshot_timeout=60,
+        allowed_networks=LOOPBACK,
     )
-    kw = {} if state is None else {"state": state}
-    manager = LinkManager(configs, on_delta=on_delta, settings=settings, **kw)
+    manager = LinkManager(configs, live=live, settings=settings)
     await manager.start()
     while not manager.all_up():  # noqa: ASYNC110 - waiting for the links is the setup
         await asyncio.sleep(0.05)
@@ -159,7 +169,9 @@ async def role_hub(a: argparse.Namespace) -> None:
     from storage.admins import Role
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
-    services = build_services(HubConfig(data_dir=tmp, links=False))
+    services = build_services(HubConfig(data_dir=tmp))
+    assert services.links is not None
+    services.on_start.remove(services.links.start)  # this process links on its own
     await bootstrap(services)
     fast = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
     prov = load(a.members, a.venues)[0]
@@ -175,10 +187,11 @@ async def role_hub(a: argparse.Namespace) -> None:
         "bench", fast.hash("Bench-Pass1"), Role.ADMIN, None, password_change_required=False
     )
     token, _ = await services.tokens.create(admin.id, "bench")
-    live = services.live
-    assert live is not None
-    manager, specs = await _links(a, live.publish_deltas, live.reader)
-    live.watch_links(manager)
+    hub = services.livehub
+    assert hub is not None and services.live is not None
+    # build_services already feeds the live hub from the live state: no second sink
+    manager, specs = await _links(a, lambda deltas: None, services.live)
+    hub.watch_links(manager)
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(services),

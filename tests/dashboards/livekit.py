@@ -28,10 +28,23 @@ from hub.cascade import CascadeState
 from hub.controllist import ControlList, VenueFilter
 from ops.hub import bootstrap, build_services
 from storage.admins import Role
-from tests.controllers.linkkit import FAST, QUICK, until
+from tests.controllers.linkkit import FAST, QUICK
 from tests.support.live_server import free_port
 
 PASSWORD = "Live-Hub-Pass1"
+
+
+async def until(check: Any, within: float = 10.0, what: str = "") -> None:
+    """Wait until ``check()`` holds, re-checking every 20 ms; fail after ``within`` s.
+
+    For conditions that span processes and sockets (a server up, links in sync), which
+    no single object here reports as events."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + within
+    while not check():
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting for {what or check}")
+        await asyncio.sleep(0.02)
 
 
 @dataclasses.dataclass
@@ -82,8 +95,9 @@ class Hub:
     def converged(self) -> bool:
         links = self.services.links
         assert links is not None
-        m = links.manager
-        return m.all_up() and all(m.state.in_sync(i) for i in self.ids.values())
+        live = self.services.live
+        assert live is not None
+        return links.manager.all_up() and all(live.in_sync(i) for i in self.ids.values())
 
 
 async def register(
@@ -117,7 +131,7 @@ async def live_hub(
     running = await serve_federation(specs, behaviour=behaviour or Behaviour.instant())
     cfg = HubConfig(data_dir=tmp, db_url=f"sqlite+aiosqlite:///{tmp / 'hub.db'}", **config)
     services = build_services(cfg)
-    assert services.links is not None
+    assert services.links is not None and services.livehub is not None
     services.links.manager.settings = QUICK
     await bootstrap(services)
     ids = await register(services, specs, running.urls)

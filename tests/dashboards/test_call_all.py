@@ -12,8 +12,7 @@ import pytest
 from emulator.behaviour import Behaviour, CallOutcome
 from emulator.federation import build_demo_federation
 from emulator.member import cascade_venue_id
-from tests.controllers.linkkit import until
-from tests.dashboards.livekit import Hub, dash, live_hub
+from tests.dashboards.livekit import Hub, dash, live_hub, until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -122,7 +121,7 @@ async def test_call_all_reports_each_failure_and_recall_brings_them_in(hub: Hub)
         assert r.status_code == 202 and r.json() == {"call_id": call_id}
         body = await poll(http, call_id, root)
         assert {m["status"] for m in body["members"]} == {"acknowledged"}, body
-        tree = hub.services.live.reader.cascade_tree(prov, meeting)  # type: ignore[union-attr]
+        tree = hub.services.livehub.reader.cascade_tree(prov, meeting)  # type: ignore[union-attr]
         assert tree is not None and {n.member_id for n in tree.walk()} == set(hub.ids.values())
         assert all(n.link in (None, "joined") for n in tree.walk())
 

@@ -12,8 +12,7 @@ from starlette.testclient import TestClient
 
 from dashboards.app import create_app
 from emulator.federation import build_demo_federation
-from tests.controllers.linkkit import until
-from tests.dashboards.livekit import Hub, live_hub
+from tests.dashboards.livekit import Hub, live_hub, until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -76,7 +75,7 @@ async def test_journal_answers_what_happened_between_two_times(hub: Hub) -> None
         assert all(e["kind"] != "command" for e in early)
         # the frozen member's link going down is journaled too
         city2 = hub.ids["city2"]
-        await until(lambda: hub.services.live.links_up().get(city2) is False, 20, "city2 down")  # type: ignore[union-attr]
+        await until(lambda: hub.services.livehub.links_up().get(city2) is False, 20, "city2 down")  # type: ignore[union-attr]
         links = await entries(member_id=city2, kind="link")
         assert links and links[0]["data"] == {"up": False}
         # scope: a city admin reads its subtree only

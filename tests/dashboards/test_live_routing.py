@@ -13,8 +13,8 @@ from dashboards.livehub import LiveHub
 from emulator.behaviour import Behaviour
 from emulator.federation import build_demo_federation, serve_federation
 from hub.broker import InMemoryBroker
-from hub.cascade import CascadeState
-from tests.controllers.linkkit import configs, until
+from tests.controllers.linkkit import QUICK, configs, live_for
+from tests.dashboards.livekit import until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -24,15 +24,16 @@ SPECS = build_demo_federation(9, cities=1, counties=1, townships=1, villages=(1,
 async def test_a_command_issued_on_another_node_reaches_the_link_owner() -> None:
     running = await serve_federation(SPECS, behaviour=Behaviour.instant())
     broker = InMemoryBroker("shared", spans_nodes=True)
-    state = CascadeState()
-    a = LiveHub(state, broker, node="a")
-    manager = LinkManager(configs(SPECS, running.urls), state=state, on_delta=a.publish_deltas)
+    live = live_for(SPECS)
+    a = LiveHub(live, broker, node="a")
+    live.subscribe(lambda change: a.publish_deltas(list(change.deltas)))
+    manager = LinkManager(configs(SPECS, running.urls), live=live, settings=QUICK)
     a.serve_commands(manager)
-    b = LiveHub(CascadeState(), broker, node="b")
-    b.serve_commands(LinkManager([]))  # b holds no links: it must not answer
+    b = LiveHub(live_for(SPECS), broker, node="b")
+    b.serve_commands(LinkManager([], live=live_for(SPECS)))  # b has no links: it must not answer
     await manager.start()
     try:
-        await until(manager.all_up, what="links up")
+        await until(lambda: manager.all_up() and live.in_sync(1), what="links up")
         member = running.federation.members[SPECS[0].key]
         conf = SPECS[0].meeting
         venue = next(
@@ -50,7 +51,7 @@ async def test_a_command_issued_on_another_node_reaches_the_link_owner() -> None
         r = await b.route(99, "mute", (conf, venue.id), None, 0.2, "routed-2")
         assert r.status == "timeout" and "no node" in r.reason
         # and the in-memory broker of one node does not pretend to reach others
-        assert not LiveHub(CascadeState(), InMemoryBroker()).routes_commands
+        assert not LiveHub(live_for(SPECS), InMemoryBroker()).routes_commands
     finally:
         await manager.stop()
         await a.stop()

@@ -16,8 +16,7 @@ from emulator.activity import Activity, drive
 from emulator.federation import build_demo_federation
 from hub.conference import VenueStatus
 from hub.controllist import VenueFilter
-from tests.controllers.linkkit import until
-from tests.dashboards.livekit import PASSWORD, Hub, dash, live_hub, slow_socket
+from tests.dashboards.livekit import PASSWORD, Hub, dash, live_hub, slow_socket, until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -295,7 +294,7 @@ async def test_a_slow_client_is_resnapshotted_and_fast_ones_are_not(tmp_path: Pa
     from hub.fanout import FanoutSettings
 
     async with live_hub(tmp_path, SPECS) as hub:
-        live = hub.services.live
+        live = hub.services.livehub
         assert live is not None
         live.fanout.settings = FanoutSettings(queue_frames=8, resnapshots_per_minute=100)
         token = await hub.admin("root", "admin", None)

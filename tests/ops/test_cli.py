@@ -12,8 +12,6 @@ from dashboards.services import HubConfig
 from ops.hub import create_hub_app
 from tests.dashboards.conftest import Api
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "storage" / "migrations" / "versions"
-
 
 def fedhub(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -35,9 +33,13 @@ def test_help_explains_each_command():
 
 def test_admin_lifecycle_from_the_shell(tmp_path: Path):
     data = str(tmp_path)
+    from alembic.script import ScriptDirectory
+
+    from storage.db import _alembic_config
+
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
     r = fedhub("db", "upgrade", "--data", data)
-    head = max(p.name[:4] for p in MIGRATIONS.glob("0*.py"))  # the newest migration
-    assert r.returncode == 0 and f"database at revision {head} (head {head})" in r.stdout
+    assert r.returncode == 0 and f"revision {head}" in r.stdout, r.stdout
     r = fedhub(
         "admin",
         "create",
