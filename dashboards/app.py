@@ -152,6 +152,10 @@ def create_app(config: HubConfig | None = None, services: Services | None = None
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await bootstrap(services)
+        started = []
+        for job in services.jobs:
+            await job.start()
+            started.append(job)
         if services.links is not None:
             await services.links.start()
         if services.redirect is not None:
@@ -163,6 +167,8 @@ def create_app(config: HubConfig | None = None, services: Services | None = None
                 await services.redirect.stop()
             if services.links is not None:
                 await services.links.stop()
+            for job in reversed(started):
+                await job.stop()
             await services.db.close()
 
     async def healthz(request: Request) -> Response:

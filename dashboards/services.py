@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from dashboards.links import LinkSupervisor
+from dashboards.operations import BackupsPort, Job, LogsPort, SectionPort
 from dashboards.redirect import Overrides, RedirectSupervisor
 from dashboards.throttle import LoginThrottle
 from storage.admins import AdminStore
@@ -52,6 +53,11 @@ class Services:
     settings: SettingsStore | None = None
     links: LinkSupervisor | None = None
     redirect: RedirectSupervisor | None = None
+    # the operations side (ops/operations.py attaches them; None: not offered)
+    backups: BackupsPort | None = None
+    logs: LogsPort | None = None
+    sections: dict[str, SectionPort] = field(default_factory=dict)
+    jobs: list[Job] = field(default_factory=list)
 
     async def end_credentials(self, admin_id: int, *, keep_session: str | None = None) -> None:
         """The admin's secrets are no longer trusted (password changed or reset, account

@@ -20,7 +20,10 @@ from dashboards.services import HubConfig
 from emulator import cli as emulator_cli
 from hub import password_policy
 from ops import demo as demo_mod
-from ops import sip_sidecar
+from ops import logs as logs_mod
+from ops import operations, sip_sidecar
+from ops.backup import node_name
+from ops.ops_cli import add_operations_commands, version_line
 from storage.admins import Role, UsernameTaken
 from storage.passwords import hash_password_async
 
@@ -73,7 +76,9 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    app = create_app(_config(args))
+    config = _config(args)
+    handler = logs_mod.install(config.data_dir / "logs", node_name())
+    app = create_app(config, operations.attach(build_services(config), log_handler=handler))
     print(f"fedhub {fedhub_version()} serving on http://{args.host}:{args.port}/", flush=True)
     uvicorn.run(
         app,
@@ -200,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fedhub",
         description="fedhub: federation management for cascaded video-conferencing networks.",
     )
-    p.add_argument("--version", action="version", version=f"fedhub {fedhub_version()}")
+    p.add_argument("--version", action="version", version=version_line())
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser(
@@ -325,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     up = dsub.add_parser("upgrade", help="apply pending migrations (serve does this on start)")
     _add_storage_flags(up)
     up.set_defaults(func=cmd_db_upgrade)
+    add_operations_commands(sub, _add_storage_flags)
     return p
 
 

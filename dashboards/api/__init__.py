@@ -13,10 +13,13 @@ from dashboards.api import (  # noqa: E402,F401  (registration side effects)
     admins,
     audit,
     auth,
+    backups,
     commands,
     live,
+    logs,
     members,
     numbers,
     settings,
+    system,
     tokens,
 )
