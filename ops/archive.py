@@ -6,6 +6,8 @@ Layout of the plain archive (a POSIX tar, written as a stream)::
                            name, and every file below with its SHA-256 and size
     database/...           the database snapshot (SQLite file or pg_dump custom format)
     files/certs/...        every file under the data directory's ``certs/``
+    end.json               the manifest's SHA-256; the tar's end blocks follow, and the
+                           reader checks the file ends exactly where they do
 
 Sealed archives wrap that tar in an authenticated envelope (``Sealer`` / ``Opener``):
 a header (magic, scrypt parameters and salt, a passphrase check value, and the public
@@ -41,6 +43,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+TRAILER = "end.json"  # last member: proves the archive was written to its end
 SEALED_MAGIC = b"FEDHUB-SEALED-BACKUP\x00v1\n"
 CHUNK = 1 << 20  # plaintext bytes per sealed chunk
 MAX_HEADER = 64 * 1024
@@ -392,6 +395,11 @@ def write_archive(
             info.mode = 0o600
             with path.open("rb") as f:
                 tar.addfile(info, f)
+        end = orjson.dumps({"manifest_sha256": hashlib.sha256(raw).hexdigest()})
+        info = tarfile.TarInfo(TRAILER)
+        info.size = len(end)
+        info.mode = 0o600
+        tar.addfile(info, io.BytesIO(end))
     if sealing is not None:
         sealing.finish()
 
@@ -434,11 +442,12 @@ def read_archive(source: IO[bytes], into: Path, passphrase: str | None = None) -
         doc, hlen = sealed
         opener = Opener(passphrase, head[:hlen], doc)
         rest = io.BufferedReader(_ChainReader(head[hlen:], source))
-        stream = io.BufferedReader(_OpeningReader(rest, opener), CHUNK)
+        counted = _Counting(_OpeningReader(rest, opener))
     else:
-        stream = io.BufferedReader(_ChainReader(head, source))
+        counted = _Counting(_ChainReader(head, source))
+    stream = io.BufferedReader(counted, CHUNK)
     try:
-        return _unpack(stream, into, sealed=sealed is not None)
+        return _unpack(stream, counted, into, sealed=sealed is not None)
     except tarfile.ReadError as e:
         if "unexpected end" in str(e) or "truncated" in str(e):
             raise ArchiveError("truncated", "the archive is cut short") from None
@@ -447,7 +456,7 @@ def read_archive(source: IO[bytes], into: Path, passphrase: str | None = None) -
         raise ArchiveError("truncated", "the archive is cut short") from None
 
 
-def _unpack(stream: IO[bytes], into: Path, *, sealed: bool) -> Manifest:
+def _unpack(stream: IO[bytes], counted: _Counting, into: Path, *, sealed: bool) -> Manifest:
     try:
         tar = tarfile.open(fileobj=stream, mode="r|")
     except tarfile.ReadError:
@@ -460,13 +469,21 @@ def _unpack(stream: IO[bytes], into: Path, *, sealed: bool) -> Manifest:
             raise ArchiveError("corrupt", "the manifest is too large")
         data = tar.extractfile(first)
         assert data is not None
-        manifest = Manifest.from_json(data.read())
+        raw_manifest = data.read()
+        manifest = Manifest.from_json(raw_manifest)
         if manifest.encrypted != sealed:
             raise ArchiveError("tampered", "the manifest and the envelope disagree on encryption")
         expected = {f.path: f for f in manifest.files}
         seen: set[str] = set()
+        end: int | None = None
         for member in _members(tar):
+            if member.name == TRAILER and end is None and member.isfile() and member.size < 4096:
+                _check_trailer(tar, member, raw_manifest)
+                end = member.offset_data + -(-member.size // 512) * 512
+                continue
             entry = expected.get(member.name)
+            if end is not None:
+                raise ArchiveError("tampered", "a member after the end of the archive")
             if entry is None or member.name in seen or not member.isfile():
                 raise ArchiveError("tampered", f"unexpected member {member.name[:80]!r}")
             if member.size != entry.size:
@@ -490,10 +507,47 @@ def _unpack(stream: IO[bytes], into: Path, *, sealed: bool) -> Manifest:
         missing = sorted(set(expected) - seen)
         if missing:
             raise ArchiveError("truncated", f"the archive lacks {missing[0]}")
+        if end is None:
+            raise ArchiveError("truncated", "the archive lacks its end marker")
         # drain the end of the stream: a sealed archive authenticates its last chunk here
         while stream.read(CHUNK):
             pass
+    # two zero blocks end a tar, padded to whole records: the file must end right there
+    expected_size = -(-(end + 1024) // tarfile.RECORDSIZE) * tarfile.RECORDSIZE
+    if counted.total < expected_size:
+        raise ArchiveError("truncated", "the archive is cut short after its last file")
+    if counted.total > expected_size:
+        raise ArchiveError("tampered", "data after the end of the archive")
     return manifest
+
+
+def _check_trailer(tar: tarfile.TarFile, member: tarfile.TarInfo, raw_manifest: bytes) -> None:
+    f = tar.extractfile(member)
+    assert f is not None
+    try:
+        doc = orjson.loads(f.read())
+    except orjson.JSONDecodeError:
+        raise ArchiveError("corrupt", "the end marker is not JSON") from None
+    if not isinstance(doc, dict) or doc.get("manifest_sha256") != (
+        hashlib.sha256(raw_manifest).hexdigest()
+    ):
+        raise ArchiveError("tampered", "the end marker does not match the manifest")
+
+
+class _Counting(io.RawIOBase):
+    """Counts the bytes read through it (the plaintext tar's length)."""
+
+    def __init__(self, raw: io.RawIOBase):
+        self._raw = raw
+        self.total = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = self._raw.readinto(b) or 0
+        self.total += n
+        return n
 
 
 def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:

@@ -137,6 +137,8 @@ def restore_postgres(dump: Path, url: str) -> None:
         "pg_restore",
     )
     body = script.read_text(encoding="utf-8")
+    # a dump of one schema creates it; here it exists already (its tables are dropped)
+    body = body.replace("\nCREATE SCHEMA public;\n", "\nCREATE SCHEMA IF NOT EXISTS public;\n")
     # pg_dump empties search_path for safety; the drop runs first, with names qualified
     script.write_text(_DROP_ALL + body, encoding="utf-8")
     try:
@@ -174,8 +176,13 @@ def _run(argv: list[str], env: dict[str, str], tool: str) -> None:
         raise DumpError(f"{tool} failed: {err[-1] if err else r.returncode}")
 
 
-async def fingerprint(db: Database) -> dict[str, tuple[int, str]]:
-    """Each table's row count and a SHA-256 of its rows in key order."""
+async def fingerprint(
+    db: Database, where: dict[str, str] | None = None
+) -> dict[str, tuple[int, str]]:
+    """Each table's row count and a SHA-256 of its rows in key order.
+
+    ``where`` narrows a table to the rows of a fixed SQL condition (the tests compare
+    a copy taken under write load with the rows that existed when it was taken)."""
     async with db.engine.connect() as conn:
         names = await conn.run_sync(
             lambda c: sorted(n for n in c.dialect.get_table_names(c) if not n.startswith("sqlite_"))
@@ -184,12 +191,36 @@ async def fingerprint(db: Database) -> dict[str, tuple[int, str]]:
         for name in names:
             h = hashlib.sha256()
             count = 0
-            result = await conn.stream(text(f'SELECT * FROM "{name}" ORDER BY 1'))  # noqa: S608
+            cond = f" WHERE {where[name]}" if where and name in where else ""
+            result = await conn.stream(
+                text(f'SELECT * FROM "{name}"{cond} ORDER BY 1')  # noqa: S608
+            )
             async for row in result:
-                h.update(repr(tuple(_norm(v) for v in row)).encode())
+                h.update(_row_bytes(row))
                 count += 1
             out[name] = (count, h.hexdigest())
         return out
+
+
+async def prefix_fingerprints(db: Database, table: str) -> dict[int, tuple[int, str]]:
+    """For each row id of ``table``, what ``fingerprint`` says of the rows up to it.
+
+    A copy taken while rows were being appended equals the original cut at the copy's
+    last id: this tells what the original looked like there."""
+    out: dict[int, tuple[int, str]] = {}
+    h = hashlib.sha256()
+    count = 0
+    async with db.engine.connect() as conn:
+        result = await conn.stream(text(f'SELECT * FROM "{table}" ORDER BY 1'))  # noqa: S608
+        async for row in result:
+            h.update(_row_bytes(row))
+            count += 1
+            out[int(row[0])] = (count, h.hexdigest())
+    return out
+
+
+def _row_bytes(row: object) -> bytes:
+    return repr(tuple(_norm(v) for v in row)).encode()  # type: ignore[attr-defined]
 
 
 def _norm(v: object) -> object:
