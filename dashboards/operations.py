@@ -57,11 +57,3 @@ class SectionPort(Protocol):
 
     async def patch(self, changes: dict[str, Any]) -> dict[str, Any]:
         """Merge, check (OperationError 422), store and apply; the new ``get()``."""
-
-
-class Job(Protocol):
-    """Something the hub runs while it is up (presence lock, backup schedule, …)."""
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...

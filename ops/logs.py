@@ -168,6 +168,14 @@ def install(
     return handler
 
 
+def installed() -> ModuleFiles | None:
+    """The handler ``install`` added to this process, if any."""
+    for h in logging.getLogger().handlers:
+        if isinstance(h, ModuleFiles):
+            return h
+    return None
+
+
 # --- export ---------------------------------------------------------------------------
 
 

@@ -1,9 +1,10 @@
 """Wires the operations side into a hub's services: backups, logs, quotas, schedule.
 
-``attach(services)`` gives the web layer its ``BackupsPort``, ``LogsPort`` and the
-settings sections ``quotas``, ``backups`` and ``logs``, and adds the jobs a running hub
-holds: the presence lock (a restore is refused while it is held) and the backup
-scheduler with its housekeeping (quotas, audit retention).
+``attach(services)`` (called by ``ops/hub.py``'s ``build_services``) gives the web layer
+its ``BackupsPort``, ``LogsPort`` and the settings sections ``quotas``, ``backups`` and
+``logs``, and adds start/stop hooks for what a running hub holds: the presence lock (a
+restore is refused while it is held; taken before migrations) and the backup scheduler
+with its housekeeping (quotas, audit retention).
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dashboards.app import fedhub_version
 from dashboards.services import Services
+from hub.version import fedhub_version
 from ops.backup import Backups, Target
 from ops.logs import SECTION as LOGS_SECTION
-from ops.logs import LogSettings, LogsService, ModuleFiles
+from ops.logs import LogSettings, LogsService, ModuleFiles, installed
 from ops.presence import Presence
 from ops.quota import AUDIT_NOTE, DEFAULTS, MIB, Quotas, enforce
 from ops.quota import SECTION as QUOTAS_SECTION
@@ -34,12 +35,13 @@ log = logging.getLogger("fedhub.ops")
 def attach(
     services: Services,
     *,
-    log_handler: ModuleFiles | None = None,
+    log_handler: ModuleFiles | None = None,  # default: the one ``ops.logs.install`` set
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     schedule_interval: float = 30.0,
 ) -> Services:
     """Add the operations ports and jobs to ``services`` (returned for chaining)."""
     cfg = services.config
+    log_handler = log_handler or installed()
     assert services.settings is not None
     settings = services.settings
     target = Target.of(cfg.data_dir, cfg.db_url)
@@ -85,25 +87,32 @@ def attach(
     schedule: StoredSection[Schedule] = StoredSection(
         settings, SCHEDULE_SECTION, Schedule.parse, Schedule.to_json
     )
+    log_settings: StoredSection[LogSettings] = StoredSection(
+        settings, LOGS_SECTION, LogSettings.parse, LogSettings.to_json, apply=apply_logs
+    )
     services.backups = backups
     services.logs = logs
     services.sections = {
         QUOTAS_SECTION: quotas,
         SCHEDULE_SECTION: schedule,
-        LOGS_SECTION: StoredSection(
-            settings, LOGS_SECTION, LogSettings.parse, LogSettings.to_json, apply=apply_logs
-        ),
+        LOGS_SECTION: log_settings,
     }
-    services.jobs = [
-        Presence(cfg.data_dir, services.db, exclusive=False),
-        BackupScheduler(
-            backups,
-            schedule,
-            settings,
-            Lease(services.db, "backup-schedule"),
-            housekeeping,
-            clock=clock,
-            interval=schedule_interval,
-        ),
-    ]
+    presence = Presence(cfg.data_dir, services.db, exclusive=False)
+    scheduler = BackupScheduler(
+        backups,
+        schedule,
+        settings,
+        Lease(services.db, "backup-schedule"),
+        housekeeping,
+        clock=clock,
+        interval=schedule_interval,
+    )
+
+    async def apply_stored_log_settings() -> None:
+        await apply_logs(await log_settings.current())
+
+    # the presence lock before anything touches the database (a restore may be running)
+    services.on_start.insert(0, presence.start)
+    services.on_start += [apply_stored_log_settings, scheduler.start]
+    services.on_stop += [scheduler.stop, presence.stop]
     return services

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from dashboards.api.system import fedhub_version
 from dashboards.operations import OperationError
+from hub.version import fedhub_version
 from ops.archive import ArchiveError
 from ops.backup import Backups, Target, restore
 from ops.logs import MODULES, LogFilter, export_zip

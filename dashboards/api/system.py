@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import platform
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from dashboards.api import api
@@ -11,6 +10,7 @@ from dashboards.api.backups import refusal, section
 from dashboards.endpoint import Ctx
 from dashboards.operations import OperationError
 from dashboards.schemas import obj
+from hub.version import fedhub_version
 from storage.admins import Role
 
 ADMINS = frozenset({Role.ADMIN})
@@ -28,13 +28,6 @@ QUOTAS = obj(
     },
     minProperties=1,
 )
-
-
-def fedhub_version() -> str:
-    try:
-        return version("fedhub")
-    except PackageNotFoundError:  # running from a source tree
-        return "0.0.0+source"
 
 
 @api.route(

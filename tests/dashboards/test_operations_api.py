@@ -1,4 +1,4 @@
-"""Backups, logs, quotas and version through /api/v1, on a hub with its operations side.
+"""Backups, logs, quotas and version through /api/v1 (every hub has its operations side).
 
 Only the federation-wide ``admin`` touches backups and quotas; every backup call that
 makes, downloads or deletes something is in the audit log.
@@ -14,17 +14,9 @@ from datetime import UTC, datetime
 import pytest
 from starlette.testclient import TestClient
 
-from dashboards.app import build_services, create_app
 from ops.logs import ModuleFiles
-from ops.operations import attach
 from ops.quota import DEFAULTS
 from tests.dashboards.conftest import NEW_ADMIN_PASSWORD, Api, make_admin
-
-
-@pytest.fixture
-def app(hub_config):
-    return create_app(hub_config, attach(build_services(hub_config), schedule_interval=3600))
-
 
 _AUDITORS: dict[int, Api] = {}
 

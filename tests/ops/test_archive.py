@@ -107,9 +107,10 @@ def test_plain_archive_with_an_extra_member_is_refused(tmp_path: Path):
     raw = _archive(tmp_path)
     # rebuild the same archive with one more file the manifest does not list
     buf = io.BytesIO()
-    with tarfile.open(fileobj=io.BytesIO(raw), mode="r|") as src, tarfile.open(
-        fileobj=buf, mode="w|"
-    ) as dst:
+    with (
+        tarfile.open(fileobj=io.BytesIO(raw), mode="r|") as src,
+        tarfile.open(fileobj=buf, mode="w|") as dst,
+    ):
         for m in src:
             dst.addfile(m, src.extractfile(m))
         extra = tarfile.TarInfo("files/certs/evil.pem")
@@ -230,7 +231,9 @@ def test_backup_names():
             check_name(bad)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.data())
 def test_any_single_byte_change_of_a_sealed_archive_is_refused(tmp_path_factory, data):
     tmp = tmp_path_factory.mktemp("flip")

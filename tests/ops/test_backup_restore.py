@@ -53,7 +53,9 @@ async def _wipe(db: Database, target: Target) -> None:
     if db.dialect == "sqlite":
         await db.close()
         for suffix in ("", "-wal", "-shm"):
-            Path(str(target.data_dir / "fedhub.db") + suffix).unlink(missing_ok=True)
+            await asyncio.to_thread(
+                Path(str(target.data_dir / "fedhub.db") + suffix).unlink, missing_ok=True
+            )
     else:
         async with db.engine.begin() as conn:
             await conn.execute(text("DROP SCHEMA public CASCADE"))
@@ -63,15 +65,13 @@ async def _wipe(db: Database, target: Target) -> None:
         p.unlink() if p.is_file() else p.rmdir()
 
 
-async def test_backup_under_write_load_restores_one_consistent_instant(
-    db_url: str, tmp_path: Path
-):
+async def test_backup_under_write_load_restores_one_consistent_instant(db_url: str, tmp_path: Path):
     target = Target(tmp_path / "data", db_url)
     target.data_dir.mkdir()
     _certs(target.data_dir)
     db = await _seeded(db_url, audit=30_000)
     audit, settings = AuditLog(db), SettingsStore(db)
-    stop = asyncio.Event()
+    stop, warmed_up = asyncio.Event(), asyncio.Event()
     written = 0
 
     async def writer() -> None:
@@ -81,11 +81,12 @@ async def test_backup_under_write_load_restores_one_consistent_instant(
             written += 1
             await audit.record(action="load.write", result="ok", target=f"seq:{written}")
             await settings.put("load", {"seq": written})
+            if written >= 20:
+                warmed_up.set()
             await asyncio.sleep(0)
 
     task = asyncio.create_task(writer())
-    while written < 20:
-        await asyncio.sleep(0.01)
+    await warmed_up.wait()
     before = written
     entry = await Backups(target, db, "test").create("under-load", PASS)
     during = written - before
@@ -132,18 +133,21 @@ async def _made(target: Target, db: Database, name: str, passphrase: str | None 
     return target.backups_dir / f"{entry['id']}.fedhub-backup"
 
 
+def _certs_on_disk(data: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(data).as_posix(): p.read_bytes()
+        for p in sorted(data.rglob("*"))
+        if p.is_file() and "certs" in p.parts
+    }
+
+
 async def _live_state(url: str, data: Path) -> tuple[dict, dict]:
     db = Database.open(url)
     try:
         fp = await fingerprint(db)
     finally:
         await db.close()
-    certs = {
-        p.relative_to(data).as_posix(): p.read_bytes()
-        for p in sorted(data.rglob("*"))
-        if p.is_file() and "certs" in p.parts
-    }
-    return fp, certs
+    return fp, await asyncio.to_thread(_certs_on_disk, data)
 
 
 def _damaged(kind: str, raw: bytes) -> bytes:
@@ -199,9 +203,7 @@ async def test_wrong_passphrase_is_refused_and_live_data_untouched(db_url: str, 
     assert await _live_state(db_url, target.data_dir) == before
 
 
-async def test_restore_into_a_running_hub_is_refused_with_instructions(
-    db_url: str, tmp_path: Path
-):
+async def test_restore_into_a_running_hub_is_refused_with_instructions(db_url: str, tmp_path: Path):
     target = Target(tmp_path / "data", db_url)
     db = await _seeded(db_url)
     archive = await _made(target, db, "b1")

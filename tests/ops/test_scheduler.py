@@ -49,15 +49,17 @@ async def _scheduler(db: Database, data: Path, clock: Clock) -> tuple[BackupSche
     settings = SettingsStore(db)
     section = StoredSection(settings, SECTION, Schedule.parse, Schedule.to_json)
     await section.patch({"enabled": True, "at": "02:30", "keep": 2})
-    backups = Backups(Target(data, str(db.engine.url.render_as_string(False))), db, "t",
-                      clock=clock)
+    backups = Backups(
+        Target(data, str(db.engine.url.render_as_string(False))), db, "t", clock=clock
+    )
     housekeeping_runs = []
 
     async def housekeeping() -> None:
         housekeeping_runs.append(clock())
 
-    sched = BackupScheduler(backups, section, settings, Lease(db, "backup-schedule"),
-                            housekeeping, clock=clock)
+    sched = BackupScheduler(
+        backups, section, settings, Lease(db, "backup-schedule"), housekeeping, clock=clock
+    )
     sched.housekeeping_runs = housekeeping_runs  # type: ignore[attr-defined]
     return sched, backups
 

@@ -49,8 +49,9 @@ async def seed(db: Database, *, members: int, ranges: int, audit: int) -> None:
         for at in range(0, len(rows), BATCH):
             await s.execute(insert(MemberRow), rows[at : at + BATCH])
         if db.dialect == "postgresql":  # ids were given: move the sequence past them
-            await s.execute(text("SELECT setval(pg_get_serial_sequence('members', 'id'), :n)"),
-                            {"n": members})
+            await s.execute(
+                text("SELECT setval(pg_get_serial_sequence('members', 'id'), :n)"), {"n": members}
+            )
     # ranges: 8-digit numbers, each range its own block of 100
     batch = []
     for r in range(ranges):
