@@ -65,10 +65,6 @@ def known_revisions() -> frozenset[str]:
     return frozenset(s.revision for s in _scripts().walk_revisions())
 
 
-def schema_head() -> str | None:
-    """The schema revision this code runs at."""
-    return _scripts().get_current_head()
-
 
 @dataclass(frozen=True)
 class Target:

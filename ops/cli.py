@@ -22,7 +22,6 @@ from hub.version import fedhub_version
 from ops import demo as demo_mod
 from ops import logs as logs_mod
 from ops import sip_sidecar
-from ops.backup import node_name
 from ops.ops_cli import add_operations_commands, version_line
 from storage.admins import Role, UsernameTaken
 from storage.passwords import hash_password_async
@@ -87,6 +86,7 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from ops.backup import node_name
     from ops.hub import create_hub_app
 
     config = _config(args)

@@ -14,21 +14,25 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dashboards.operations import OperationError
 from hub.version import fedhub_version
 from ops.archive import ArchiveError
-from ops.backup import Backups, Target, restore
 from ops.logs import MODULES, LogFilter, export_zip
-from ops.presence import HubRunning
-from storage.db import Database
-from storage.dump import DumpError
+from storage.db import MIGRATIONS
+
+if TYPE_CHECKING:
+    from ops.backup import Target
 
 
 def version_line() -> str:
-    from ops.backup import schema_head
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
-    return f"fedhub {fedhub_version()} (database schema revision {schema_head()})"
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    return f"fedhub {fedhub_version()} (database schema revision {head})"
 
 
 def _passphrase(args: argparse.Namespace) -> str | None:
@@ -46,6 +50,9 @@ def _passphrase(args: argparse.Namespace) -> str | None:
 
 
 def _target(args: argparse.Namespace) -> Target:
+    # imported here: `fedhub sip` builds this parser and must load no web code
+    from ops.backup import Target
+
     return Target.of(args.data, args.db_url)
 
 
@@ -55,8 +62,14 @@ def cmd_backup_create(args: argparse.Namespace) -> int:
         print("a passphrase needs at least 8 characters", file=sys.stderr)
         return 1
 
+    from dashboards.operations import OperationError
+    from ops.backup import Backups
+    from storage.db import Database
+    from storage.dump import DumpError
+
     async def run() -> int:
         target = _target(args)
+        target.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database.open(target.db_url)
         try:
             await db.upgrade()
@@ -77,6 +90,9 @@ def cmd_backup_create(args: argparse.Namespace) -> int:
 
 
 def cmd_backup_list(args: argparse.Namespace) -> int:
+    from ops.backup import Backups
+    from storage.db import Database
+
     async def run() -> int:
         target = _target(args)
         db = Database.open(target.db_url)
@@ -99,6 +115,10 @@ def cmd_backup_list(args: argparse.Namespace) -> int:
 
 
 def cmd_backup_restore(args: argparse.Namespace) -> int:
+    from ops.backup import restore
+    from ops.presence import HubRunning
+    from storage.dump import DumpError
+
     passphrase = _passphrase(args)
     target = _target(args)
     try:
