@@ -1,6 +1,6 @@
 """The backup archive format: a tar with a manifest first, optionally sealed with a passphrase.
 
-Layout of the plain archive (a POSIX tar, written as a stream)::
+Layout of the plain archive (a gzip-compressed POSIX tar, written as a stream)::
 
     manifest.json          format, fedhub version, schema revision, dialect, when, where,
                            name, and every file below with its SHA-256 and size
@@ -24,6 +24,7 @@ that leave the machine.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import hmac
 import io
@@ -31,6 +32,7 @@ import os
 import re
 import struct
 import tarfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -49,6 +51,8 @@ CHUNK = 1 << 20  # plaintext bytes per sealed chunk
 MAX_HEADER = 64 * 1024
 MAX_MANIFEST = 4 * 1024 * 1024
 MAX_FILES = 100_000
+GZIP_MAGIC = b"\x1f\x8b"
+COMPRESSLEVEL = 1  # the audit log shrinks ~10x already; higher levels cost time, not size
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _ARCNAME = re.compile(r"^(database|files)/[A-Za-z0-9._/-]{1,400}$")
@@ -383,7 +387,8 @@ def write_archive(
     if passphrase:
         sealing = _SealingWriter(out, Sealer(passphrase, manifest.public()))
         sink = sealing  # type: ignore[assignment]
-    with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+    gz = gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=COMPRESSLEVEL, mtime=0)
+    with gz, tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         raw = manifest.to_json()
         info = tarfile.TarInfo(MANIFEST)
         info.size = len(raw)
@@ -415,15 +420,20 @@ def peek(path: Path) -> dict[str, Any]:
                 raise ArchiveError("corrupt", "the sealed header has no public manifest")
             return {**public, "encrypted": True}
         f.seek(0)
+        if not head.startswith(GZIP_MAGIC):
+            raise ArchiveError("foreign", "not a fedhub backup (not gzip-compressed)")
         try:
-            with tarfile.open(fileobj=f, mode="r|") as tar:
+            with (
+                gzip.GzipFile(fileobj=f, mode="rb") as gz,
+                tarfile.open(fileobj=gz, mode="r|") as tar,
+            ):
                 first = tar.next()
                 if first is None or first.name != MANIFEST or first.size > MAX_MANIFEST:
                     raise ArchiveError("foreign", "not a fedhub backup (no manifest first)")
                 data = tar.extractfile(first)
                 assert data is not None
                 return Manifest.from_json(data.read()).public()
-        except tarfile.TarError:
+        except (tarfile.TarError, OSError, EOFError, zlib.error):
             raise ArchiveError("foreign", "not a fedhub backup (not a tar archive)") from None
 
 
@@ -442,11 +452,16 @@ def read_archive(source: IO[bytes], into: Path, passphrase: str | None = None) -
         doc, hlen = sealed
         opener = Opener(passphrase, head[:hlen], doc)
         rest = io.BufferedReader(_ChainReader(head[hlen:], source))
-        counted = _Counting(_OpeningReader(rest, opener))
+        compressed = io.BufferedReader(_OpeningReader(rest, opener), CHUNK)
     else:
-        counted = _Counting(_ChainReader(head, source))
-    stream = io.BufferedReader(counted, CHUNK)
+        if not head.startswith(GZIP_MAGIC):
+            raise ArchiveError("foreign", "not a fedhub backup (not gzip-compressed)")
+        compressed = io.BufferedReader(_ChainReader(head, source), CHUNK)  # type: ignore[arg-type]
     try:
+        # gzip's CRC and length catch damage to the compressed stream; the tar's own
+        # layout and the manifest's checksums are checked on the plaintext below
+        counted = _Counting(gzip.GzipFile(fileobj=compressed, mode="rb"))
+        stream = io.BufferedReader(counted, CHUNK)
         return _unpack(stream, counted, into, sealed=sealed is not None)
     except tarfile.ReadError as e:
         if "unexpected end" in str(e) or "truncated" in str(e):
@@ -454,6 +469,8 @@ def read_archive(source: IO[bytes], into: Path, passphrase: str | None = None) -
         raise ArchiveError("corrupt", f"the archive is damaged: {e}") from None
     except EOFError:
         raise ArchiveError("truncated", "the archive is cut short") from None
+    except (gzip.BadGzipFile, zlib.error, OSError) as e:
+        raise ArchiveError("corrupt", f"the archive is damaged: {e}") from None
 
 
 def _unpack(stream: IO[bytes], counted: _Counting, into: Path, *, sealed: bool) -> Manifest:
@@ -537,7 +554,7 @@ def _check_trailer(tar: tarfile.TarFile, member: tarfile.TarInfo, raw_manifest: 
 class _Counting(io.RawIOBase):
     """Counts the bytes read through it (the plaintext tar's length)."""
 
-    def __init__(self, raw: io.RawIOBase):
+    def __init__(self, raw: Any):
         self._raw = raw
         self.total = 0
 

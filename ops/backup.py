@@ -65,7 +65,6 @@ def known_revisions() -> frozenset[str]:
     return frozenset(s.revision for s in _scripts().walk_revisions())
 
 
-
 @dataclass(frozen=True)
 class Target:
     """Where a hub keeps its data: the data directory and the database URL."""

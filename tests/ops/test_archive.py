@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import io
+import random
 import tarfile
 from pathlib import Path
 
@@ -45,7 +47,7 @@ def _manifest(**kw) -> Manifest:
 def _archive(tmp_path: Path, passphrase: str | None = None, size: int = 300_000) -> bytes:
     src = tmp_path / "src"
     src.mkdir(exist_ok=True)
-    (src / "db").write_bytes(bytes(range(256)) * (size // 256))
+    (src / "db").write_bytes(random.Random(size).randbytes(size))  # incompressible
     (src / "cert").write_bytes(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
     sources = [
         (file_entry("database/fedhub.sqlite3", src / "db"), src / "db"),
@@ -94,17 +96,31 @@ def test_truncated_archive_is_refused(tmp_path: Path, passphrase, cut):
     assert e.value.code in ("truncated", "corrupt", "tampered")
 
 
-def test_plain_archive_with_a_changed_byte_fails_its_checksum(tmp_path: Path):
+def test_plain_archive_with_a_changed_byte_is_refused(tmp_path: Path):
     raw = bytearray(_archive(tmp_path))
-    at = raw.index(bytes(range(256))) + 1000  # inside the database member
-    raw[at] ^= 0x01
+    raw[len(raw) // 2] ^= 0x01  # inside the compressed database member
     with pytest.raises(ArchiveError) as e:
         _read(bytes(raw), tmp_path)
+    assert e.value.code in ("corrupt", "tampered", "truncated")
+
+
+def test_a_file_that_does_not_match_its_manifest_checksum_is_refused(tmp_path: Path):
+    src = tmp_path / "db"
+    src.write_bytes(b"the real content")
+    lying = FileEntry("database/fedhub.sqlite3", "0" * 64, src.stat().st_size)
+    out = io.BytesIO()
+    write_archive(out, _manifest(files=(lying,)), [(lying, src)])
+    with pytest.raises(ArchiveError) as e:
+        _read(out.getvalue(), tmp_path)
     assert e.value.code == "corrupt" and "checksum" in e.value.message
 
 
+def _gz(tar_bytes: bytes) -> bytes:
+    return gzip.compress(tar_bytes, mtime=0)
+
+
 def test_plain_archive_with_an_extra_member_is_refused(tmp_path: Path):
-    raw = _archive(tmp_path)
+    raw = gzip.decompress(_archive(tmp_path))
     # rebuild the same archive with one more file the manifest does not list
     buf = io.BytesIO()
     with (
@@ -112,12 +128,13 @@ def test_plain_archive_with_an_extra_member_is_refused(tmp_path: Path):
         tarfile.open(fileobj=buf, mode="w|") as dst,
     ):
         for m in src:
+            if m.name == "end.json":
+                extra = tarfile.TarInfo("files/certs/evil.pem")
+                extra.size = 3
+                dst.addfile(extra, io.BytesIO(b"bad"))
             dst.addfile(m, src.extractfile(m))
-        extra = tarfile.TarInfo("files/certs/evil.pem")
-        extra.size = 3
-        dst.addfile(extra, io.BytesIO(b"bad"))
     with pytest.raises(ArchiveError) as e:
-        _read(buf.getvalue(), tmp_path)
+        _read(_gz(buf.getvalue()), tmp_path)
     assert e.value.code == "tampered"
 
 
@@ -185,6 +202,9 @@ def test_foreign_files_are_refused(tmp_path: Path):
     with pytest.raises(ArchiveError) as e:
         _read(buf.getvalue(), tmp_path)
     assert e.value.code == "foreign"
+    with pytest.raises(ArchiveError) as e:
+        _read(_gz(buf.getvalue()), tmp_path)
+    assert e.value.code == "foreign"
 
 
 def _with_manifest(doc: dict) -> bytes:
@@ -194,7 +214,7 @@ def _with_manifest(doc: dict) -> bytes:
         info = tarfile.TarInfo("manifest.json")
         info.size = len(raw)
         t.addfile(info, io.BytesIO(raw))
-    return buf.getvalue()
+    return _gz(buf.getvalue())
 
 
 def test_unknown_format_version_is_refused(tmp_path: Path):
