@@ -155,7 +155,12 @@ class Backups:
                     out.flush()
                     os.fsync(out.fileno())
                 partial.chmod(0o600)
-                os.replace(partial, final)
+                try:
+                    os.link(partial, final)  # never replaces a backup made meanwhile
+                except FileExistsError:
+                    raise OperationError(
+                        409, "backup_exists", f"a backup named {manifest.name!r} exists already"
+                    ) from None
             finally:
                 partial.unlink(missing_ok=True)
 

@@ -7,6 +7,7 @@ makes, downloads or deletes one is audited.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -140,7 +141,7 @@ async def download_backup(ctx: Ctx) -> Response:
 
     async def body() -> AsyncIterator[bytes]:
         try:
-            while chunk := f.read(CHUNK):
+            while chunk := await asyncio.to_thread(f.read, CHUNK):
                 yield chunk
         finally:
             f.close()

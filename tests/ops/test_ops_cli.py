@@ -92,7 +92,7 @@ def test_damaged_backup_refused_from_the_shell(tmp_path: Path):
     assert fedhub("backup", "create", "--name", "b", "--data", str(data)).returncode == 0
     archive = data / "backups" / "b.fedhub-backup"
     cut = tmp_path / "cut.fedhub-backup"
-    cut.write_bytes(archive.read_bytes()[:-20000])
+    cut.write_bytes(archive.read_bytes()[:-100])
     r = fedhub("backup", "restore", str(cut), "--data", str(tmp_path / "other"))
     assert r.returncode == 1 and "(truncated)" in r.stderr
     assert not (tmp_path / "other" / "fedhub.db").exists()

@@ -22,6 +22,7 @@ from storage.models import (
 )
 
 BATCH = 5_000
+FANOUT = 7
 
 
 async def seed(db: Database, *, members: int, ranges: int, audit: int) -> None:
@@ -29,8 +30,11 @@ async def seed(db: Database, *, members: int, ranges: int, audit: int) -> None:
     now = datetime.now(UTC)
     rows = []
     for i in range(1, members + 1):
-        parent = None if i == 1 else max(1, (i - 2) // 4 + 1)
-        level = 1 if parent is None else min(5, rows[parent - 1]["level"] + 1)
+        # breadth first, 7 children each: 2,801 members fit in the 5 levels
+        parent = None if i == 1 else (i - 2) // FANOUT + 1
+        level = 1 if parent is None else rows[parent - 1]["level"] + 1
+        if level > 5:
+            raise ValueError(f"{members} members do not fit in 5 levels of {FANOUT}")
         rows.append(
             {
                 "id": i,
