@@ -97,6 +97,8 @@ def restore_sqlite(snapshot: Path, url: str) -> None:
     check = sqlite3.connect(f"file:{snapshot}?mode=ro", uri=True)
     try:
         row = check.execute("PRAGMA integrity_check").fetchone()
+    except sqlite3.DatabaseError as e:
+        raise DumpError(f"the database in the backup cannot be read: {e}") from None
     finally:
         check.close()
     if row is None or row[0] != "ok":

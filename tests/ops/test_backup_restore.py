@@ -17,12 +17,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
+from dashboards.operations import OperationError
 from ops.archive import ArchiveError, Manifest, file_entry, write_archive
 from ops.backup import Backups, Target, restore
 from ops.presence import HubRunning, Presence
 from storage.audit import AuditLog
 from storage.db import Database
-from storage.dump import fingerprint, prefix_fingerprints
+from storage.dump import DumpError, dump_postgres, fingerprint, prefix_fingerprints
 from storage.models import AuditRow
 from storage.settings import SettingsStore
 from tests.conftest import PG_URL, _pg_admin
@@ -362,5 +363,65 @@ async def test_list_download_and_delete(tmp_path: Path):
             assert getattr(e.value, "status", None) == 404
         await b.delete("one")
         assert {e["id"] for e in await b.entries()} == {"two", "junk"}
+    finally:
+        await db.close()
+
+
+async def test_a_verified_archive_whose_database_will_not_load_leaves_the_live_data(
+    db_url: str, tmp_path: Path
+):
+    """Checksums can be right and the content still unusable (made by hand, a bug): the
+    database tool's failure must leave the old data in place (SQLite: the file is never
+    swapped; PostgreSQL: the one transaction rolls back)."""
+    target = Target(tmp_path / "data", db_url)
+    target.data_dir.mkdir()
+    _certs(target.data_dir)
+    db = await _seeded(db_url)
+    await db.close()
+    before = await _live_state(db_url, target.data_dir)
+    dialect = "sqlite" if db_url.startswith("sqlite") else "postgresql"
+    junk = tmp_path / "junk"
+    junk.write_bytes(
+        b"PGDMP" + secrets.token_bytes(4000)
+        if dialect == "postgresql"
+        else b"SQLite format 3\x00" + secrets.token_bytes(8000)
+    )
+    member = "database/fedhub.pgdump" if dialect == "postgresql" else "database/fedhub.sqlite3"
+    entry = file_entry(member, junk)
+    manifest = Manifest(
+        name="junk",
+        kind="manual",
+        created_at="2026-11-30T00:00:00+00:00",
+        node="n",
+        fedhub_version="t",
+        schema_revision="0001",
+        dialect=dialect,
+        files=(entry,),
+    )
+    archive = tmp_path / "junk.fedhub-backup"
+    with archive.open("wb") as f:
+        write_archive(f, manifest, [(entry, junk)])
+    with pytest.raises(DumpError):
+        await restore(archive, target)
+    assert await _live_state(db_url, target.data_dir) == before
+
+
+async def test_postgres_tools_missing_is_a_clear_error(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(DumpError) as e:
+        await asyncio.to_thread(dump_postgres, "postgresql://u@127.0.0.1/none", tmp_path / "out")
+    assert "pg_dump is not installed" in str(e.value)
+
+
+async def test_one_backup_at_a_time(tmp_path: Path):
+    target = Target.of(tmp_path, None)
+    db = await _open(target.db_url)
+    try:
+        b = Backups(target, db, "t")
+        async with b._busy:  # a backup is being made
+            with pytest.raises(OperationError) as e:
+                await b.create("second", None)
+        assert e.value.status == 409 and e.value.code == "backup_running"
+        assert not b.dir.exists() or not list(b.dir.glob("*.fedhub-backup"))
     finally:
         await db.close()
