@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from controllers.manager import LinkManager
+from dashboards.operations import BackupsPort, LogsPort, SectionPort
 from dashboards.throttle import LoginThrottle
 from hub.live import LiveReader
 from sip.settings import Overrides
@@ -102,6 +103,10 @@ class Services:
     redirect: RedirectControl | None = None
     livehub: LiveHub | None = None
     """The live hub of this node: /ws/live fan-out, one-click calls, journal, metrics."""
+    # the operations side (``ops/operations.py`` attaches them; None: not offered)
+    backups: BackupsPort | None = None
+    logs: LogsPort | None = None
+    sections: dict[str, SectionPort] = field(default_factory=dict)
     on_start: list[Hook] = field(default_factory=list)
     """Run in order when the app starts (migrate, first admin, links, redirector)."""
     on_stop: list[Hook] = field(default_factory=list)
