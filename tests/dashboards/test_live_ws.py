@@ -90,16 +90,16 @@ async def test_snapshot_and_deltas_equal_the_state_after_a_long_random_run(hub: 
         )
         seen = 0
         while seen < 60:  # a long random run: many deltas, joins, leaves, mutes, stats
-            f = await d.recv()
+            f = await d.recv(60)  # generous: CI machines can be very busy
             seen += f["type"] == "delta"
         activity.cancel()
         with pytest.raises(asyncio.CancelledError):
             await activity
-        await d.drain_until(lambda: d.screens["all"] == hub.truth(), what="the full list")
+        await d.drain_until(lambda: d.screens["all"] == hub.truth(), 60, "the full list")
         city2 = hub.services.federation
         view = await city2.current()
         f = VenueFilter.build(view.federation, None, [hub.ids["city2"]], ["joined"])
-        await d.drain_until(lambda: d.screens["joined"] == hub.truth(f=f), what="filtered")
+        await d.drain_until(lambda: d.screens["joined"] == hub.truth(f=f), 60, "filtered")
         assert d.screens["joined"] and all(
             v["status"] == "joined" and v["member_id"] != hub.ids["city1"]
             for v in d.screens["joined"].values()
