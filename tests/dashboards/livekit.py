@@ -192,12 +192,12 @@ class Dash:
         for v in f["venues"]:
             screen[(v["member_id"], v["conference"], v["id"])] = v
 
-    async def recv(self, within: float = 10.0) -> dict[str, Any]:
+    async def recv(self, within: float = 30.0) -> dict[str, Any]:
         f = orjson.loads(await asyncio.wait_for(self.ws.recv(), within))
         self.feed(f)
         return f
 
-    async def until(self, check: Any, within: float = 15.0, what: str = "") -> dict[str, Any]:
+    async def until(self, check: Any, within: float = 30.0, what: str = "") -> dict[str, Any]:
         """Read frames until ``check(frame)`` holds for one; returns it."""
         end = asyncio.get_running_loop().time() + within
         while True:
@@ -208,7 +208,7 @@ class Dash:
             if check(f):
                 return f
 
-    async def drain_until(self, check: Any, within: float = 15.0, what: str = "") -> None:
+    async def drain_until(self, check: Any, within: float = 30.0, what: str = "") -> None:
         """Read frames until ``check()`` (on the screen state) holds."""
         end = asyncio.get_running_loop().time() + within
         while not check():
