@@ -127,6 +127,26 @@ async def _principal(request: Request, services: Services) -> Principal | None:
         return None
 
 
+MAX_NEXT = 2048
+"""The longest ``next`` the login page carries (a path of this hub is far shorter)."""
+
+
+def safe_next(raw: str) -> str:
+    """``raw`` if it is a path on this hub, else ``""``: the login's ``next`` is no open
+    redirect. Browsers drop tab, CR and LF anywhere in a URL and read ``\\`` as ``/``, so
+    ``/<tab>/evil.example`` would become ``//evil.example`` (another host) once the login
+    script navigates to it: control characters and backslashes are refused outright."""
+    if (
+        len(raw) > MAX_NEXT
+        or not raw.startswith("/")
+        or raw.startswith("//")
+        or "\\" in raw
+        or any(c < " " or c == "\x7f" for c in raw)
+    ):
+        return ""
+    return raw
+
+
 def _to_login(request: Request) -> RedirectResponse:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"/?next={quote(target, safe='/')}", status_code=303)
@@ -175,9 +195,7 @@ def _page_handler(page: Page, services: Services) -> Callable[[Request], Awaitab
 def _login_handler(services: Services) -> Callable[[Request], Awaitable[Response]]:
     async def login(request: Request) -> Response:
         me = await _principal(request, services)
-        nxt = request.query_params.get("next", "")
-        if not nxt.startswith("/") or nxt.startswith("//") or "\\" in nxt:
-            nxt = ""  # only paths of this hub: no open redirect
+        nxt = safe_next(request.query_params.get("next", ""))
         if me is not None:
             if me.admin.password_change_required:
                 return RedirectResponse("/password", status_code=303)

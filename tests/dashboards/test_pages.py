@@ -95,6 +95,25 @@ def test_login_next_is_never_an_open_redirect(client, root):
     assert _page(root, "/?next=/settings").headers["location"] == "/settings"
 
 
+@pytest.mark.parametrize(
+    "evil",
+    [
+        "/%09/evil.example/",  # a tab: the browser drops it and reads //evil.example
+        "/%0a/evil.example/",
+        "/%0D%0A/evil.example/",
+        "/%7F/x",
+        "/" + "a" * 3000,  # far longer than any path of this hub
+    ],
+)
+def test_login_next_with_control_characters_is_dropped(client, root, evil):
+    client.cookies.clear()
+    login = client.get(f"/?next={evil}")
+    assert login.status_code == 200
+    assert 'data-next=""' in login.text, evil  # the login script gets no target at all
+    r = _page(root, f"/?next={evil}")
+    assert r.status_code == 303 and r.headers["location"] == "/topology", evil
+
+
 def test_language_cookie_then_stored_preference(client, root):
     client.cookies.clear()  # anonymous: the login page
     r = client.get("/", cookies={"fedhub_lang": "en"})
