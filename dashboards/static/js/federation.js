@@ -7,6 +7,7 @@ import { renderTree, reveal } from "./tree.js";
 const treeEl = document.getElementById("member-tree");
 const detail = document.getElementById("member-detail");
 const canWrite = !!document.getElementById("add-root");
+const OPERATOR = document.body.dataset.role === "admin"; // only the admin role may read links
 const TYPE_LABEL = {
   system_account: () => t("System accounts"), general_meeting: () => t("General meetings"),
   instant_meeting: () => t("Instant meetings"), scheduled_meeting: () => t("Scheduled meetings"),
@@ -25,10 +26,12 @@ function index(members) {
 async function loadTree() {
   const { members } = await api("GET", "/members");
   index(members);
-  try {
-    links = {};
-    for (const l of (await api("GET", "/links")).links) links[l.member_id] = l;
-  } catch (e) { /* no links on this node or not allowed */ }
+  links = {};
+  if (OPERATOR) {
+    try {
+      for (const l of (await api("GET", "/links")).links) links[l.member_id] = l;
+    } catch (e) { /* no links on this node */ }
+  }
   const addRoot = document.getElementById("add-root");
   if (addRoot) addRoot.hidden = members.length > 0;
   renderTree(treeEl, members, {
