@@ -8,6 +8,8 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
+
 from storage.admins import AdminStore, Role
 from storage.db import Database, sqlite_url_for
 from storage.passwords import hash_password
@@ -84,3 +86,76 @@ def test_security_and_auditor_pages_ask_only_what_their_role_may_read(page, hub,
         page.goto(path)
         page.wait_for_load_state("networkidle")
     assert refused == []
+
+
+def admin_client(hub: str) -> httpx.Client:
+    """The default admin over the API (its password already changed in the browser)."""
+    c = httpx.Client(base_url=hub + "/api/v1")
+    r = c.post("/auth/login", json={"username": "admin", "password": NEW_PASSWORD})
+    assert r.status_code == 200, r.text
+    c.headers["x-csrf-token"] = r.json()["csrf_token"]
+    return c
+
+
+def add_member(c: httpx.Client, parent_id: int | None, name: str, domain: str, **extra) -> int:
+    body = {
+        "parent_id": parent_id,
+        "domain": domain,
+        "display_name": name,
+        "username": domain.split(".")[0],
+        "password": "Member-Pass1",
+        **extra,
+    }
+    r = c.post("/members", json=body)
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
+def _tree(c: httpx.Client) -> dict[str, int]:
+    prov = add_member(c, None, "Province", "prov.example.gov")
+    city1 = add_member(c, prov, "City One", "city1.prov.example.gov")
+    city2 = add_member(c, prov, "City Two", "city2.prov.example.gov")
+    county = add_member(c, city1, "County", "county.city1.prov.example.gov")
+    return {"prov": prov, "city1": city1, "city2": city2, "county": county}
+
+
+def _item(page, member_id: int):
+    return page.locator(f'[role="treeitem"][data-member="{member_id}"]')
+
+
+def test_the_tree_keeps_selection_and_keyboard_focus_across_re_renders(page, hub):
+    first_login(page)
+    c = admin_client(hub)
+    try:
+        ids = _tree(c)
+    finally:
+        c.close()
+    page.goto("/federation")
+    page.locator("#member-detail h2", has_text="Province").wait_for()
+    _item(page, ids["city2"]).locator(".row").first.click()
+    page.locator("#member-detail h2", has_text="City Two").wait_for()
+    # opening another branch keeps City Two selected (it went back to the first selection)
+    _item(page, ids["city1"]).locator("button.twisty").first.click()
+    _item(page, ids["county"]).wait_for(state="hidden")
+    assert _item(page, ids["city2"]).get_attribute("aria-selected") == "true"
+    assert _item(page, ids["prov"]).get_attribute("aria-selected") == "false"
+    # closing the branch that holds the selection leaves a row Tab can reach
+    _item(page, ids["city1"]).locator("button.twisty").first.click()
+    _item(page, ids["county"]).wait_for()
+    _item(page, ids["county"]).locator(".row").first.click()
+    page.locator("#member-detail h2", has_text="County").wait_for()
+    _item(page, ids["city1"]).locator("button.twisty").first.click()
+    _item(page, ids["county"]).wait_for(state="hidden")
+    assert page.locator('#member-tree [role="treeitem"][tabindex="0"]').count() == 1
+    # the topology re-renders every few seconds: a keyboard user's focus stays on its row
+    page.goto("/topology")
+    page.locator("#topo-updated", has_text="Updated").wait_for()
+    _item(page, ids["prov"]).focus()
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate("document.activeElement.dataset.member") == str(ids["city1"])
+    before = page.locator("#topo-updated").inner_text()
+    page.wait_for_function(
+        "t => document.getElementById('topo-updated').textContent !== t", arg=before, timeout=20_000
+    )
+    assert page.evaluate("document.activeElement.dataset.member") == str(ids["city1"])
+    assert _item(page, ids["city1"]).get_attribute("tabindex") == "0"
