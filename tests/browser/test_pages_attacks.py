@@ -159,3 +159,31 @@ def test_the_tree_keeps_selection_and_keyboard_focus_across_re_renders(page, hub
     )
     assert page.evaluate("document.activeElement.dataset.member") == str(ids["city1"])
     assert _item(page, ids["city1"]).get_attribute("tabindex") == "0"
+
+
+def test_emptying_a_field_in_the_member_form_clears_it(page, hub):
+    """Emptied optional fields were left out of the PATCH: "Saved." and nothing changed."""
+    first_login(page)
+    c = admin_client(hub)
+    try:
+        prov = add_member(
+            c,
+            None,
+            "Province",
+            "prov.example.gov",
+            remark="old note",
+            sip_host="sip.prov.example.gov",
+            sip_port=5070,
+        )
+        page.goto(f"/federation#member-{prov}")
+        page.locator("#member-detail h2", has_text="Province").wait_for()
+        page.click("#member-detail >> text=Edit")
+        form = page.locator("form.member-form")
+        for name in ("remark", "sip_host", "sip_port"):
+            form.locator(f'input[name="{name}"]').fill("")
+        form.locator('button[type="submit"]').click()
+        page.locator("#fh-toast", has_text="Saved.").wait_for()
+        m = c.get(f"/members/{prov}").json()
+        assert (m["remark"], m["sip_host"], m["sip_port"]) == ("", None, None), m
+    finally:
+        c.close()

@@ -13,6 +13,8 @@ const TYPE_LABEL = {
   instant_meeting: () => t("Instant meetings"), scheduled_meeting: () => t("Scheduled meetings"),
   vmr: () => t("Virtual meeting rooms"),
 };
+/** What an optional field emptied in the edit form means to the API. */
+const CLEARED = { remark: "", sip_host: null, sip_port: null };
 let byId = new Map();
 let selected = null;
 let links = {};
@@ -165,7 +167,11 @@ function edit(m) {
   detail.replaceChildren(memberForm(t("Edit {name}", { name: m.display_name }), m, async (values) => {
     const changes = {};
     for (const k of ["domain", "display_name", "username", "remark", "sip_host", "sip_port", "password"]) {
-      if (k in values && values[k] !== m[k]) changes[k] = values[k];
+      if (k in values) {
+        if (values[k] !== m[k]) changes[k] = values[k];
+      } else if (k in CLEARED && m[k] !== CLEARED[k] && m[k] !== undefined) {
+        changes[k] = CLEARED[k]; // an emptied field clears it (it was left out and kept)
+      }
     }
     if (Object.keys(changes).length) await api("PATCH", `/members/${m.id}`, changes);
     toast(t("Saved."));
