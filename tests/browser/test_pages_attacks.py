@@ -187,3 +187,61 @@ def test_emptying_a_field_in_the_member_form_clears_it(page, hub):
         assert (m["remark"], m["sip_host"], m["sip_port"]) == ("", None, None), m
     finally:
         c.close()
+
+
+HOSTILE = "<img src=x id=xss>\"'&amp;</script><b>"
+
+
+def test_hostile_names_show_as_text_on_every_page(page, hub, tmp_path):
+    """Member names, remarks, token names, audit targets and reasons are admin-chosen
+    text: each page shows them literally and builds no element out of them."""
+    page.errors.expected.add(401)
+    login(page, HOSTILE, "wrong")  # an attacker-chosen name reaches the audit log
+    page.locator("#login-error").wait_for(state="visible")
+    first_login(page)
+    make_account(tmp_path, "aud1", "auditor", "Aud1tor-Pass!")
+    c = admin_client(hub)
+    try:
+        prov = add_member(c, None, HOSTILE, "prov.example.gov", remark=HOSTILE)
+        r = c.post(
+            f"/members/{prov}/ranges",
+            json={"type": "general_meeting", "start": "1000", "end": "1999", "remark": HOSTILE},
+        )
+        assert r.status_code == 201, r.text
+        # a refused change whose reason names the member lands in the audit log
+        r = c.post(
+            "/members",
+            json={
+                "parent_id": None,
+                "domain": "prov.example.gov",
+                "display_name": HOSTILE,
+                "username": "again",
+                "password": "Member-Pass1",
+            },
+        )
+        assert r.status_code in (409, 422), r.text
+    finally:
+        c.close()
+
+    def check(path: str, ready: str) -> None:
+        page.goto(path)
+        page.locator(ready, has_text=HOSTILE).first.wait_for()
+        assert page.locator("#xss").count() == 0, path
+        assert page.locator("main b").count() == 0, path
+
+    check("/topology", "#topology")
+    check(f"/federation#member-{prov}", "#member-detail h2")
+    page.locator("#member-detail td", has_text=HOSTILE).first.wait_for()  # the range remark
+    page.goto("/tokens")
+    page.fill('#token-form input[name="name"]', HOSTILE[:60])
+    page.click('#token-form button[type="submit"]')
+    page.locator("#tokens td", has_text=HOSTILE[:60]).wait_for()
+    assert page.locator("#xss").count() == 0
+    page.click("#fh-logout")
+    page.locator('input[name="username"]').wait_for()
+    login(page, "aud1", "Aud1tor-Pass!")
+    page.wait_for_url("**/audit")
+    page.locator("#audit tbody tr").first.wait_for()
+    assert HOSTILE in page.locator("#audit").inner_text()
+    assert page.locator("#xss").count() == 0
+    assert page.locator("main b").count() == 0
