@@ -95,6 +95,13 @@ def _environment() -> Environment:
 ENV = _environment()
 
 
+def catalog_json(locale: str) -> str:
+    """The locale's catalog as JSON safe inside ``<script type="application/json">``:
+    every ``<`` is escaped, so no translation can end the element (``</script>``) or
+    open a comment (``<!--``) and turn the rest of the page into markup."""
+    return orjson.dumps(messages(locale)).decode().replace("<", "\\u003c")
+
+
 def render(template: str, translator: Translator, **context: Any) -> HTMLResponse:
     """Render ``template`` in the translator's language, with the pages' CSP."""
     ENV.install_gettext_callables(  # type: ignore[attr-defined]
@@ -105,7 +112,7 @@ def render(template: str, translator: Translator, **context: Any) -> HTMLRespons
         locale=translator.locale,
         locales=LOCALES,
         version=fedhub_version(),
-        i18n_json=orjson.dumps(messages(translator.locale)).decode(),
+        i18n_json=catalog_json(translator.locale),
         **context,
     )
     return HTMLResponse(html, headers={"Content-Security-Policy": PAGE_CSP})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import orjson
 import pytest
 from babel.messages.extract import extract_from_dir
 
@@ -187,3 +188,18 @@ def test_status_colours_have_enough_contrast():
         assert m, name
         ratio = (white + 0.05) / (_luminance(m.group(1)) + 0.05)
         assert ratio >= 4.5, (name, m.group(1), round(ratio, 2))
+
+
+def test_a_translation_cannot_end_the_catalog_script(client, root, monkeypatch):
+    """The catalog is embedded as JSON in a <script> element: a translation holding
+    ``</script>`` ended it and the rest was parsed as markup."""
+    import dashboards.pages as pages
+
+    hostile = "</script><img src=x id=xss><!--"
+    monkeypatch.setattr(pages, "messages", lambda locale: {"Topology": hostile})
+    r = _page(root, "/topology")
+    assert r.status_code == 200
+    m = re.search(r'<script type="application/json" id="fh-i18n">(.*?)</script>', r.text, re.S)
+    assert m is not None
+    assert orjson.loads(m.group(1)) == {"Topology": hostile}
+    assert "<img src=x" not in r.text
