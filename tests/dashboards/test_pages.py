@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
 import orjson
 import pytest
 from babel.messages.extract import extract_from_dir
+from sqlalchemy import text
 
 from dashboards.pages import PAGE_CSP, PAGES
 from dashboards.pages.i18n import messages, pick
@@ -203,3 +205,52 @@ def test_a_translation_cannot_end_the_catalog_script(client, root, monkeypatch):
     assert m is not None
     assert orjson.loads(m.group(1)) == {"Topology": hostile}
     assert "<img src=x" not in r.text
+
+
+def test_two_first_language_choices_at_once_both_succeed(db_url):
+    """Two tabs choosing a language at the same moment, before any was stored: both read
+    "no row" and inserted; on PostgreSQL the second failed (primary key) with a 500."""
+    from storage.admins import AdminStore, Role
+    from storage.db import Database
+    from storage.models import AdminPreferenceRow, utcnow
+    from storage.preferences import PreferenceStore
+
+    async def blocked_on_a_lock(db: Database) -> None:
+        if db.dialect != "postgresql":
+            return  # SQLite: the second writer waits for BEGIN IMMEDIATE; nothing to see
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while loop.time() < deadline:
+            async with db.session() as s:
+                waiting = (
+                    await s.execute(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity "
+                            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                        )
+                    )
+                ).scalar()
+            if waiting:
+                return
+            await asyncio.sleep(0.01)  # polling a condition, bounded by the deadline
+        raise AssertionError("the second choice never waited for the first")
+
+    async def run() -> None:
+        db = Database.open(db_url)
+        try:
+            await db.upgrade()
+            admin = await AdminStore(db).create("tabs", "x", Role.ADMIN, None)
+            store = PreferenceStore(db)
+            async with db.session() as s:  # the first tab's choice, not committed yet
+                s.add(AdminPreferenceRow(admin_id=admin.id, locale="en", updated_at=utcnow()))
+                await s.flush()
+                second = asyncio.create_task(store.set_locale(admin.id, "zh-CN"))
+                await blocked_on_a_lock(db)
+            await second
+            assert await store.locale(admin.id) == "zh-CN"
+            await store.set_locale(admin.id, "en")
+            assert await store.locale(admin.id) == "en"
+        finally:
+            await db.close()
+
+    asyncio.run(run())
