@@ -245,3 +245,26 @@ def test_hostile_names_show_as_text_on_every_page(page, hub, tmp_path):
     assert HOSTILE in page.locator("#audit").inner_text()
     assert page.locator("#xss").count() == 0
     assert page.locator("main b").count() == 0
+
+
+def test_a_failed_logout_says_so_and_stays(page, hub):
+    """A logout the hub did not confirm went to "/" anyway: the live session sent the
+    admin straight back in, on a shared screen, after they believed they had left."""
+    first_login(page)
+    page.errors.expected.add(503)
+    page.route(
+        "**/api/v1/auth/logout",
+        lambda route: route.fulfill(
+            status=503,
+            content_type="application/json",
+            body='{"error": {"code": "unavailable", "message": "the hub is restarting"}}',
+        ),
+    )
+    page.click("#fh-logout")
+    page.locator("#fh-toast", has_text="the hub is restarting").wait_for()
+    assert page.url.endswith("/topology")
+    page.unroute("**/api/v1/auth/logout")
+    page.click("#fh-logout")
+    page.locator('input[name="username"]').wait_for()
+    page.goto("/topology")
+    assert "/?next=" in page.url  # the session really ended: back to the login
