@@ -57,6 +57,8 @@ def _config(args: argparse.Namespace) -> HubConfig:
         extra["trusted_proxies"] = frozenset(args.trusted_proxy)
     if getattr(args, "link_ca", None) is not None:
         extra["link_ca_file"] = args.link_ca
+    if getattr(args, "link_network", None):
+        extra["link_networks"] = tuple(args.link_network)
     if getattr(args, "cookie_secure", False):
         extra["cookie_secure"] = True
     if getattr(args, "sip", False):
@@ -255,6 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="PEM",
         help="CA certificates trusted for wss:// member links (default: the system's)",
+    )
+    serve.add_argument(
+        "--link-network",
+        action="append",
+        metavar="CIDR",
+        help="a network member links may dial (repeatable); default: any address but "
+        "loopback, link-local and other special ones, which must be listed to be dialled",
     )
     serve.add_argument(
         "--sip", action="store_true", help="also run the SIP redirect service in this process"
