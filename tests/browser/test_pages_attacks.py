@@ -33,6 +33,7 @@ def _trap_evil(page) -> list[str]:
 def test_login_next_with_a_tab_does_not_leave_the_hub(page, hub):
     """``/?next=/%09/evil.example/`` once navigated to ``//evil.example/`` after login."""
     first_login(page)
+    page.errors.expected.add(401)  # a logout can cut off the topology's refresh in flight
     page.click("#fh-logout")
     page.locator('input[name="username"]').wait_for()
     hits = _trap_evil(page)
@@ -268,3 +269,33 @@ def test_a_failed_logout_says_so_and_stays(page, hub):
     page.locator('input[name="username"]').wait_for()
     page.goto("/topology")
     assert "/?next=" in page.url  # the session really ended: back to the login
+
+
+def test_a_slow_member_detail_does_not_land_under_the_next_one(page, hub):
+    """Choosing City Two while the province's ranges were still loading: when they came,
+    the province's bind form ("this wipes its accounts") was appended under City Two's
+    details, and the tree marked the province as selected again."""
+    first_login(page)
+    c = admin_client(hub)
+    try:
+        ids = _tree(c)
+    finally:
+        c.close()
+    held = []
+    prov_ranges = f"**/api/v1/members/{ids['prov']}/ranges"
+    page.route(prov_ranges, lambda route: held.append(route))
+    page.goto("/federation")
+    page.locator("#member-detail h2", has_text="Province").wait_for()
+    _item(page, ids["city2"]).locator(".row").first.click()
+    page.locator("#member-detail h2", has_text="City Two").wait_for()
+    page.locator("#member-detail form.bind-form").wait_for()
+    assert len(held) == 1
+    with page.expect_response(lambda r: r.url.endswith(f"/members/{ids['prov']}/ranges")):
+        held[0].continue_()
+    # one more round trip and a frame: the late answer has been handled by then
+    page.evaluate("fetch('/api/v1/auth/session').then(() => new Promise(requestAnimationFrame))")
+    page.unroute(prov_ranges)
+    assert page.locator("#member-detail form.bind-form").count() == 1
+    assert page.locator("#member-detail h2").all_inner_texts() == ["City Two"]
+    assert _item(page, ids["city2"]).get_attribute("aria-selected") == "true"
+    assert _item(page, ids["prov"]).get_attribute("aria-selected") == "false"

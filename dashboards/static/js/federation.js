@@ -77,8 +77,11 @@ function memberForm(title, initial, submit) {
   return form;
 }
 
+let showing = 0; // which select() call owns the detail pane (a later click wins)
+
 async function select(id) {
   selected = id;
+  const mine = ++showing;
   const m = byId.get(id);
   if (!m) { detail.replaceChildren(h("p", { class: "hint" }, t("Choose a member in the tree."))); return; }
   history.replaceState(null, "", `#member-${id}`);
@@ -98,6 +101,9 @@ async function select(id) {
   const ranges = h("section", { class: "ranges" }, h("h3", {}, t("Number ranges")));
   detail.replaceChildren(head, dl, ranges);
   await showRanges(m, ranges);
+  // another member was chosen while this one's ranges loaded: its pane is not ours (the
+  // bind form appended here would have bound this member from the other one's details)
+  if (mine !== showing) return;
   if (canWrite && !m.server_url) detail.append(bindForm(m));
   treeEl.querySelectorAll('[role="treeitem"]').forEach((li) => {
     li.setAttribute("aria-selected", String(Number(li.dataset.member) === id));
