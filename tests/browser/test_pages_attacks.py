@@ -33,11 +33,10 @@ def _trap_evil(page) -> list[str]:
 def test_login_next_with_a_tab_does_not_leave_the_hub(page, hub):
     """``/?next=/%09/evil.example/`` once navigated to ``//evil.example/`` after login."""
     first_login(page)
-    page.errors.expected.add(401)  # a logout can cut off the topology's refresh in flight
-    page.click("#fh-logout")
-    page.locator('input[name="username"]').wait_for()
     hits = _trap_evil(page)
     for evil in ("/%09/evil.example/x", "/%0A/evil.example/x", "/%0d/evil.example/x"):
+        page.goto("about:blank")
+        page.context.clear_cookies()  # a fresh visitor (the logout has its own test)
         page.goto(f"/?next={evil}")
         page.fill('input[name="username"]', "admin")
         page.fill('input[name="password"]', NEW_PASSWORD)
@@ -45,8 +44,6 @@ def test_login_next_with_a_tab_does_not_leave_the_hub(page, hub):
         page.wait_for_url(re.compile(r".*/(topology|x)$"))
         assert page.url.startswith(hub), (evil, page.url)
         assert hits == [], hits
-        page.click("#fh-logout")
-        page.locator('input[name="username"]').wait_for()
 
 
 def make_account(data_dir: Path, username: str, role: str, password: str) -> None:
