@@ -100,14 +100,15 @@ async function select(id) {
     field(t("Remark"), m.remark));
   const ranges = h("section", { class: "ranges" }, h("h3", {}, t("Number ranges")));
   detail.replaceChildren(head, dl, ranges);
+  // mark the choice at once, with the heading (not after its ranges have loaded)
+  treeEl.querySelectorAll('[role="treeitem"]').forEach((li) => {
+    li.setAttribute("aria-selected", String(Number(li.dataset.member) === id));
+  });
   await showRanges(m, ranges);
   // another member was chosen while this one's ranges loaded: its pane is not ours (the
   // bind form appended here would have bound this member from the other one's details)
   if (mine !== showing) return;
   if (canWrite && !m.server_url) detail.append(bindForm(m));
-  treeEl.querySelectorAll('[role="treeitem"]').forEach((li) => {
-    li.setAttribute("aria-selected", String(Number(li.dataset.member) === id));
-  });
 }
 
 async function showRanges(m, box) {
