@@ -112,6 +112,10 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
                 server_url=f"ws://127.0.0.1:{port}/fed/link/{s.domain}",
             )
             ids[s.key] = m.id
+            for r in s.ranges:  # what the member may claim (its meeting numbers)
+                await services.federation.add_range(
+                    None, m.id, type=r.type, start=r.start, end=r.end
+                )
         admin = await services.admins.create(
             "bench", fast.hash("Bench-Pass1"), Role.ADMIN, None, password_change_required=False
         )
