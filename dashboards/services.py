@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from controllers.manager import LinkManager
 from dashboards.throttle import LoginThrottle
@@ -25,6 +25,9 @@ from storage.federation_store import FederationStore
 from storage.preferences import PreferenceStore
 from storage.sessions import SessionStore
 from storage.settings import SettingsStore
+
+if TYPE_CHECKING:
+    from dashboards.livehub import LiveHub
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,8 @@ class Services:
     preferences: PreferenceStore | None = None
     links: LinkControl | None = None
     redirect: RedirectControl | None = None
+    live: LiveHub | None = None
+    """The live hub (/ws/live, fan-out) of this node."""
     on_start: list[Hook] = field(default_factory=list)
     """Run in order when the app starts (migrate, first admin, links, redirector)."""
     on_stop: list[Hook] = field(default_factory=list)

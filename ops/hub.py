@@ -17,8 +17,11 @@ from starlette.applications import Starlette
 from controllers.config import LinkSettings
 from controllers.manager import LinkManager
 from dashboards.app import create_app
+from dashboards.livehub import LiveHub
 from dashboards.services import HubConfig, Services
 from dashboards.throttle import LoginThrottle
+from hub.broker import InMemoryBroker
+from hub.cascade import CascadeState
 from ops.links import LinkSupervisor
 from ops.redirect import RedirectSupervisor
 from storage.admins import AdminStore, Role
@@ -26,6 +29,7 @@ from storage.api_tokens import TokenStore
 from storage.audit import AuditLog
 from storage.db import Database, sqlite_url_for
 from storage.federation_store import FederationStore
+from storage.journal import Journal
 from storage.lease import Lease
 from storage.passwords import hash_password_async
 from storage.preferences import PreferenceStore
@@ -50,16 +54,17 @@ def build_services(config: HubConfig) -> Services:
         url = sqlite_url_for(config.data_dir)
     db = Database.open(url)
     federation = FederationStore(db)
-    links = (
-        LinkSupervisor(
-            federation,
-            LinkManager(settings=LinkSettings(ca_file=_str_or_none(config.link_ca_file))),
-            Lease(db, "member-links"),
-        )
-        if config.links
-        else None
-    )
+    state = CascadeState()
     settings = SettingsStore(db)
+    live = LiveHub(state, InMemoryBroker(), journal=Journal(db), stored=settings)
+    manager = LinkManager(
+        settings=LinkSettings(ca_file=_str_or_none(config.link_ca_file)),
+        state=state,
+        on_delta=live.publish_deltas,
+    )
+    live.watch_links(manager)
+    live.serve_commands(manager)
+    links = LinkSupervisor(federation, manager, Lease(db, "member-links")) if config.links else None
     redirect = None
     if config.sip:
         overrides = config.sip_overrides
@@ -81,12 +86,15 @@ def build_services(config: HubConfig) -> Services:
         preferences=PreferenceStore(db),
         links=links,
         redirect=redirect,
+        live=live,
     )
 
     async def first_start() -> None:
         await bootstrap(services)
 
     services.on_start.append(first_start)
+    services.on_start.append(live.start)
+    services.on_stop.append(live.stop)
     if links is not None:
         services.on_start.append(links.start)
     if redirect is not None:

@@ -11,9 +11,12 @@ api = Api()
 
 from dashboards.api import (  # noqa: E402,F401  (registration side effects)
     admins,
+    asyncapi,
     audit,
     auth,
+    calls,
     commands,
+    journal,
     live,
     members,
     numbers,
