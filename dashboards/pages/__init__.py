@@ -31,6 +31,7 @@ from dashboards.auth import Principal, authenticate
 from dashboards.errors import ApiError
 from dashboards.pages.i18n import LANG_COOKIE, LOCALES, Translator, messages, pick
 from dashboards.services import Services
+from hub.federation import FederationError
 from hub.version import fedhub_version
 from storage.admins import Role
 
@@ -184,6 +185,23 @@ def _page_handler(page: Page, services: Services) -> Callable[[Request], Awaitab
             )
             denied.status_code = 403
             return denied
+        if "member_id" in request.path_params:
+            # a member outside the caller's subtree is "not found", as the API says
+            view = await services.federation.current()
+            try:
+                view.federation.require_within(me.scope, int(request.path_params["member_id"]))
+            except FederationError:
+                missing = render(
+                    "forbidden.html",
+                    t,
+                    me=admin.to_json(),
+                    csrf=me.csrf_token,
+                    nav=_nav(admin.role),
+                    page=page,
+                    home=HOME[admin.role],
+                )
+                missing.status_code = 404
+                return missing
         return render(
             f"{page.name}.html",
             t,

@@ -254,3 +254,14 @@ def test_two_first_language_choices_at_once_both_succeed(db_url):
             await db.close()
 
     asyncio.run(run())
+
+
+def test_conference_page_of_another_subtree_is_not_found(client, root):
+    prov = root.create_member(None, "prov").json()
+    city1 = root.create_member(prov["id"], "city1", domain="city1.prov.example.gov").json()
+    city2 = root.create_member(prov["id"], "city2", domain="city2.prov.example.gov").json()
+    city_admin = make_admin(client, "c1admin", "admin", city1["id"])
+    assert _page(city_admin, f"/conferences/{city1['id']}/100").status_code == 200
+    assert _page(city_admin, f"/conferences/{city2['id']}/100").status_code == 404
+    assert _page(city_admin, f"/conferences/{prov['id']}/100").status_code == 404
+    assert _page(city_admin, "/conferences/99999/100").status_code == 404
