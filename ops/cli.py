@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from emulator import cli as emulator_cli
 from hub import password_policy
+from hub.logtext import LOG_FORMAT
 from hub.version import fedhub_version
 from ops import demo as demo_mod
 from ops import sip_sidecar
@@ -352,9 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     # a line per connection is noise with hundreds of links; warnings still show
     logging.getLogger("websockets").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
