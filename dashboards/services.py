@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from controllers.manager import LinkManager
+from dashboards.operations import BackupsPort, LogsPort, SectionPort
 from dashboards.throttle import LoginThrottle
 from hub.live import LiveReader
 from sip.settings import Overrides
@@ -97,6 +98,10 @@ class Services:
     """The live state service (``hub.live``), the same one the links write; None when
     this process runs no links."""
     redirect: RedirectControl | None = None
+    # the operations side (``ops/operations.py`` attaches them; None: not offered)
+    backups: BackupsPort | None = None
+    logs: LogsPort | None = None
+    sections: dict[str, SectionPort] = field(default_factory=dict)
     on_start: list[Hook] = field(default_factory=list)
     """Run in order when the app starts (migrate, first admin, links, redirector)."""
     on_stop: list[Hook] = field(default_factory=list)

@@ -22,7 +22,9 @@ from hub import password_policy
 from hub.logtext import LOG_FORMAT
 from hub.version import fedhub_version
 from ops import demo as demo_mod
+from ops import logs as logs_mod
 from ops import sip_sidecar
+from ops.ops_cli import add_operations_commands, version_line
 from storage.admins import Role, UsernameTaken
 from storage.passwords import hash_password_async
 
@@ -98,9 +100,12 @@ def _network(raw: str) -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from ops.backup import node_name
     from ops.hub import create_hub_app
 
-    app = create_hub_app(_config(args))
+    config = _config(args)
+    logs_mod.install(config.data_dir / "logs", node_name())
+    app = create_hub_app(config)
     print(f"fedhub {fedhub_version()} serving on http://{args.host}:{args.port}/", flush=True)
     uvicorn.run(
         app,
@@ -227,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fedhub",
         description="fedhub: federation management for cascaded video-conferencing networks.",
     )
-    p.add_argument("--version", action="version", version=f"fedhub {fedhub_version()}")
+    p.add_argument("--version", action="version", version=version_line())
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser(
@@ -361,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     up = dsub.add_parser("upgrade", help="apply pending migrations (serve does this on start)")
     _add_storage_flags(up)
     up.set_defaults(func=cmd_db_upgrade)
+    add_operations_commands(sub, _add_storage_flags)
     return p
 
 

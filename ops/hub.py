@@ -21,6 +21,7 @@ from dashboards.services import HubConfig, Services
 from dashboards.throttle import LoginThrottle
 from hub.live import LiveState
 from ops.links import LinkSupervisor
+from ops.operations import attach
 from ops.redirect import RedirectSupervisor
 from storage.admins import AdminStore, Role
 from storage.api_tokens import TokenStore
@@ -104,6 +105,7 @@ def build_services(config: HubConfig) -> Services:
         services.on_stop.append(redirect.stop)
     if links is not None:
         services.on_stop.append(links.stop)
+    attach(services)  # backups, logs, quotas, the schedule, the presence lock
     return services
 
 
