@@ -25,9 +25,9 @@ def _option(name: str) -> str:
 FAILREGEX = _option("failregex")
 DATEPATTERN = _option("datepattern")
 HOST_RE = re.compile(FAILREGEX.replace("<HOST>", r"(?P<host>[0-9a-fA-F.:]+)"))
-# The time stamp of LOG_FORMAT (logging's default asctime), found where the
+# The time stamp of LOG_FORMAT (logging's asctime) or of ops/logs.py (ISO 8601), found where the
 # datepattern lets fail2ban look for it: {^LN-BEG} means at the start of the line.
-_STAMP = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:,\d+)?"
+_STAMP = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"
 
 
 def banned_host(line: str) -> str | None:

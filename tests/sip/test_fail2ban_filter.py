@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from hub.logtext import LOG_FORMAT
+from ops.logs import LineFormatter
 from sip.service import RedirectService
 from tests.sip.conftest import make_table, request
 from tests.sip.fail2ban import banned_host, filter_conf
@@ -42,8 +43,13 @@ async def _real_rejection_lines(tmp_path: Path, caplog: pytest.LogCaptureFixture
         client.close()
     finally:
         await svc.stop()
-    formatter = logging.Formatter(LOG_FORMAT)
-    return [formatter.format(r) for r in caplog.records if r.name == "fedhub.sip"]
+    records = [r for r in caplog.records if r.name == "fedhub.sip"]
+    assert len(records) == 1
+    # as the processes write it (stderr), and as the hub's own sip.log holds it
+    return [
+        logging.Formatter(LOG_FORMAT).format(records[0]),
+        LineFormatter("hub-1").format(records[0]),
+    ]
 
 
 OTHER_LOGGERS = [
@@ -52,6 +58,7 @@ OTHER_LOGGERS = [
     _line("fedhub.links", logging.WARNING, "member 3 said %s", "x\\n2026-11-30 " + FORGED),
     # the logger's own name, not at the start of the message
     _line("fedhub.links", logging.WARNING, "WARNING fedhub.sip: %s", FORGED),
+    _line("fedhub.links", logging.WARNING, "WARNING hub-1 sip fedhub.sip: %s", FORGED),
     # a line not written by the format at all (no time stamp at its start)
     "garbage 2026-11-30 12:00:00,000 WARNING fedhub.sip: " + FORGED,
 ]
@@ -60,9 +67,10 @@ OTHER_LOGGERS = [
 async def test_documented_filter_matches_real_rejections_only(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    (line,) = await _real_rejection_lines(tmp_path, caplog)
-    assert "reason=scanner" in line
-    assert banned_host(line) == "127.0.0.5"
+    lines = await _real_rejection_lines(tmp_path, caplog)
+    for line in lines:
+        assert "reason=scanner" in line
+        assert banned_host(line) == "127.0.0.5", line
     for other in OTHER_LOGGERS:
         assert FORGED in other.replace("\\n", "")
         assert banned_host(other) is None, other
@@ -71,9 +79,9 @@ async def test_documented_filter_matches_real_rejections_only(
 async def test_fail2ban_itself_agrees(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """The real fail2ban-regex (apt package fail2ban), given the doc's filter, bans on
     the real line only."""
-    (line,) = await _real_rejection_lines(tmp_path, caplog)
+    lines = await _real_rejection_lines(tmp_path, caplog)
     log = tmp_path / "hub.log"
-    log.write_text("\n".join([line, *OTHER_LOGGERS]) + "\n")
+    log.write_text("\n".join([*lines, *OTHER_LOGGERS]) + "\n")
     conf = tmp_path / "fedhub-sip.conf"
     conf.write_text(filter_conf())
     fail2ban_regex = shutil.which("fail2ban-regex")
@@ -84,6 +92,6 @@ async def test_fail2ban_itself_agrees(tmp_path: Path, caplog: pytest.LogCaptureF
     stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, stderr
     out = stdout.decode()
-    assert "Failregex: 1 total" in out, out
+    assert "Failregex: 2 total" in out, out
     matched = out.split("Matched line(s):")[1].split("Missed line(s):")[0]
     assert "127.0.0.5" in matched and "203.0.113.9" not in matched, out
