@@ -149,13 +149,11 @@ class Journal:
         self._pruned_at = now
         r = self.retention
         async with self._db.session() as s:
-            gone = (await s.execute(delete(JournalRow).where(JournalRow.at < now - r.max_age)))
+            gone = await s.execute(delete(JournalRow).where(JournalRow.at < now - r.max_age))
             removed = int(getattr(gone, "rowcount", 0) or 0)
             top = (await s.execute(select(func.max(JournalRow.id)))).scalar()
             if top is not None and top > r.max_rows:
-                extra = await s.execute(
-                    delete(JournalRow).where(JournalRow.id <= top - r.max_rows)
-                )
+                extra = await s.execute(delete(JournalRow).where(JournalRow.id <= top - r.max_rows))
                 removed += int(getattr(extra, "rowcount", 0) or 0)
         return removed
 
