@@ -19,7 +19,9 @@ ROLE: dict[str, Any] = {"type": "string", "enum": ["admin", "security", "auditor
 SERVER_URL: dict[str, Any] = {
     "type": ["string", "null"],
     "maxLength": 512,
-    "pattern": "^wss?://[^\\s/]+(:[0-9]{1,5})?(/[^\\s]*)?$",
+    "description": "wss://HOST:PORT/fed/link[/DOMAIN] (ws:// on loopback only; no dot "
+    "segments, query or credentials), stored normalised. Checked by the link layer's "
+    "rule (controllers.config.normalise_link_url): 422 invalid_server_url says why.",
 }
 SIP_HOST: dict[str, Any] = {
     "type": ["string", "null"],
@@ -39,6 +41,9 @@ def obj(props: dict[str, Any], required: tuple[str, ...] = (), **extra: Any) -> 
         **extra,
     }
 
+
+NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+"""A file-like name in a path (``{..._name}``): a backup's, for one."""
 
 ERROR = obj(
     {

@@ -13,9 +13,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from controllers.manager import LinkManager
+from dashboards.operations import BackupsPort, LogsPort, SectionPort
 from dashboards.ports import Certificates, MailTransport
 from dashboards.throttle import LoginThrottle
 from hub.live import LiveReader
@@ -31,6 +32,9 @@ from storage.password_resets import PasswordResets
 from storage.preferences import PreferenceStore
 from storage.sessions import SessionStore
 from storage.settings import SettingsStore
+
+if TYPE_CHECKING:
+    from dashboards.livehub import LiveHub
 
 
 @dataclass(frozen=True)
@@ -102,11 +106,17 @@ class Services:
     """The live state service (``hub.live``), the same one the links write; None when
     this process runs no links."""
     redirect: RedirectControl | None = None
+    livehub: LiveHub | None = None
+    """The live hub of this node: /ws/live fan-out, one-click calls, journal, metrics."""
+    # the operations side (``ops/operations.py`` attaches them; None: not offered)
+    backups: BackupsPort | None = None
+    logs: LogsPort | None = None
+    sections: dict[str, SectionPort] = field(default_factory=dict)
     on_start: list[Hook] = field(default_factory=list)
     """Run in order when the app starts (migrate, first admin, links, redirector)."""
     on_stop: list[Hook] = field(default_factory=list)
     """Run in order when the app stops; the database closes after the last."""
-    # node operations (ops/operations.py hands them in; None: the endpoints answer 503)
+    # node services (ops/node_services.py hands them in; None: the endpoints answer 503)
     certificates: Certificates | None = None
     mail_settings: MailSettingsStore | None = None
     mail_transport: MailTransport | None = None

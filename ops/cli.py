@@ -17,12 +17,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from controllers.config import ConfigError, parse_networks
 from emulator import cli as emulator_cli
 from hub import password_policy
+from hub.logtext import LOG_FORMAT
 from hub.version import fedhub_version
 from ops import certs_cli, nodes_cli, sip_sidecar
 from ops import demo as demo_mod
+from ops import logs as logs_mod
 from ops import uninstall as uninstall_mod
+from ops.ops_cli import add_operations_commands, version_line
 from storage.admins import Role, UsernameTaken
 from storage.passwords import hash_password_async
 
@@ -85,12 +89,26 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
     return parse
 
 
+def _network(raw: str) -> str:
+    """A ``--link-network`` checked by the link layer's own rule (``parse_networks``),
+    so a typo stops the command with a usage error, not a traceback at start-up."""
+    try:
+        (network,) = parse_networks([raw])
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return str(network)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from dashboards.app import create_app
+    from ops.backup import node_name
     from ops.https import hub_server
-    from ops.operations import certificate_store
+    from ops.hub import build_services
+    from ops.node_services import certificate_store
 
-    services = _services(args)
+    config = _config(args)
+    logs_mod.install(config.data_dir / "logs", node_name())
+    services = build_services(config)
     app = create_app(services)
     server = hub_server(
         app,
@@ -244,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fedhub",
         description="fedhub: federation management for cascaded video-conferencing networks.",
     )
-    p.add_argument("--version", action="version", version=f"fedhub {fedhub_version()}")
+    p.add_argument("--version", action="version", version=version_line())
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser(
@@ -296,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--link-network",
         action="append",
+        type=_network,
         metavar="CIDR",
         help="a network member links may dial (repeatable); default: any address but "
         "loopback, link-local and other special ones, which must be listed to be dialled",
@@ -411,13 +430,12 @@ def build_parser() -> argparse.ArgumentParser:
     up = dsub.add_parser("upgrade", help="apply pending migrations (serve does this on start)")
     _add_storage_flags(up)
     up.set_defaults(func=cmd_db_upgrade)
+    add_operations_commands(sub, _add_storage_flags)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     # a line per connection is noise with hundreds of links; warnings still show
     logging.getLogger("websockets").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)

@@ -1,67 +1,118 @@
-"""The node's operations handed to the web layer: certificate, mail, password resets.
+"""Wires the operations side into a hub's services: backups, logs, quotas, schedule.
 
-`attach(services)` completes what `ops.hub.build_services` made with the node's
-certificate, mail, password resets and node registry (the web layer sees the `ops/`
-parts only through `dashboards.ports`); `build_services` calls it.
+``attach(services)`` (called by ``ops/hub.py``'s ``build_services``) gives the web layer
+its ``BackupsPort``, ``LogsPort`` and the settings sections ``quotas``, ``backups`` and
+``logs``, and adds start/stop hooks for what a running hub holds: the presence lock (a
+restore is refused while it is held; taken before migrations) and the backup scheduler
+with its housekeeping (quotas, audit retention).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from dashboards.ports import MailTransport
 from dashboards.services import Services
-from hub.nodes import NodeInfo
-from ops.certs import CertificateStore
-from ops.mail import SmtpTransport
-from ops.nodes import NodeHeartbeat, identity
-from ops.redirect import RedirectSupervisor
-from storage.mail_settings import MailSettingsStore
-from storage.nodes import NodeStore
-from storage.password_resets import PasswordResets
-from storage.secrets import SecretBox
-from storage.settings import SettingsStore
+from hub.version import fedhub_version
+from ops.backup import Backups, Target
+from ops.logs import SECTION as LOGS_SECTION
+from ops.logs import LogSettings, LogsService, ModuleFiles, installed
+from ops.presence import Presence
+from ops.quota import AUDIT_NOTE, DEFAULTS, MIB, Quotas, enforce
+from ops.quota import SECTION as QUOTAS_SECTION
+from ops.scheduler import SECTION as SCHEDULE_SECTION
+from ops.scheduler import BackupScheduler, Schedule
+from ops.sections import StoredSection
+from storage.lease import Lease
+from storage.retention import audit_rows, prune_audit
 
-
-def cert_dir(services: Services) -> Path:
-    """Where the node's certificate lives (shared by the web server and SIP)."""
-    c = services.config
-    return c.sip_overrides.cert_dir or c.data_dir / "certs"
+log = logging.getLogger("fedhub.ops")
 
 
 def attach(
     services: Services,
     *,
-    mail_transport: MailTransport | None = None,
-    node: NodeInfo | None = None,
+    log_handler: ModuleFiles | None = None,  # default: the one ``ops.logs.install`` set
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    schedule_interval: float = 30.0,
 ) -> Services:
-    """Hand the node's operations to `services`; the node heartbeat starts with the app
-    (after migration: `build_services` calls this last)."""
-    config = services.config
-    if node is None:
-        node = identity(config.data_dir)
-    names = tuple(n for n in (node.name, node.intranet_address, node.public_address) if n)
-    store = CertificateStore(cert_dir(services), names=names)
-    services.certificates = store
-    redirect = services.redirect
-    if isinstance(redirect, RedirectSupervisor):
-        store.on_change(lambda cert, key: redirect.service.reload_certificate())
-    if services.settings is None:
-        services.settings = SettingsStore(services.db)
-    services.mail_settings = MailSettingsStore(
-        services.settings, SecretBox.for_data_dir(config.data_dir)
+    """Add the operations ports and jobs to ``services`` (returned for chaining)."""
+    cfg = services.config
+    log_handler = log_handler or installed()
+    assert services.settings is not None
+    settings = services.settings
+    target = Target.of(cfg.data_dir, cfg.db_url)
+    logs = LogsService(cfg.data_dir / "logs")
+
+    async def quota_usage(q: Quotas) -> dict[str, Any]:
+        return {
+            "defaults": dict(DEFAULTS),
+            "usage": {
+                "logs_bytes": await asyncio.to_thread(logs.usage),
+                "logs_quota_bytes": q.logs_mib * MIB,
+                "backups_bytes": await asyncio.to_thread(backups.usage),
+                "backups_quota_bytes": q.backups_mib * MIB,
+                "audit_rows": await audit_rows(services.db),
+            },
+            "note": AUDIT_NOTE,
+        }
+
+    async def keep_quotas(q: Quotas | None = None) -> None:
+        q = q or await quotas.current()
+        await asyncio.to_thread(enforce, q, logs.logs_dir, target.backups_dir, clock())
+
+    async def housekeeping() -> None:
+        q = await quotas.current()
+        await keep_quotas(q)
+        n = await prune_audit(services.db, clock() - timedelta(days=q.audit_days), now=clock())
+        if n:
+            log.info("aged out %d audit rows older than %d days", n, q.audit_days)
+
+    async def apply_logs(s: LogSettings) -> None:
+        if log_handler is not None:
+            log_handler.set_json(s.json)
+
+    quotas: StoredSection[Quotas] = StoredSection(
+        settings,
+        QUOTAS_SECTION,
+        Quotas.parse,
+        Quotas.to_json,
+        extra=quota_usage,
+        apply=keep_quotas,
     )
-    services.mail_transport = mail_transport or SmtpTransport()
-    services.password_resets = PasswordResets(services.db)
-    services.nodes = NodeStore(services.db)
-    services.node_name = node.name
-    heartbeat = NodeHeartbeat(services.nodes, node, interval=services.heartbeat_interval)
-    services.on_start.append(heartbeat.start)
-    services.on_stop.append(heartbeat.stop)
+    backups = Backups(target, services.db, fedhub_version(), after_create=keep_quotas, clock=clock)
+    schedule: StoredSection[Schedule] = StoredSection(
+        settings, SCHEDULE_SECTION, Schedule.parse, Schedule.to_json
+    )
+    log_settings: StoredSection[LogSettings] = StoredSection(
+        settings, LOGS_SECTION, LogSettings.parse, LogSettings.to_json, apply=apply_logs
+    )
+    services.backups = backups
+    services.logs = logs
+    services.sections = {
+        QUOTAS_SECTION: quotas,
+        SCHEDULE_SECTION: schedule,
+        LOGS_SECTION: log_settings,
+    }
+    presence = Presence(cfg.data_dir, services.db, exclusive=False)
+    scheduler = BackupScheduler(
+        backups,
+        schedule,
+        settings,
+        Lease(services.db, "backup-schedule"),
+        housekeeping,
+        clock=clock,
+        interval=schedule_interval,
+    )
+
+    async def apply_stored_log_settings() -> None:
+        await apply_logs(await log_settings.current())
+
+    # the presence lock before anything touches the database (a restore may be running)
+    services.on_start.insert(0, presence.start)
+    services.on_start += [apply_stored_log_settings, scheduler.start]
+    services.on_stop += [scheduler.stop, presence.stop]
     return services
-
-
-def certificate_store(services: Services) -> CertificateStore | None:
-    """The store `attach` handed in (None before `attach`)."""
-    store = services.certificates
-    return store if isinstance(store, CertificateStore) else None

@@ -12,11 +12,16 @@ api = Api()
 from dashboards.api import (  # noqa: E402,F401  (registration side effects)
     access_urls,
     admins,
+    asyncapi,
     audit,
     auth,
+    backups,
+    calls,
     certificates,
     commands,
+    journal,
     live,
+    logs,
     mail,
     members,
     nodes,
@@ -24,5 +29,6 @@ from dashboards.api import (  # noqa: E402,F401  (registration side effects)
     password_reset,
     preferences,
     settings,
+    system,
     tokens,
 )

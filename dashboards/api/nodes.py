@@ -71,7 +71,7 @@ async def list_nodes(ctx: Ctx) -> dict[str, Any]:
 
 @api.route(
     "PATCH",
-    "/nodes/{name}",
+    "/nodes/{node_name}",
     summary="Correct a secondary node's addresses (the primary's are not editable here)",
     tag="nodes",
     body=NODE_EDIT,
@@ -82,7 +82,7 @@ async def list_nodes(ctx: Ctx) -> dict[str, Any]:
 )
 async def update_node(ctx: Ctx) -> dict[str, Any]:
     store = _store(ctx)
-    name = ctx.request.path_params["name"]
+    name = ctx.request.path_params["node_name"]
     ctx.target = f"node:{name[:64]}"
     ctx.details = dict(ctx.body)
     found = await store.get(name) if len(name) <= 64 else None

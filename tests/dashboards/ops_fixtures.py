@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from dashboards.app import create_app
 from ops.hub import build_services
-from ops.operations import attach
+from ops.node_services import attach_node_services as attach
 from tests.dashboards.conftest import NEW_ADMIN_PASSWORD, Api
 
 __all__ = ["ops_app", "ops_client", "ops_config", "ops_root"]

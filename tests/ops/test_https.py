@@ -23,7 +23,7 @@ from dashboards.services import HubConfig, Services
 from ops.certs import CertificateStore
 from ops.https import hub_server
 from ops.hub import build_services
-from ops.operations import certificate_store
+from ops.node_services import certificate_store
 from sip.settings import Overrides
 from tests.dashboards.conftest import NEW_ADMIN_PASSWORD
 from tests.support.live_server import free_port
