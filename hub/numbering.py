@@ -1,13 +1,15 @@
 """The number plan: typed number ranges owned by federation members, and number lookup.
 
-Pure: storage loads the stored ranges into a :class:`NumberPlan`, asks it to check a
-change (``check_add``/``replace`` raise before anything changes), writes the change, then
-applies it here. The SIP redirector and the API ask ``resolve(number)`` to learn which
-member owns a dialled number, and ``next_free`` to hand out a new meeting number.
+Pure: storage loads the stored ranges into a :class:`NumberPlan` and freezes it as part of
+a snapshot; to change it, storage takes a ``copy()``, asks the copy to check and apply the
+change (``add`` raises before anything changes), writes the change and, once that is
+committed, publishes the copy frozen. The SIP redirector asks ``resolve(number)`` which
+member answers for a dialled number; the API asks ``range_for`` and ``next_free``.
 
-A number is a string of 1–15 ASCII digits; ``(length, int value)`` identifies it, so
-``"0123"`` and ``"123"`` are different numbers and ranges of different lengths never
-overlap. No two ranges of the plan may overlap at all, whatever their member or type.
+A number is a string of 1–15 ASCII digits (:func:`is_number`, the one definition of that
+rule); ``(length, int value)`` identifies it, so ``"0123"`` and ``"123"`` are different
+numbers and ranges of different lengths never overlap. No two ranges of the plan may
+overlap at all, whatever their member or type.
 Every refusal is a :class:`NumberPlanError` whose message says exactly why.
 """
 
@@ -19,9 +21,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from itertools import pairwise
 
-from sortedcontainers import SortedList
+from immutables import Map
+
+from hub.cowlist import CowSortedList
 
 MAX_DIGITS = 15
+NUMBER_PATTERN = f"^[0-9]{{1,{MAX_DIGITS}}}$"
+"""A number as a JSON Schema / OpenAPI pattern (the same rule as :func:`is_number`)."""
 MAX_REMARK = 512
 
 
@@ -92,7 +98,8 @@ class UnknownRange(NumberPlanError):
         super().__init__("unknown_range", f"range {range_id} does not exist", {"id": range_id})
 
 
-def _is_number(number: object) -> bool:
+def is_number(number: object) -> bool:
+    """True for a dialable number: 1–15 ASCII digits (the one definition of that rule)."""
     return (
         isinstance(number, str)
         and 0 < len(number) <= MAX_DIGITS
@@ -103,7 +110,7 @@ def _is_number(number: object) -> bool:
 
 def validate_number(number: str) -> str:
     """Return ``number`` if it is 1–15 ASCII digits, else raise ``invalid_number``."""
-    if not _is_number(number):
+    if not is_number(number):
         raise NumberPlanError(
             "invalid_number",
             f"number {number!r} must be 1 to {MAX_DIGITS} digits 0-9",
@@ -145,7 +152,7 @@ class NumberRange:
                 ) from None
         for name in ("start", "end"):
             value = getattr(self, name)
-            if not _is_number(value):
+            if not is_number(value):
                 raise InvalidRange(
                     f"range {name} {value!r} must be 1 to {MAX_DIGITS} digits 0-9",
                     {"field": name, "value": value if isinstance(value, str) else repr(value)},
@@ -197,117 +204,135 @@ class NumberRange:
         }
 
 
-# Index entries: (length, first value, last value, range id). Tuples sort in C, and ranges
-# never overlap, so (length, first value) is unique and orders the plan.
-_Entry = tuple[int, int, int, int]
+# Index entries: (length, first value, last value, range id, range). Ranges never overlap,
+# so (length, first value) is unique: tuples sort in C and never compare the range itself.
+_Entry = tuple[int, int, int, int, NumberRange]
 # Per-member entries: (length, first value, range id).
 _MemberEntry = tuple[int, int, int]
+_TOP = 10**MAX_DIGITS  # above every value: (length, value, _TOP) sorts after its entries
 
 
 def _entry(rng: NumberRange) -> _Entry:
-    return (len(rng.start), int(rng.start), int(rng.end), rng.id)
+    return (len(rng.start), int(rng.start), int(rng.end), rng.id, rng)
+
+
+class FrozenPlan(RuntimeError):
+    """A published plan was asked to change: change a ``copy()`` instead."""
 
 
 class NumberPlan:
     """All number ranges of the federation, with no two overlapping.
 
-    Mutate only through ``add``/``replace``/``remove``/``remove_member``; each checks first
-    and leaves the plan unchanged when it raises. Lookups are O(log n). For copy-on-write,
-    ``copy()`` the plan, change the copy, then swap it in.
+    A plan is either a *draft* (being changed by one writer) or *frozen* (published as
+    part of a snapshot: it never changes again, and ``add``/``remove``/``remove_member``
+    raise :class:`FrozenPlan`). A writer takes ``copy()`` of a frozen plan — cheap: the
+    copy shares structure with it (O(n / 256) pointers and a few hash-trie nodes) — checks
+    and changes the copy, and freezes it when its change is stored. Each change checks
+    first and leaves the plan unchanged when it raises. Lookups are O(log n).
     """
 
-    __slots__ = ("_by_id", "_by_member", "_index")
+    __slots__ = ("_by_id", "_by_member", "_frozen", "_index")
 
     def __init__(self, ranges: Iterable[NumberRange] = ()) -> None:
         """Load ``ranges`` (e.g. from storage); raises :class:`RangeConflict` if they overlap."""
-        self._by_id: dict[int, NumberRange] = {}
-        self._by_member: dict[int, list[_MemberEntry]] = {}
+        by_id: dict[int, NumberRange] = {}
+        by_member: dict[int, list[_MemberEntry]] = {}
         entries: list[_Entry] = []
         for rng in ranges:
-            if rng.id in self._by_id:
-                raise RangeConflict(rng, self._by_id[rng.id], "duplicate_id")
-            self._by_id[rng.id] = rng
+            if rng.id in by_id:
+                raise RangeConflict(rng, by_id[rng.id], "duplicate_id")
+            by_id[rng.id] = rng
             entries.append(_entry(rng))
-        entries.sort()
+        entries.sort(key=lambda e: e[:4])
         # Sorted by start, any overlap shows up between neighbours.
         for prev, cur in pairwise(entries):
             if prev[0] == cur[0] and prev[2] >= cur[1]:
-                raise RangeConflict(self._by_id[cur[3]], self._by_id[prev[3]])
-        self._index = SortedList(entries)
-        for length, lo, _hi, rid in entries:
-            self._by_member.setdefault(self._by_id[rid].member_id, []).append((length, lo, rid))
+                raise RangeConflict(cur[4], prev[4])
+        for length, lo, _hi, rid, rng in entries:
+            by_member.setdefault(rng.member_id, []).append((length, lo, rid))
+        self._by_id: Map[int, NumberRange] = Map(by_id)
+        self._by_member: Map[int, tuple[_MemberEntry, ...]] = Map(
+            {m: tuple(v) for m, v in by_member.items()}
+        )
+        self._index: CowSortedList[_Entry] = CowSortedList(entries)
+        self._frozen = False
+
+    # -- snapshots ----------------------------------------------------------------
+    def copy(self) -> NumberPlan:
+        """A draft with the same ranges, sharing structure with this plan (no re-validation)."""
+        new = NumberPlan.__new__(NumberPlan)
+        new._by_id = self._by_id
+        new._by_member = self._by_member
+        new._index = self._index.copy()
+        new._frozen = False
+        return new
+
+    def freeze(self) -> NumberPlan:
+        """Make this plan read-only for good (it is being published); returns it."""
+        self._frozen = True
+        return self
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen
+
+    def _writable(self) -> None:
+        if self._frozen:
+            raise FrozenPlan("a published number plan never changes: change a copy()")
 
     # -- checks and changes -----------------------------------------------------
-    def _conflict(self, rng: NumberRange, ignore_id: int | None = None) -> NumberRange | None:
-        """The lowest range overlapping ``rng`` (other than ``ignore_id``), if any."""
-        length, lo, hi, _ = _entry(rng)
-        index = self._index
-        pos = index.bisect_left((length, lo + 1))
-        before = pos - 1
-        if before >= 0 and index[before][3] == ignore_id:
-            before -= 1
-        if before >= 0:
-            e = index[before]
-            if e[0] == length and e[2] >= lo:
-                return self._by_id[e[3]]
-        after = pos
-        if after < len(index) and index[after][3] == ignore_id:
-            after += 1
-        if after < len(index):
-            e = index[after]
-            if e[0] == length and e[1] <= hi:
-                return self._by_id[e[3]]
+    def _conflict(self, rng: NumberRange) -> NumberRange | None:
+        """The lowest range overlapping ``rng``, if any."""
+        length, lo, hi, _, _ = _entry(rng)
+        before = self._index.find_le((length, lo, _TOP))
+        if before is not None and before[0] == length and before[2] >= lo:
+            return before[4]
+        for e in self._index.irange((length, lo), (length, hi, _TOP)):
+            return e[4]
         return None
 
     def check_add(self, rng: NumberRange) -> None:
         """Raise :class:`RangeConflict` if ``rng`` cannot be added; the caller then stores it."""
-        if rng.id in self._by_id:
-            raise RangeConflict(rng, self._by_id[rng.id], "duplicate_id")
+        existing = self._by_id.get(rng.id)
+        if existing is not None:
+            raise RangeConflict(rng, existing, "duplicate_id")
         existing = self._conflict(rng)
         if existing is not None:
             raise RangeConflict(rng, existing)
 
     def add(self, rng: NumberRange) -> None:
         """Check (as :meth:`check_add`) and insert ``rng``."""
+        self._writable()
         self.check_add(rng)
-        self._insert(rng)
-
-    def _insert(self, rng: NumberRange) -> None:
         e = _entry(rng)
-        self._by_id[rng.id] = rng
+        self._by_id = self._by_id.set(rng.id, rng)
         self._index.add(e)
-        insort(self._by_member.setdefault(rng.member_id, []), (e[0], e[1], e[3]))
+        own = list(self._by_member.get(rng.member_id, ()))
+        insort(own, (e[0], e[1], e[3]))
+        self._by_member = self._by_member.set(rng.member_id, tuple(own))
 
     def _delete(self, rng: NumberRange) -> None:
         e = _entry(rng)
-        del self._by_id[rng.id]
+        self._by_id = self._by_id.delete(rng.id)
         self._index.remove(e)
-        own = self._by_member[rng.member_id]
+        own = list(self._by_member[rng.member_id])
         del own[bisect_left(own, (e[0], e[1], e[3]))]
-        if not own:
-            del self._by_member[rng.member_id]
+        self._by_member = (
+            self._by_member.set(rng.member_id, tuple(own))
+            if own
+            else self._by_member.delete(rng.member_id)
+        )
 
     def remove(self, range_id: int) -> NumberRange:
         """Remove and return the range; :class:`UnknownRange` if there is none."""
+        self._writable()
         rng = self.get(range_id)
         self._delete(rng)
         return rng
 
-    def replace(self, rng: NumberRange) -> None:
-        """Swap the range with ``rng.id`` for ``rng`` (new extent, type, member or remark).
-
-        Its own old extent does not conflict. Atomic: on :class:`UnknownRange` or
-        :class:`RangeConflict` the plan is unchanged.
-        """
-        old = self.get(rng.id)
-        existing = self._conflict(rng, ignore_id=rng.id)
-        if existing is not None:
-            raise RangeConflict(rng, existing)
-        self._delete(old)
-        self._insert(rng)
-
     def remove_member(self, member_id: int) -> list[NumberRange]:
         """Remove and return all ranges of a member (sorted), e.g. when it leaves."""
+        self._writable()
         removed = self.ranges_of(member_id)
         for rng in removed:
             self._delete(rng)
@@ -316,34 +341,30 @@ class NumberPlan:
     # -- queries ----------------------------------------------------------------
     def get(self, range_id: int) -> NumberRange:
         """The range with this id, or :class:`UnknownRange`."""
-        try:
-            return self._by_id[range_id]
-        except KeyError:
-            raise UnknownRange(range_id) from None
+        rng = self._by_id.get(range_id)
+        if rng is None:
+            raise UnknownRange(range_id)
+        return rng
 
     def range_for(self, number: str) -> NumberRange | None:
         """The range holding ``number`` (validated: ``invalid_number``), or None."""
-        if not _is_number(number):
+        if not is_number(number):
             validate_number(number)
         length = len(number)
         value = int(number)
-        index = self._index
-        pos = index.bisect_left((length, value + 1)) - 1
-        if pos < 0:
-            return None
-        e = index[pos]
-        if e[0] == length and e[2] >= value:
-            return self._by_id[e[3]]
+        e = self._index.find_le((length, value, _TOP))
+        if e is not None and e[0] == length and e[2] >= value:
+            return e[4]
         return None
 
-    def resolve(self, number: str) -> tuple[int, RangeType] | None:
-        """``(member_id, type)`` owning ``number``, or None when no range holds it.
+    def resolve(self, number: str) -> int | None:
+        """The member that answers for ``number``, or None: the SIP routing resolver.
 
-        Raises ``invalid_number`` for anything but 1–15 digits; the SIP redirector then
-        answers with a client error rather than "not found".
+        Raises ``invalid_number`` for anything but 1–15 digits (the routing table checks
+        with :func:`is_number` first and answers "not found" without asking).
         """
         rng = self.range_for(number)
-        return None if rng is None else (rng.member_id, rng.type)
+        return None if rng is None else rng.member_id
 
     def ranges_of(self, member_id: int) -> list[NumberRange]:
         """The member's ranges sorted by (length, start); empty for an unknown member."""
@@ -352,14 +373,15 @@ class NumberPlan:
 
     def next_free(
         self, member_id: int, type: RangeType, used: Container[str] = frozenset()
-    ) -> str | None:
-        """The lowest number of the member's ranges for ``type`` that is not in ``used``.
+    ) -> tuple[str, NumberRange] | None:
+        """The lowest number of the member's ranges for ``type`` not in ``used``, with its range.
 
-        Instant, scheduled and VMR numbers come from the member's ``general_meeting``
-        ranges when it has no range of that type; ``system_account`` never falls back.
-        None when the member has no applicable range or all its numbers are used. The
-        caller reserves the number (adds it to ``used`` in storage) before the next call.
-        Costs one ``in used`` test per used number skipped.
+        A specific meeting type overrides the general one: instant, scheduled and VMR
+        numbers come from the member's ``general_meeting`` ranges only when it has no
+        range of that type; ``system_account`` never falls back. None when the member has
+        no applicable range or all its numbers are used. The caller reserves the number
+        (adds it to ``used``) before the next call. Costs one ``in used`` test per used
+        number skipped.
         """
         type = RangeType(type)
         own = self.ranges_of(member_id)
@@ -372,7 +394,7 @@ class NumberPlan:
             for value in range(int(rng.start), int(rng.end) + 1):
                 number = str(value).zfill(length)
                 if number not in used:
-                    return number
+                    return number, rng
         return None
 
     def __len__(self) -> int:
@@ -380,16 +402,7 @@ class NumberPlan:
 
     def __iter__(self) -> Iterator[NumberRange]:
         """All ranges sorted by (length, start)."""
-        by_id = self._by_id
-        return (by_id[e[3]] for e in self._index)
+        return (e[4] for e in self._index)
 
     def __contains__(self, range_id: object) -> bool:
         return range_id in self._by_id
-
-    def copy(self) -> NumberPlan:
-        """An independent plan with the same ranges (O(n), no re-validation)."""
-        new = NumberPlan.__new__(NumberPlan)
-        new._by_id = dict(self._by_id)
-        new._by_member = {m: list(v) for m, v in self._by_member.items()}
-        new._index = self._index.copy()
-        return new

@@ -8,8 +8,8 @@ from dashboards.api import api
 from dashboards.api.members import READERS, WRITERS
 from dashboards.endpoint import Ctx
 from dashboards.errors import ApiError
-from dashboards.schemas import NUMBER_OWNER, RANGE, RANGE_CREATE, RANGE_LIST
-from hub.numbering import NumberRange
+from dashboards.schemas import NEXT_FREE, NUMBER_OWNER, RANGE, RANGE_CREATE, RANGE_LIST
+from hub.numbering import NumberRange, RangeType, validate_number
 
 
 def range_json(r: NumberRange) -> dict[str, Any]:
@@ -96,11 +96,50 @@ async def delete_range(ctx: Ctx) -> None:
     errors=(404, 422),
 )
 async def resolve_number(ctx: Ctx) -> dict[str, Any]:
-    number = ctx.request.path_params["number"]
-    if not (number.isascii() and number.isdigit() and 1 <= len(number) <= 15):
-        raise ApiError(422, "invalid_number", "a number is 1 to 15 digits")
+    number = validate_number(ctx.request.path_params["number"])
     view = await ctx.services.federation.current()
     r = view.plan.range_for(number)
     if r is None or not view.federation.is_within(ctx.me.scope, r.member_id):
         raise ApiError(404, "unknown_number", f"no member in your scope owns number {number}")
     return {"number": number, "member_id": r.member_id, "type": str(r.type), "range_id": r.id}
+
+
+@api.route(
+    "GET",
+    "/members/{member_id}/next-free",
+    summary="The lowest number a member can give a new meeting of a type",
+    tag="numbers",
+    response=NEXT_FREE,
+    roles=READERS,
+    query=(
+        (
+            "type",
+            {"type": "string", "enum": [t.value for t in RangeType]},
+            "meeting type; a member without ranges of that type uses its general_meeting "
+            "ranges (system_account never falls back)",
+        ),
+    ),
+    errors=(403, 404, 422),
+)
+async def next_free(ctx: Ctx) -> dict[str, Any]:
+    mid = ctx.int_param("member_id")
+    raw = ctx.query("type", max_len=32) or ""
+    try:
+        type = RangeType(raw)
+    except ValueError:
+        allowed = ", ".join(t.value for t in RangeType)
+        raise ApiError(
+            422, "invalid_input", f"query parameter type must be one of {allowed}"
+        ) from None
+    view = await ctx.services.federation.current()
+    view.federation.require_within(ctx.me.scope, mid)
+    found = view.plan.next_free(mid, type)
+    if found is None:
+        raise ApiError(
+            404,
+            "no_free_number",
+            f"member {mid} has no free number for {type.value}",
+            {"member_id": mid, "type": type.value},
+        )
+    number, rng = found
+    return {"member_id": mid, "type": type.value, "number": number, "range": range_json(rng)}

@@ -94,12 +94,27 @@ def make_conflicting(rng: random.Random, ranges: list[NumberRange], n: int) -> l
     return out
 
 
-def linear_resolve(rows: list[Row], number: str) -> tuple[int, RangeType] | None:
+def make_fresh(rng: random.Random, plan: NumberPlan, n: int) -> list[NumberRange]:
+    """``n`` new 13-digit ranges that overlap nothing (no plan range has 13 digits)."""
+    points = sorted(rng.sample(range(10**13), 2 * n))
+    return [
+        NumberRange(
+            id=2 * N_RANGES + k,
+            member_id=rng.randrange(1, N_MEMBERS + 1),
+            type=RangeType.VMR,
+            start=str(points[2 * k]).zfill(13),
+            end=str(points[2 * k + 1]).zfill(13),
+        )
+        for k in range(n)
+    ]
+
+
+def linear_resolve(rows: list[Row], number: str) -> int | None:
     """The baseline: a straight scan, as a naive implementation would do."""
     length, value = len(number), int(number)
-    for n, lo, hi, member, type_ in rows:
+    for n, lo, hi, member, _type in rows:
         if n == length and lo <= value <= hi:
-            return member, type_
+            return member
     return None
 
 
@@ -147,7 +162,22 @@ def main() -> None:
     print(f"NumberPlan(ranges) bulk load: {load_per_s:,.0f} ranges/s")
 
     copy_ms = statistics.median(timed(plan.copy) for _ in range(build_runs)) * 1000
-    print(f"copy(): {copy_ms:.1f} ms for {len(plan):,} ranges")
+    print(f"copy(): {copy_ms:.3f} ms for {len(plan):,} ranges")
+
+    # One stored change as the store makes it: draft = copy of the published snapshot,
+    # check + add one range, freeze and publish; the next change starts from that one.
+    snapshot = plan.freeze()
+    extra = make_fresh(rng, plan, 2_000)
+
+    def changes() -> None:
+        nonlocal snapshot
+        for r in extra:
+            draft = snapshot.copy()
+            draft.add(r)
+            snapshot = draft.freeze()
+
+    cow_ms = timed(changes) / len(extra) * 1000
+    print(f"copy-on-write change (copy + add + freeze): {cow_ms:.3f} ms on {len(plan):,} ranges")
 
     # (2) resolve() on half hits, half misses.
     resolve = plan.resolve
@@ -224,7 +254,8 @@ def main() -> None:
                 "members": N_MEMBERS,
                 "adds_per_s": round(adds_per_s),
                 "bulk_load_per_s": round(load_per_s),
-                "copy_ms": round(copy_ms, 1),
+                "copy_ms": round(copy_ms, 3),
+                "cow_change_ms": round(cow_ms, 3),
                 "resolve_per_s": round(resolve_per_s),
                 "resolve_hit_ratio": round(hits / len(lookups), 3),
                 "linear_resolve_per_s": round(linear_per_s, 1),

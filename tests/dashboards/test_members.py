@@ -255,3 +255,38 @@ def test_changes_survive_a_restart(hub_config, root, client):
         assert r.status_code == 201
     flat = root.get("/members?flat=true").json()["members"]
     assert "city9.example.gov" in [m["domain"] for m in flat]
+
+
+def test_next_free_number_specific_type_overrides_general(root, client):
+    prov, city = _chain(root, 2)
+    mid = city["id"]
+    for body in (
+        {"type": "general_meeting", "start": "4000", "end": "4999"},
+        {"type": "vmr", "start": "7100", "end": "7199"},
+    ):
+        assert root.post(f"/members/{mid}/ranges", body).status_code == 201
+    r = root.get(f"/members/{mid}/next-free?type=vmr")
+    assert r.status_code == 200, r.text
+    assert r.json()["number"] == "7100" and r.json()["range"]["type"] == "vmr"
+    # no instant_meeting range of its own: the general one answers
+    r = root.get(f"/members/{mid}/next-free?type=instant_meeting")
+    assert r.json()["number"] == "4000" and r.json()["range"]["type"] == "general_meeting"
+    # once it has its own, the specific type wins
+    r = root.post(
+        f"/members/{mid}/ranges", {"type": "instant_meeting", "start": "6500", "end": "6599"}
+    )
+    assert r.status_code == 201
+    assert root.get(f"/members/{mid}/next-free?type=instant_meeting").json()["number"] == "6500"
+    # system accounts never fall back
+    r = root.get(f"/members/{mid}/next-free?type=system_account")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "no_free_number"
+    for bad in ("", "?type=phone", "?type=" + "x" * 40):
+        r = root.get(f"/members/{mid}/next-free{bad}")
+        assert r.status_code == 422, bad
+    # scoped like every member route
+    ops = make_admin(client, "c2ops", "admin", root.create_member(prov["id"], "c2").json()["id"])
+    r = ops.get(f"/members/{mid}/next-free?type=vmr")
+    assert r.status_code == 403 and r.json()["error"]["code"] == "outside_scope"
+    doc = root.get("/openapi.json").json()
+    op = doc["paths"]["/api/v1/members/{member_id}/next-free"]["get"]
+    assert [p["name"] for p in op["parameters"]] == ["member_id", "type"]

@@ -11,6 +11,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from hub.numbering import (
     MAX_DIGITS,
+    FrozenPlan,
     InvalidRange,
     NumberPlan,
     NumberPlanError,
@@ -18,6 +19,7 @@ from hub.numbering import (
     RangeConflict,
     RangeType,
     UnknownRange,
+    is_number,
     validate_number,
 )
 
@@ -37,13 +39,14 @@ def R(id: int, member: int, type: RangeType | str, start: str, end: str) -> Numb
 
 @pytest.mark.parametrize("good", ["0", "7", "0123", "9" * MAX_DIGITS])
 def test_validate_number_accepts_digits(good: str) -> None:
-    assert validate_number(good) == good
+    assert validate_number(good) == good and is_number(good)
 
 
 @pytest.mark.parametrize(
     "bad", ["", "12a4", " 123", "123 ", "+123", "-1", "1" * 16, "١٢٣", "²", "1.0", None, 123]
 )
 def test_validate_number_refuses(bad: object) -> None:
+    assert not is_number(bad)
     with pytest.raises(NumberPlanError) as ei:
         validate_number(bad)  # type: ignore[arg-type]
     assert ei.value.code == "invalid_number"
@@ -152,9 +155,9 @@ def test_touching_ranges_and_other_lengths_allowed() -> None:
     plan.add(R(7, 9, GM, "01500", "02500"))
     plan.add(R(8, 9, GM, "0", "9"))
     assert [r.id for r in plan] == [8, 6, 4, 3, 5, 7]
-    assert plan.resolve("1500") == (7, GM)
-    assert plan.resolve("150") == (9, GM)
-    assert plan.resolve("01500") == (9, GM)
+    assert plan.resolve("1500") == 7
+    assert plan.resolve("150") == 9
+    assert plan.resolve("01500") == 9
     assert plan.resolve("001500") is None
 
 
@@ -190,26 +193,7 @@ def test_remove_and_unknown() -> None:
     assert plan.remove(3) == R(3, 7, GM, "1500", "2500")
     assert len(plan) == 0 and plan.resolve("2000") is None and plan.ranges_of(7) == []
     plan.add(R(4, 8, VMR, "1500", "2500"))  # the space is free again
-    assert plan.resolve("2000") == (8, VMR)
-
-
-def test_replace_is_atomic() -> None:
-    plan = NumberPlan([R(1, 1, VMR, "100", "199"), R(2, 2, GM, "300", "399")])
-    before = list(plan)
-    with pytest.raises(RangeConflict) as ei:
-        plan.replace(R(1, 1, VMR, "100", "300"))
-    assert ei.value.existing.id == 2
-    assert list(plan) == before
-    assert plan.resolve("150") == (1, VMR) and plan.resolve("250") is None
-    with pytest.raises(UnknownRange):
-        plan.replace(R(9, 1, VMR, "500", "599"))
-    assert list(plan) == before
-    # Its own old extent never conflicts: grow, shrink, retype, move to another member.
-    plan.replace(R(1, 1, VMR, "050", "299"))
-    assert plan.resolve("299") == (1, VMR) and plan.resolve("050") == (1, VMR)
-    plan.replace(R(1, 5, IM, "120", "130"))
-    assert plan.resolve("150") is None and plan.resolve("125") == (5, IM)
-    assert plan.ranges_of(1) == [] and [r.id for r in plan.ranges_of(5)] == [1]
+    assert plan.resolve("2000") == 8
 
 
 def test_ranges_of_sorted_and_remove_member() -> None:
@@ -240,6 +224,35 @@ def test_copy_is_independent() -> None:
     assert plan.ranges_of(8) == [] and other.ranges_of(7) == []
 
 
+def test_frozen_plan_never_changes_and_copies_share_nothing_mutable() -> None:
+    """A published (frozen) plan refuses every change; drafts taken from it diverge
+    freely, also across chunk splits and removals, and never touch the snapshot."""
+    base = NumberPlan(
+        [R(i, i % 7, VMR, f"{i * 10:06d}", f"{i * 10 + 4:06d}") for i in range(1, 2000)]
+    )
+    snapshot = base.freeze()
+    before = list(snapshot)
+    for change in (
+        lambda: snapshot.add(R(9999, 1, VMR, "999999", "999999")),
+        lambda: snapshot.remove(1),
+        lambda: snapshot.remove_member(1),
+    ):
+        with pytest.raises(FrozenPlan):
+            change()
+    draft = snapshot.copy()
+    for i in range(1, 2000, 3):
+        draft.remove(i)
+    for i in range(1, 1500):
+        draft.add(R(10_000 + i, 3, GM, f"{i * 10 + 5:06d}", f"{i * 10 + 7:06d}"))
+    second = draft.freeze().copy()
+    second.remove_member(3)
+    assert list(snapshot) == before and len(snapshot) == 1999
+    assert snapshot.resolve("000015") is None and snapshot.resolve("000010") == 1
+    assert draft.resolve("000015") == 3 and draft.resolve("000010") is None
+    assert second.resolve("000015") is None and len(draft) == 1999 - 667 + 1499
+    assert [r.id for r in draft.ranges_of(1)] == [r.id for r in draft if r.member_id == 1]
+
+
 def test_resolve_refuses_invalid_numbers() -> None:
     plan = plan_with_existing()
     for bad in ["", "12x", "1" * 16]:
@@ -252,20 +265,28 @@ def test_resolve_refuses_invalid_numbers() -> None:
 # -- next_free ---------------------------------------------------------------------------
 
 
+def nf(found: tuple[str, NumberRange] | None) -> str | None:
+    if found is None:
+        return None
+    number, rng = found
+    assert rng.contains(number)
+    return number
+
+
 def test_next_free_falls_back_to_general_meeting() -> None:
     plan = NumberPlan([R(1, 1, GM, "100", "102"), R(2, 1, VMR, "900", "901")])
-    assert plan.next_free(1, VMR) == "900"
-    assert plan.next_free(1, IM) == "100"
-    assert plan.next_free(1, SM) == "100"
-    assert plan.next_free(1, GM) == "100"
-    assert plan.next_free(1, "instant_meeting") == "100"  # type: ignore[arg-type]
+    assert nf(plan.next_free(1, VMR)) == "900"
+    assert nf(plan.next_free(1, IM)) == "100"
+    assert nf(plan.next_free(1, SM)) == "100"
+    assert nf(plan.next_free(1, GM)) == "100"
+    assert nf(plan.next_free(1, "instant_meeting")) == "100"  # type: ignore[arg-type]
 
 
 def test_next_free_with_used_and_exhaustion() -> None:
     plan = NumberPlan([R(1, 1, IM, "098", "099"), R(2, 1, IM, "0100", "0101")])
-    assert plan.next_free(1, IM, {"098"}) == "099"
-    assert plan.next_free(1, IM, {"098", "099"}) == "0100"  # 3 digits before 4 digits
-    assert plan.next_free(1, IM, {"098", "099", "0100"}) == "0101"
+    assert nf(plan.next_free(1, IM, {"098"})) == "099"
+    assert nf(plan.next_free(1, IM, {"098", "099"})) == "0100"  # 3 digits before 4 digits
+    assert nf(plan.next_free(1, IM, {"098", "099", "0100"})) == "0101"
     assert plan.next_free(1, IM, {"098", "099", "0100", "0101"}) is None
     # A specific range that is full does not fall back to general_meeting.
     plan.add(R(3, 1, GM, "500", "599"))
@@ -277,9 +298,9 @@ def test_next_free_system_account_never_falls_back() -> None:
     assert plan.next_free(1, SYS) is None
     assert plan.next_free(2, GM) is None  # unknown member
     plan.add(R(2, 1, SYS, "8000", "8000"))
-    assert plan.next_free(1, SYS) == "8000"
+    assert nf(plan.next_free(1, SYS)) == "8000"
     assert plan.next_free(1, SYS, used=frozenset({"8000"})) is None
-    assert plan.next_free(1, GM) == "100"
+    assert nf(plan.next_free(1, GM)) == "100"
 
 
 # -- stateful property test --------------------------------------------------------------
@@ -365,22 +386,6 @@ class PlanMachine(RuleBasedStateMachine):
             with pytest.raises(UnknownRange):
                 self.plan.remove(range_id)
 
-    @rule(data=st.data(), range_id=IDS)
-    def replace(self, data: st.DataObject, range_id: int) -> None:
-        rng = data.draw(ranges(range_id=range_id))
-        if range_id not in self.model:
-            with pytest.raises(UnknownRange):
-                self.plan.replace(rng)
-            return
-        expected = self.lowest_conflict(rng, ignore=range_id)
-        if expected is None:
-            self.plan.replace(rng)
-            self.model[range_id] = rng
-        else:
-            with pytest.raises(RangeConflict) as ei:
-                self.plan.replace(rng)
-            assert ei.value.existing == expected
-
     @rule(member=MEMBERS)
     def remove_member(self, member: int) -> None:
         gone = sorted(
@@ -407,13 +412,13 @@ class PlanMachine(RuleBasedStateMachine):
             if str(v).zfill(len(r.start)) not in used
         ]
         expected = min(free, key=key) if free else None
-        assert self.plan.next_free(member, type, used) == expected
+        assert nf(self.plan.next_free(member, type, used)) == expected
 
     def check_number(self, number: str) -> None:
         hits = [r for r in self.model.values() if r.contains(number)]
         assert len(hits) <= 1
         assert self.plan.range_for(number) == (hits[0] if hits else None)
-        assert self.plan.resolve(number) == ((hits[0].member_id, hits[0].type) if hits else None)
+        assert self.plan.resolve(number) == (hits[0].member_id if hits else None)
 
     @invariant()
     def no_overlap_and_edges_resolve(self) -> None:
