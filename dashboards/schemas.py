@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hub.federation import MAX_DISPLAY_NAME, MAX_REMARK
-from hub.numbering import NUMBER_PATTERN, RangeType
+from hub.numbering import MAX_DIGITS, NUMBER_PATTERN, RangeType
 
 ID: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
 NULLABLE_ID: dict[str, Any] = {"type": ["integer", "null"], "minimum": 1, "maximum": 2**31 - 1}
@@ -153,6 +153,10 @@ NUMBER_OWNER = {
     },
     "required": ["member_id", "type"],
 }
+_MAX_SCOPED_RANGE: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 10**MAX_DIGITS}
+NUMBERING_SETTINGS = obj({"max_scoped_range": _MAX_SCOPED_RANGE}, ("max_scoped_range",))
+NUMBERING_SETTINGS_PATCH = obj({"max_scoped_range": _MAX_SCOPED_RANGE}, minProperties=1)
+
 NEXT_FREE = {
     "type": "object",
     "properties": {

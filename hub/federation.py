@@ -179,6 +179,10 @@ class Federation:
         except KeyError:
             raise UnknownMember(member_id) from None
 
+    def level_of(self, member_id: int) -> int:
+        """The member's level (1 = province), or :class:`UnknownMember`."""
+        return self.get(member_id).level
+
     def by_domain(self, domain: str) -> Member | None:
         """The member whose primary domain is ``domain`` (case-insensitive)."""
         mid = self._by_domain.get(domain.strip().lower().rstrip("."))
@@ -266,8 +270,11 @@ class Federation:
             )
         return parent.level + 1
 
-    def check_add(self, m: Member) -> None:
-        """Raise :class:`FederationError` if ``m`` cannot join the tree as it is."""
+    def check_add(self, m: Member, scope: int | None = None) -> None:
+        """Raise :class:`FederationError` if ``m`` cannot join the tree as it is.
+
+        ``scope`` is the caller's: refusals about members outside it name nothing there.
+        """
         if m.id in self._members:
             raise FederationError("duplicate_id", f"member {m.id} exists already")
         if m.parent_id is None:
@@ -284,33 +291,53 @@ class Federation:
                 raise FederationError(
                     "invalid_level", f"a child of member {m.parent_id} is at level {expected}"
                 )
-        self._check_unique(m, exclude=None)
+        self._check_unique(m, exclude=None, scope=scope)
 
-    def _check_unique(self, m: Member, exclude: int | None) -> None:
+    def check_domain(self, scope: int | None, domain: str) -> None:
+        """Domains follow the tree: an admin of member S may give a member (S itself
+        included) only a domain under S's own (a subdomain of it); the federation-wide
+        admin (``scope`` None) any domain. Raises ``domain_outside_scope``."""
+        if scope is None:
+            return
+        base = self.get(scope).domain
+        if not normalize_domain(domain).endswith("." + base):
+            raise FederationError(
+                "domain_outside_scope",
+                f"domain {domain!r} must be a subdomain of your member's domain {base!r}",
+                {"domain": domain, "under": base},
+            )
+
+    def _check_unique(self, m: Member, exclude: int | None, scope: int | None = None) -> None:
         other = self._by_domain.get(m.domain)
         if other is not None and other != exclude:
-            raise FederationError(
-                "domain_taken",
-                f"domain {m.domain!r} is already the primary domain of member {other} "
-                f"({self._members[other].display_name})",
-                {"domain": m.domain, "member_id": other},
-            )
+            if self.is_within(scope, other):
+                message = (
+                    f"domain {m.domain!r} is already the primary domain of member {other} "
+                    f"({self._members[other].display_name})"
+                )
+                details: dict[str, object] = {"domain": m.domain, "member_id": other}
+            else:
+                message = f"domain {m.domain!r} is already taken"
+                details = {"domain": m.domain}
+            raise FederationError("domain_taken", message, details)
         other = self._by_username.get(m.username.lower())
         if other is not None and other != exclude:
-            raise FederationError(
-                "username_taken",
-                f"username {m.username!r} is already used by member {other}",
-                {"username": m.username, "member_id": other},
-            )
+            if self.is_within(scope, other):
+                message = f"username {m.username!r} is already used by member {other}"
+                details = {"username": m.username, "member_id": other}
+            else:
+                message = f"username {m.username!r} is already taken"
+                details = {"username": m.username}
+            raise FederationError("username_taken", message, details)
 
-    def check_update(self, m: Member) -> None:
+    def check_update(self, m: Member, scope: int | None = None) -> None:
         """Refuse an update that moves the member, changes its level or collides."""
         old = self.get(m.id)
         if old.parent_id != m.parent_id or old.level != m.level:
             raise FederationError(
                 "immutable_parent", "a member cannot be moved to another parent; delete and re-add"
             )
-        self._check_unique(m, exclude=m.id)
+        self._check_unique(m, exclude=m.id, scope=scope)
 
     def check_remove(self, member_id: int, cascade: bool = False) -> list[Member]:
         """The members a removal takes away (children first), or refuse.

@@ -15,11 +15,12 @@ Every refusal is a :class:`NumberPlanError` whose message says exactly why.
 
 from __future__ import annotations
 
+import heapq
 from bisect import bisect_left, insort
 from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
-from itertools import pairwise
+from typing import Protocol
 
 from immutables import Map
 
@@ -68,13 +69,23 @@ class InvalidRange(NumberPlanError):
 
 
 class RangeConflict(NumberPlanError):
-    """The range overlaps ``existing`` (or reuses its id); the caller shows ``message`` as is."""
+    """The range overlaps ``existing`` (or reuses its id); the caller shows ``message`` as is
+    to whoever may see ``existing``, and :meth:`hidden` to anyone else."""
 
-    def __init__(self, rng: NumberRange, existing: NumberRange, code: str = "range_conflict"):
+    def __init__(
+        self,
+        rng: NumberRange,
+        existing: NumberRange,
+        code: str = "range_conflict",
+        why: str = "",
+    ):
         if code == "duplicate_id":
             message = f"range id {rng.id} is already used by {existing.describe()}"
         else:
             message = f"range {rng.span()} ({rng.type}) overlaps {existing.describe()}"
+            if why:
+                message += f": {why}"
+        self.range = rng
         super().__init__(
             code,
             message,
@@ -89,6 +100,47 @@ class RangeConflict(NumberPlanError):
             },
         )
         self.existing = existing
+
+    def hidden(self) -> NumberPlanError:
+        """The same refusal saying only that the numbers are taken: for a caller who must
+        not learn anything about ``existing`` (it lies outside the caller's scope)."""
+        rng = self.range
+        return NumberPlanError(
+            self.code,
+            f"range {rng.span()} ({rng.type}) overlaps numbers that are already taken",
+            {"start": rng.start, "end": rng.end, "type": str(rng.type)},
+        )
+
+
+class NotDelegated(NumberPlanError):
+    """A scoped admin asked for numbers its member was not given (or for its own member)."""
+
+    def __init__(self, message: str, details: dict[str, object] | None = None):
+        super().__init__("not_delegated", message, details)
+
+
+class RangeTooLarge(NumberPlanError):
+    """A scoped admin's range is larger than the configured cap."""
+
+    def __init__(self, rng: NumberRange, limit: int):
+        super().__init__(
+            "range_too_large",
+            f"range {rng.span()} holds {rng.size} numbers; an admin of a member may give at "
+            f"most {limit} at once",
+            {"size": rng.size, "limit": limit},
+        )
+
+
+class RangeInUse(NumberPlanError):
+    """The range has been sub-allocated: the ranges given out of it go first."""
+
+    def __init__(self, rng: NumberRange, nested: int):
+        super().__init__(
+            "range_in_use",
+            f"range {rng.span()} has {nested} range(s) given out of it to members below; "
+            "remove those first",
+            {"id": rng.id, "nested": nested},
+        )
 
 
 class UnknownRange(NumberPlanError):
@@ -204,8 +256,35 @@ class NumberRange:
         }
 
 
-# Index entries: (length, first value, last value, range id, range). Ranges never overlap,
-# so (length, first value) is unique: tuples sort in C and never compare the range itself.
+class Lineage(Protocol):
+    """What the plan needs to know of the member tree (``Federation`` is one)."""
+
+    def level_of(self, member_id: int) -> int:
+        """The member's level: 1 for the root, +1 per generation."""
+        ...
+
+    def is_within(self, scope: int | None, member_id: int) -> bool:
+        """True when ``member_id`` is ``scope`` or below it (``None`` = everything)."""
+        ...
+
+
+class _Flat:
+    """A tree of unrelated roots: no nesting at all (the stand-alone SIP config)."""
+
+    def level_of(self, member_id: int) -> int:
+        return 1
+
+    def is_within(self, scope: int | None, member_id: int) -> bool:
+        return scope is None or scope == member_id
+
+
+FLAT: Lineage = _Flat()
+"""The lineage of a plan whose members are all unrelated: no two ranges may overlap."""
+
+# Index entries: (length, first value, last value, range id, range). One index per holder
+# level: holders of one level are never in one ancestor line, so their ranges never
+# overlap and (length, first value) is unique within a level. Tuples sort in C and never
+# compare the range itself.
 _Entry = tuple[int, int, int, int, NumberRange]
 # Per-member entries: (length, first value, range id).
 _MemberEntry = tuple[int, int, int]
@@ -216,54 +295,95 @@ def _entry(rng: NumberRange) -> _Entry:
     return (len(rng.start), int(rng.start), int(rng.end), rng.id, rng)
 
 
+def _deepest_first(levels: dict[int, CowSortedList[_Entry]]) -> tuple[CowSortedList[_Entry], ...]:
+    return tuple(levels[level] for level in sorted(levels, reverse=True))
+
+
 class FrozenPlan(RuntimeError):
     """A published plan was asked to change: change a ``copy()`` instead."""
 
 
 class NumberPlan:
-    """All number ranges of the federation, with no two overlapping.
+    """All number ranges of the federation: blocks delegated down the member tree.
+
+    Invariant (checked by :meth:`check_add`): any two ranges are either disjoint or one
+    lies wholly inside the other, and then the outer one's holder is a strict ancestor of
+    the inner one's. So ranges of members not in one ancestor line never overlap, a
+    member's own ranges never overlap, and a number answers to the *deepest* holder
+    (:meth:`range_for`). Who may give what (:meth:`check_grant`, :meth:`check_revoke`) is
+    the delegation rule on top: an admin gives numbers only to members below its own,
+    out of the blocks its subtree holds; the federation-wide admin also from free space.
 
     A plan is either a *draft* (being changed by one writer) or *frozen* (published as
     part of a snapshot: it never changes again, and ``add``/``remove``/``remove_member``
     raise :class:`FrozenPlan`). A writer takes ``copy()`` of a frozen plan — cheap: the
     copy shares structure with it (O(n / 256) pointers and a few hash-trie nodes) — checks
     and changes the copy, and freezes it when its change is stored. Each change checks
-    first and leaves the plan unchanged when it raises. Lookups are O(log n).
+    first and leaves the plan unchanged when it raises. Lookups cost one bisect per level
+    in use (at most 5): O(log n).
     """
 
-    __slots__ = ("_by_id", "_by_member", "_frozen", "_index")
+    __slots__ = ("_by_id", "_by_member", "_deepest_first", "_frozen", "_levels", "_lineage")
 
-    def __init__(self, ranges: Iterable[NumberRange] = ()) -> None:
-        """Load ``ranges`` (e.g. from storage); raises :class:`RangeConflict` if they overlap."""
-        by_id: dict[int, NumberRange] = {}
-        by_member: dict[int, list[_MemberEntry]] = {}
-        entries: list[_Entry] = []
+    def __init__(self, ranges: Iterable[NumberRange] = (), lineage: Lineage = FLAT) -> None:
+        """Load ``ranges`` (e.g. from storage) held by members of ``lineage``; raises
+        :class:`RangeConflict` if they break the invariant."""
+        self._lineage = lineage
+        self._by_id: Map[int, tuple[NumberRange, int]] = Map()
+        self._by_member: Map[int, tuple[_MemberEntry, ...]] = Map()
+        self._levels: dict[int, CowSortedList[_Entry]] = {}
+        self._deepest_first: tuple[CowSortedList[_Entry], ...] = ()
+        self._frozen = False
+        by_id: dict[int, tuple[NumberRange, int]] = {}
+        rows: list[tuple[int, int, int, int, int, NumberRange]] = []
         for rng in ranges:
             if rng.id in by_id:
-                raise RangeConflict(rng, by_id[rng.id], "duplicate_id")
-            by_id[rng.id] = rng
-            entries.append(_entry(rng))
-        entries.sort(key=lambda e: e[:4])
-        # Sorted by start, any overlap shows up between neighbours.
-        for prev, cur in pairwise(entries):
-            if prev[0] == cur[0] and prev[2] >= cur[1]:
-                raise RangeConflict(cur[4], prev[4])
-        for length, lo, _hi, rid, rng in entries:
+                raise RangeConflict(rng, by_id[rng.id][0], "duplicate_id")
+            level = lineage.level_of(rng.member_id)
+            by_id[rng.id] = (rng, level)
+            rows.append((len(rng.start), int(rng.start), -int(rng.end), level, rng.id, rng))
+        # One sweep in (length, start, outer first) order with the stack of open blocks:
+        # each range must close inside the innermost open block and be held below its
+        # holder (then, by induction, below every holder on the stack).
+        rows.sort(key=lambda row: row[:5])
+        open_blocks: list[tuple[int, int, NumberRange]] = []  # (length, last value, range)
+        by_level: dict[int, list[_Entry]] = {}
+        by_member: dict[int, list[_MemberEntry]] = {}
+        for length, lo, neg_hi, level, rid, rng in rows:
+            hi = -neg_hi
+            while open_blocks and (open_blocks[-1][0] != length or open_blocks[-1][1] < lo):
+                open_blocks.pop()
+            if open_blocks:
+                outer = open_blocks[-1][2]
+                if open_blocks[-1][1] < hi:
+                    raise RangeConflict(rng, outer, why=_WHY_EDGE)
+                if outer.member_id == rng.member_id or not lineage.is_within(
+                    outer.member_id, rng.member_id
+                ):
+                    raise RangeConflict(
+                        rng, outer, why=_WHY_LINE if level > by_id[outer.id][1] else _WHY_SIDE
+                    )
+            open_blocks.append((length, hi, rng))
+            by_level.setdefault(level, []).append((length, lo, hi, rid, rng))
             by_member.setdefault(rng.member_id, []).append((length, lo, rid))
-        self._by_id: Map[int, NumberRange] = Map(by_id)
-        self._by_member: Map[int, tuple[_MemberEntry, ...]] = Map(
-            {m: tuple(v) for m, v in by_member.items()}
-        )
-        self._index: CowSortedList[_Entry] = CowSortedList(entries)
-        self._frozen = False
+        self._levels = {level: CowSortedList(entries) for level, entries in by_level.items()}
+        self._deepest_first = _deepest_first(self._levels)
+        self._by_id = Map(by_id)
+        self._by_member = Map({m: tuple(v) for m, v in by_member.items()})
 
     # -- snapshots ----------------------------------------------------------------
-    def copy(self) -> NumberPlan:
-        """A draft with the same ranges, sharing structure with this plan (no re-validation)."""
+    def copy(self, lineage: Lineage | None = None) -> NumberPlan:
+        """A draft with the same ranges, sharing structure with this plan (no re-validation).
+
+        ``lineage``: the tree the draft's checks consult from now on (the draft tree of
+        the same change); by default this plan's.
+        """
         new = NumberPlan.__new__(NumberPlan)
+        new._lineage = self._lineage if lineage is None else lineage
         new._by_id = self._by_id
         new._by_member = self._by_member
-        new._index = self._index.copy()
+        new._levels = {level: index.copy() for level, index in self._levels.items()}
+        new._deepest_first = _deepest_first(new._levels)
         new._frozen = False
         return new
 
@@ -280,41 +400,134 @@ class NumberPlan:
         if self._frozen:
             raise FrozenPlan("a published number plan never changes: change a copy()")
 
-    # -- checks and changes -----------------------------------------------------
-    def _conflict(self, rng: NumberRange) -> NumberRange | None:
-        """The lowest range overlapping ``rng``, if any."""
+    # -- the invariant --------------------------------------------------------------
+    def _overlapping(self, level: int, rng: NumberRange) -> Iterator[_Entry]:
+        """The ranges of holders at ``level`` that share a number with ``rng``, in order."""
+        index = self._levels.get(level)
+        if not index:
+            return
         length, lo, hi, _, _ = _entry(rng)
-        before = self._index.find_le((length, lo, _TOP))
-        if before is not None and before[0] == length and before[2] >= lo:
-            return before[4]
-        for e in self._index.irange((length, lo), (length, hi, _TOP)):
-            return e[4]
-        return None
+        before = index.find_le((length, lo, _TOP))
+        if before is not None and before[0] == length and before[1] < lo <= before[2]:
+            yield before
+        yield from index.irange((length, lo), (length, hi, _TOP))
 
-    def check_add(self, rng: NumberRange) -> None:
-        """Raise :class:`RangeConflict` if ``rng`` cannot be added; the caller then stores it."""
-        existing = self._by_id.get(rng.id)
-        if existing is not None:
-            raise RangeConflict(rng, existing, "duplicate_id")
-        existing = self._conflict(rng)
-        if existing is not None:
-            raise RangeConflict(rng, existing)
+    def _check_outer(self, rng: NumberRange, level: int) -> NumberRange | None:
+        """Check ``rng`` against the ranges of holders above ``level``; return the deepest
+        range holding it (its parent block), or None when it lies in free space."""
+        parent: NumberRange | None = None
+        lo, hi = int(rng.start), int(rng.end)
+        for outer_level in sorted(self._levels):
+            if outer_level >= level:
+                break
+            for e in self._overlapping(outer_level, rng):
+                outer = e[4]
+                if not (e[1] <= lo and hi <= e[2]):
+                    raise RangeConflict(rng, outer, why=_WHY_EDGE)
+                if not self._lineage.is_within(outer.member_id, rng.member_id):
+                    raise RangeConflict(rng, outer, why=_WHY_LINE)
+                parent = outer
+        return parent
 
-    def add(self, rng: NumberRange) -> None:
-        """Check (as :meth:`check_add`) and insert ``rng``."""
+    def check_add(self, rng: NumberRange) -> NumberRange | None:
+        """Raise :class:`RangeConflict` if ``rng`` breaks the invariant; else return the
+        deepest range holding it (the block it is carved from), or None (free space)."""
+        found = self._by_id.get(rng.id)
+        if found is not None:
+            raise RangeConflict(rng, found[0], "duplicate_id")
+        level = self._lineage.level_of(rng.member_id)
+        for e in self._overlapping(level, rng):
+            raise RangeConflict(rng, e[4], why=_WHY_SIDE)
+        parent = self._check_outer(rng, level)
+        lo, hi = int(rng.start), int(rng.end)
+        for inner_level in sorted(self._levels):
+            if inner_level <= level:
+                continue
+            for e in self._overlapping(inner_level, rng):
+                inner = e[4]
+                if not (lo <= e[1] and e[2] <= hi):
+                    raise RangeConflict(rng, inner, why=_WHY_EDGE)
+                if not self._lineage.is_within(rng.member_id, inner.member_id):
+                    raise RangeConflict(rng, inner, why=_WHY_LINE)
+        return parent
+
+    def check_grant(
+        self, rng: NumberRange, scope: int | None, max_size: int | None = None
+    ) -> NumberRange | None:
+        """Check that an admin of ``scope`` may give ``rng``; return its parent block.
+
+        The federation-wide admin (``scope`` None) may give any member numbers from free
+        space or out of an ancestor's block. An admin of member S gives only to members
+        strictly below S, only out of a block held by S or a member below S (the deepest
+        block holding the range), and at most ``max_size`` numbers at once. Raises
+        :class:`NotDelegated`, :class:`RangeTooLarge` or :class:`RangeConflict`.
+        """
+        if scope is not None:
+            if rng.member_id == scope or not self._lineage.is_within(scope, rng.member_id):
+                raise NotDelegated(
+                    "numbers are given from above: only an admin of a member above "
+                    f"member {rng.member_id} can give it numbers",
+                    {"member_id": rng.member_id},
+                )
+            if max_size is not None and rng.size > max_size:
+                raise RangeTooLarge(rng, max_size)
+        parent = self.check_add(rng)
+        if scope is not None and (
+            parent is None or not self._lineage.is_within(scope, parent.member_id)
+        ):
+            raise NotDelegated(
+                f"range {rng.span()} is not inside a number block that your member "
+                f"(member {scope}) or a member below it holds",
+                {"start": rng.start, "end": rng.end},
+            )
+        return parent
+
+    def check_revoke(self, range_id: int, scope: int | None) -> NumberRange:
+        """The range an admin of ``scope`` may take back, or raise: only an admin above
+        its holder (or the federation-wide admin) may, once nothing is given out of it."""
+        rng = self.get(range_id)
+        if scope is not None and (
+            rng.member_id == scope or not self._lineage.is_within(scope, rng.member_id)
+        ):
+            raise NotDelegated(
+                f"only an admin of a member above member {rng.member_id} can take its numbers back",
+                {"member_id": rng.member_id},
+            )
+        nested = sum(1 for _ in self._nested(rng))
+        if nested:
+            raise RangeInUse(rng, nested)
+        return rng
+
+    def _nested(self, rng: NumberRange) -> Iterator[_Entry]:
+        """The ranges lying inside ``rng`` held by members below its holder."""
+        level = self._by_id[rng.id][1] if rng.id in self._by_id else 0
+        for inner_level in sorted(self._levels):
+            if inner_level > level:
+                yield from self._overlapping(inner_level, rng)
+
+    # -- changes ----------------------------------------------------------------------
+    def add(self, rng: NumberRange) -> NumberRange | None:
+        """Check (as :meth:`check_add`) and insert ``rng``; returns its parent block."""
         self._writable()
-        self.check_add(rng)
+        parent = self.check_add(rng)
+        level = self._lineage.level_of(rng.member_id)
         e = _entry(rng)
-        self._by_id = self._by_id.set(rng.id, rng)
-        self._index.add(e)
+        self._by_id = self._by_id.set(rng.id, (rng, level))
+        index = self._levels.get(level)
+        if index is None:
+            index = self._levels[level] = CowSortedList()
+            self._deepest_first = _deepest_first(self._levels)
+        index.add(e)
         own = list(self._by_member.get(rng.member_id, ()))
         insort(own, (e[0], e[1], e[3]))
         self._by_member = self._by_member.set(rng.member_id, tuple(own))
+        return parent
 
     def _delete(self, rng: NumberRange) -> None:
+        level = self._by_id[rng.id][1]
         e = _entry(rng)
         self._by_id = self._by_id.delete(rng.id)
-        self._index.remove(e)
+        self._levels[level].remove(e)
         own = list(self._by_member[rng.member_id])
         del own[bisect_left(own, (e[0], e[1], e[3]))]
         self._by_member = (
@@ -324,7 +537,9 @@ class NumberPlan:
         )
 
     def remove(self, range_id: int) -> NumberRange:
-        """Remove and return the range; :class:`UnknownRange` if there is none."""
+        """Remove and return the range; :class:`UnknownRange` if there is none.
+
+        Ranges given out of it stay with their holders (see :meth:`check_revoke`)."""
         self._writable()
         rng = self.get(range_id)
         self._delete(rng)
@@ -341,24 +556,27 @@ class NumberPlan:
     # -- queries ----------------------------------------------------------------
     def get(self, range_id: int) -> NumberRange:
         """The range with this id, or :class:`UnknownRange`."""
-        rng = self._by_id.get(range_id)
-        if rng is None:
+        found = self._by_id.get(range_id)
+        if found is None:
             raise UnknownRange(range_id)
-        return rng
+        return found[0]
 
     def range_for(self, number: str) -> NumberRange | None:
-        """The range holding ``number`` (validated: ``invalid_number``), or None."""
+        """The range of the deepest holder of ``number`` (validated: ``invalid_number``),
+        or None when nobody holds it."""
         if not is_number(number):
             validate_number(number)
-        length = len(number)
-        value = int(number)
-        e = self._index.find_le((length, value, _TOP))
-        if e is not None and e[0] == length and e[2] >= value:
-            return e[4]
+        key = (len(number), int(number), _TOP)
+        length, value = key[0], key[1]
+        for index in self._deepest_first:
+            e = index.find_le(key)
+            if e is not None and e[0] == length and e[2] >= value:
+                return e[4]
         return None
 
     def resolve(self, number: str) -> int | None:
-        """The member that answers for ``number``, or None: the SIP routing resolver.
+        """The member that answers for ``number`` (its deepest holder), or None: the SIP
+        routing resolver.
 
         Raises ``invalid_number`` for anything but 1–15 digits (the routing table checks
         with :func:`is_number` first and answers "not found" without asking).
@@ -369,19 +587,20 @@ class NumberPlan:
     def ranges_of(self, member_id: int) -> list[NumberRange]:
         """The member's ranges sorted by (length, start); empty for an unknown member."""
         by_id = self._by_id
-        return [by_id[rid] for _, _, rid in self._by_member.get(member_id, ())]
+        return [by_id[rid][0] for _, _, rid in self._by_member.get(member_id, ())]
 
     def next_free(
         self, member_id: int, type: RangeType, used: Container[str] = frozenset()
     ) -> tuple[str, NumberRange] | None:
-        """The lowest number of the member's ranges for ``type`` not in ``used``, with its range.
+        """The lowest number the member answers for in its ranges for ``type`` (numbers it
+        gave to members below are theirs) that is not in ``used``, with its range.
 
         A specific meeting type overrides the general one: instant, scheduled and VMR
         numbers come from the member's ``general_meeting`` ranges only when it has no
         range of that type; ``system_account`` never falls back. None when the member has
         no applicable range or all its numbers are used. The caller reserves the number
         (adds it to ``used``) before the next call. Costs one ``in used`` test per used
-        number skipped.
+        number skipped, one step per range given out of it.
         """
         type = RangeType(type)
         own = self.ranges_of(member_id)
@@ -391,18 +610,36 @@ class NumberPlan:
             ranges = [r for r in own if r.type is fallback]
         for rng in ranges:
             length = len(rng.start)
-            for value in range(int(rng.start), int(rng.end) + 1):
+            given = sorted((e[1], e[2]) for e in self._nested(rng))
+            value, end = int(rng.start), int(rng.end)
+            k = 0
+            while value <= end:
+                while k < len(given) and given[k][1] < value:
+                    k += 1
+                if k < len(given) and given[k][0] <= value:
+                    value = given[k][1] + 1
+                    continue
                 number = str(value).zfill(length)
                 if number not in used:
                     return number, rng
+                value += 1
         return None
 
     def __len__(self) -> int:
         return len(self._by_id)
 
     def __iter__(self) -> Iterator[NumberRange]:
-        """All ranges sorted by (length, start)."""
-        return (e[4] for e in self._index)
+        """All ranges sorted by (length, start, outer before inner)."""
+        by_id = self._by_id
+        merged = heapq.merge(
+            *(((e[0], e[1], level, e[3]) for e in index) for level, index in self._levels.items())
+        )
+        return (by_id[rid][0] for _, _, _, rid in merged)
 
     def __contains__(self, range_id: object) -> bool:
         return range_id in self._by_id
+
+
+_WHY_SIDE = "members that are not in one ancestor line never share numbers"
+_WHY_EDGE = "a range lies wholly inside the block it is given from, or apart from it"
+_WHY_LINE = "only a member below a range's holder can hold numbers inside it"

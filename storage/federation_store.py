@@ -26,7 +26,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.federation import Federation, FederationError, Member
-from hub.numbering import NumberPlan, NumberRange, RangeType
+from hub.numbering import NumberPlan, NumberRange, RangeConflict, RangeType
 from storage.db import Database
 from storage.models import (
     AdminRow,
@@ -99,7 +99,9 @@ class _Draft:
 
     @classmethod
     def of(cls, session: AsyncSession, base: FederationView) -> _Draft:
-        return cls(session, base, base.federation.copy(), base.plan.copy(), dict(base.servers))
+        federation = base.federation.copy()
+        plan = base.plan.copy(lineage=federation)  # the draft's checks see the draft tree
+        return cls(session, base, federation, plan, dict(base.servers))
 
     def publish(self, revision: int) -> FederationView:
         return FederationView(
@@ -222,7 +224,8 @@ class FederationStore:
                 fed.require_within(scope, parent_id)
             level = fed.level_for_parent(parent_id)
             probe = Member(-1, parent_id, level, domain, display_name, username, remark)
-            fed.check_add(probe)
+            fed.check_domain(scope, probe.domain)
+            fed.check_add(probe, scope)
             now = utcnow()
             row = MemberRow(
                 id=await self._fresh_member_id(d.session),
@@ -267,7 +270,9 @@ class FederationStore:
                 fields.get("username", old.username),
                 fields.get("remark", old.remark),
             )
-            fed.check_update(new)
+            if new.domain != old.domain:
+                fed.check_domain(scope, new.domain)
+            fed.check_update(new, scope)
             row = await d.session.get(MemberRow, member_id)
             assert row is not None
             for k in MEMBER_FIELDS:
@@ -326,12 +331,21 @@ class FederationStore:
         start: str,
         end: str,
         remark: str = "",
+        max_size: int | None = None,
     ) -> NumberRange:
-        """Give a member in ``scope`` a number range; refused if it overlaps any other."""
+        """An admin of ``scope`` gives a member numbers (see ``NumberPlan.check_grant``):
+        from above, out of a block its subtree holds (the federation-wide admin also from
+        free space), at most ``max_size`` numbers for a scoped admin. A clash with a range
+        outside ``scope`` says only that the numbers are taken."""
         async with self._change() as d:
             d.federation.require_within(scope, member_id)
             probe = NumberRange(0, member_id, type, start, end, remark)  # type: ignore[arg-type]
-            d.plan.check_add(probe)
+            try:
+                d.plan.check_grant(probe, scope, max_size)
+            except RangeConflict as e:
+                if not d.federation.is_within(scope, e.existing.member_id):
+                    raise e.hidden() from None
+                raise
             row = NumberRangeRow(
                 member_id=member_id,
                 type=str(probe.type),
@@ -341,6 +355,7 @@ class FederationStore:
                 start_value=int(probe.start),
                 end_value=int(probe.end),
                 remark=remark,
+                granted_by=scope,
                 created_at=utcnow(),
             )
             d.session.add(row)
@@ -350,6 +365,8 @@ class FederationStore:
             return rng
 
     async def remove_range(self, scope: int | None, member_id: int, range_id: int) -> NumberRange:
+        """Take a member's range back: only from above (``NumberPlan.check_revoke``), and
+        only once nothing has been given out of it."""
         async with self._change() as d:
             d.federation.require_within(scope, member_id)
             rng = d.plan.get(range_id)
@@ -359,6 +376,7 @@ class FederationStore:
                     f"range {range_id} does not belong to member {member_id}",
                     {"range_id": range_id, "member_id": member_id},
                 )
+            d.plan.check_revoke(range_id, scope)
             await d.session.execute(delete(NumberRangeRow).where(NumberRangeRow.id == range_id))
             d.plan.remove(range_id)
             return rng
@@ -386,7 +404,12 @@ async def _load(s: AsyncSession, revision: int) -> FederationView:
     ]
     servers = {r.id: MemberServerInfo(r.server_url, r.sip_host, r.sip_port) for r in rows}
     ranges = (await s.execute(select(NumberRangeRow))).scalars().all()
+    fed = Federation.of(members).freeze()
     plan = NumberPlan(
-        NumberRange(r.id, r.member_id, RangeType(r.type), r.start, r.end, r.remark) for r in ranges
+        (
+            NumberRange(r.id, r.member_id, RangeType(r.type), r.start, r.end, r.remark)
+            for r in ranges
+        ),
+        lineage=fed,
     )
-    return FederationView(revision, Federation.of(members).freeze(), plan.freeze(), Map(servers))
+    return FederationView(revision, fed, plan.freeze(), Map(servers))
