@@ -38,6 +38,16 @@ class CowSortedList(Generic[T]):
         # ids of the chunks only this list refers to: the ones it may change in place.
         self._owned: set[int] = {id(c) for c in self._chunks}
 
+    @classmethod
+    def from_sorted(cls, items: list[T]) -> CowSortedList[T]:
+        """A list of ``items`` that the caller has sorted already (not checked)."""
+        new: CowSortedList[T] = cls.__new__(cls)
+        new._chunks = [items[i : i + LOAD] for i in range(0, len(items), LOAD)]
+        new._firsts = [c[0] for c in new._chunks]
+        new._len = len(items)
+        new._owned = {id(c) for c in new._chunks}
+        return new
+
     def copy(self) -> CowSortedList[T]:
         """An independent list sharing every chunk with this one (neither owns them now)."""
         new = CowSortedList.__new__(CowSortedList)

@@ -308,7 +308,8 @@ def _federation(root, client):
         assert r.status_code == 201, r.text
         ids[name] = r.json()["id"]
     for name, start, end in (
-        ("prov", "100000", "199999"),
+        ("prov", "100000", "119999"),
+        ("prov", "140000", "199999"),
         ("city1", "120000", "129999"),
         ("city2", "130000", "139999"),
     ):
