@@ -286,3 +286,66 @@ def test_view_held_across_changes_never_changes(db_url):
             await dbb.close()
 
     asyncio.run(run())
+
+
+def test_migration_keeps_flat_ranges_as_given_by_the_top(db_url):
+    """Ranges stored before delegation (revision 0003) load unchanged after 0004: each is
+    a block given by the top (granted_by NULL), and the deepest-holder lookup finds them."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from storage.db import _alembic_config
+    from storage.models import MemberRow, NumberRangeRow
+
+    async def run() -> None:
+        db = Database.open(db_url)
+        try:
+
+            def upgrade_to(conn, revision: str) -> None:
+                cfg = _alembic_config()
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+
+            async with db.engine.begin() as conn:
+                await conn.run_sync(upgrade_to, "0003")
+                # the tables as they were then (no granted_by column yet)
+                for mid, parent, level, name in ((1, None, 1, "p"), (2, 1, 2, "c")):
+                    await conn.execute(
+                        MemberRow.__table__.insert().values(
+                            id=mid,
+                            parent_id=parent,
+                            level=level,
+                            domain=f"{name}.example.gov",
+                            display_name=name,
+                            username=name,
+                            password_hash="x",
+                        )
+                    )
+                for mid, start, end in ((1, "1000", "1999"), (2, "2000", "2999")):
+                    await conn.execute(
+                        NumberRangeRow.__table__.insert().values(
+                            member_id=mid,
+                            type="vmr",
+                            start=start,
+                            end=end,
+                            length=4,
+                            start_value=int(start),
+                            end_value=int(end),
+                        )
+                    )
+            await db.upgrade()
+            async with db.engine.connect() as conn:
+                granted = (
+                    await conn.execute(text("SELECT granted_by FROM number_ranges ORDER BY id"))
+                ).all()
+            assert [g for (g,) in granted] == [None, None]
+            store = FederationStore(db)
+            view = await store.current()
+            assert view.plan.resolve("1500") == 1 and view.plan.resolve("2500") == 2
+            # the province's admin may now give the city numbers out of its block only
+            await store.add_range(1, 2, type="vmr", start="1100", end="1199")
+            assert (await store.current()).plan.resolve("1150") == 2
+        finally:
+            await db.close()
+
+    asyncio.run(run())
