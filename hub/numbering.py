@@ -8,9 +8,11 @@ member answers for a dialled number; the API asks ``range_for`` and ``next_free`
 
 A number is a string of 1–15 ASCII digits (:func:`is_number`, the one definition of that
 rule); ``(length, int value)`` identifies it, so ``"0123"`` and ``"123"`` are different
-numbers and ranges of different lengths never overlap. No two ranges of the plan may
-overlap at all, whatever their member or type.
-Every refusal is a :class:`NumberPlanError` whose message says exactly why.
+numbers and ranges of different lengths never overlap. Numbers are delegated down the
+member tree: a range lies apart from every other, or wholly inside a block of one of
+its holder's ancestors, and a number answers to its deepest holder (see
+:class:`NumberPlan`). Every refusal is a :class:`NumberPlanError` whose message says
+exactly why.
 """
 
 from __future__ import annotations
