@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from dashboards.endpoint import Api, Endpoint
-from dashboards.schemas import ERROR, NUMBER
+from dashboards.schemas import ERROR, NAME_PATTERN, NUMBER
 
 STATUS_TEXT = {
     400: "Malformed request",
@@ -31,7 +31,11 @@ def _operation(ep: Endpoint, version: str) -> dict[str, Any]:
     params: list[dict[str, Any]] = []
     for name in re.findall(r"{(\w+)}", ep.path):
         schema: dict[str, Any] = (
-            NUMBER if name == "number" else {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+            NUMBER
+            if name == "number"
+            else {"type": "string", "pattern": NAME_PATTERN}
+            if name.endswith("_name")
+            else {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
         )
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
     for name, schema, desc in ep.query:

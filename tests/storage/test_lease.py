@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from controllers.manager import LinkManager
+from hub.live import LiveState
 from ops.links import LinkSupervisor
 from storage.db import Database
 from storage.federation_store import FederationStore
@@ -90,8 +91,8 @@ def test_only_one_node_runs_member_links(db_url):
         a, b = Database.open(db_url), Database.open(db_url)
         await a.upgrade()
         la, lb = WatchedLease(a, "member-links"), WatchedLease(b, "member-links")
-        sa = LinkSupervisor(FederationStore(a), LinkManager(), la, check_s=0.05)
-        sb = LinkSupervisor(FederationStore(b), LinkManager(), lb, check_s=0.05)
+        sa = LinkSupervisor(FederationStore(a), LinkManager(live=LiveState()), la, check_s=0.05)
+        sb = LinkSupervisor(FederationStore(b), LinkManager(live=LiveState()), lb, check_s=0.05)
         try:
             await sa.start()
             await sb.start()
