@@ -11,10 +11,13 @@ api = Api()
 
 from dashboards.api import (  # noqa: E402,F401  (registration side effects)
     admins,
+    asyncapi,
     audit,
     auth,
     backups,
+    calls,
     commands,
+    journal,
     live,
     logs,
     members,
