@@ -289,7 +289,7 @@ def test_view_held_across_changes_never_changes(db_url):
 
 
 def test_migration_keeps_flat_ranges_as_given_by_the_top(db_url):
-    """Ranges stored before delegation (revision 0003) load unchanged after 0005: each is
+    """Ranges stored before delegation (revision 0003) load unchanged after 0006: each is
     a block given by the top (granted_by NULL), and the deepest-holder lookup finds them."""
     from alembic import command
     from sqlalchemy import text

@@ -6,8 +6,8 @@ range: NULL is the federation-wide admin. Every range stored before this revisio
 flat (no two overlapped), so each already satisfies the delegation invariant as a block
 given by the top: they all keep NULL.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-30
 """
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
