@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from dashboards.endpoint import Api, Endpoint
-from dashboards.schemas import ERROR, NAME_PATTERN
+from dashboards.schemas import ERROR, NAME_PATTERN, NUMBER
 
 STATUS_TEXT = {
     400: "Malformed request",
@@ -31,7 +31,7 @@ def _operation(ep: Endpoint, version: str) -> dict[str, Any]:
     params: list[dict[str, Any]] = []
     for name in re.findall(r"{(\w+)}", ep.path):
         schema: dict[str, Any] = (
-            {"type": "string", "pattern": "^[0-9]{1,15}$"}
+            NUMBER
             if name == "number"
             else {"type": "string", "pattern": NAME_PATTERN}
             if name.endswith("_name")

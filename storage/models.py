@@ -83,6 +83,8 @@ class MemberRow(Base):
 
 
 class NumberRangeRow(Base):
+    """A block of numbers held by a member, given by an admin above it (see granted_by)."""
+
     __tablename__ = "number_ranges"
     __table_args__ = (Index("ix_number_ranges_extent", "length", "start_value", "end_value"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -96,6 +98,12 @@ class NumberRangeRow(Base):
     start_value: Mapped[int] = mapped_column(BigInteger, nullable=False)
     end_value: Mapped[int] = mapped_column(BigInteger, nullable=False)
     remark: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    # The member whose admin gave the range (out of its subtree's blocks); NULL: the
+    # federation-wide admin. Who holds which numbers follows from the ranges themselves
+    # (nesting and member levels: hub.numbering); this only records who gave them.
+    granted_by: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="RESTRICT"), nullable=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
 
