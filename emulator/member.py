@@ -14,7 +14,7 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from controllers.auth import AuthPolicy, MemberAuthenticator
 from controllers.messages import (
@@ -40,10 +40,6 @@ from emulator.spec import EmulatedMemberSpec, VenueSpec
 from emulator.world import MemberWorld
 from hub.conference import CascadeRef, Event, Venue, VenueStatus
 
-if TYPE_CHECKING:
-    from emulator.federation import EmulatedFederation
-
-
 class Outlet(Protocol):
     """What a member needs of one hub connection (see emulator.server)."""
 
@@ -54,6 +50,25 @@ class Outlet(Protocol):
     def backlog(self) -> int: ...
 
     def enqueue(self, data: bytes) -> None: ...
+
+
+class Peers(Protocol):
+    """What a member asks of the federation around it (``EmulatedFederation`` answers).
+
+    A Protocol, so that the member does not import the federation that imports it.
+    """
+
+    def meeting_owner(self, number: str) -> EmulatedMember | None:
+        """The member whose VMR range holds ``number`` (None: no member)."""
+        ...
+
+    def open_meeting(self, ref: CascadeRef) -> bool:
+        """Can ``ref`` be cascaded in (its VMR starts if it was not running)?"""
+        ...
+
+    def cascade_dropped(self, ref: CascadeRef) -> None:
+        """A cascade link to ``ref`` was hung up by this member."""
+        ...
 
 
 def new_epoch() -> int:
@@ -75,7 +90,7 @@ class EmulatedMember:
         seed: int = 0,
         behaviour: Behaviour | None = None,
         policy: AuthPolicy | None = None,
-        federation: EmulatedFederation | None = None,
+        federation: Peers | None = None,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.spec = spec
