@@ -40,6 +40,7 @@ from emulator.spec import EmulatedMemberSpec, VenueSpec
 from emulator.world import MemberWorld
 from hub.conference import CascadeRef, Event, Venue, VenueStatus
 
+
 class Outlet(Protocol):
     """What a member needs of one hub connection (see emulator.server)."""
 
