@@ -20,6 +20,7 @@ from sip.settings import Overrides
 from storage.admins import AdminStore
 from storage.api_tokens import TokenStore
 from storage.audit import AuditLog
+from storage.datasets import DataStore
 from storage.db import Database
 from storage.federation_store import FederationStore
 from storage.sessions import SessionStore
@@ -87,6 +88,7 @@ class Services:
     audit: AuditLog
     throttle: LoginThrottle
     settings: SettingsStore | None = None
+    data: DataStore | None = None
     links: LinkControl | None = None
     redirect: RedirectControl | None = None
     on_start: list[Hook] = field(default_factory=list)

@@ -24,6 +24,7 @@ from ops.redirect import RedirectSupervisor
 from storage.admins import AdminStore, Role
 from storage.api_tokens import TokenStore
 from storage.audit import AuditLog
+from storage.datasets import DataStore
 from storage.db import Database, sqlite_url_for
 from storage.federation_store import FederationStore
 from storage.lease import Lease
@@ -77,6 +78,7 @@ def build_services(config: HubConfig) -> Services:
         audit=AuditLog(db),
         throttle=LoginThrottle(config.ip_failures_per_window, config.ip_window.total_seconds()),
         settings=settings,
+        data=DataStore(db),
         links=links,
         redirect=redirect,
     )

@@ -14,6 +14,7 @@ from dashboards.api import (  # noqa: E402,F401  (registration side effects)
     audit,
     auth,
     commands,
+    data,
     live,
     members,
     numbers,

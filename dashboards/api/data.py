@@ -1,0 +1,230 @@
+"""Federation data of a member: accounts, physical rooms, VMRs and call routes (CRUD).
+
+Under ``/members/{id}/accounts|rooms|vmrs|routes``. An admin manages its own member's
+data and its subordinates' (the member must be in its scope), nothing above or beside.
+Numbers must lie in the member's ranges (accounts: ``system_account``; VMRs: ``vmr`` or
+``general_meeting``); numbers and account names are unique federation-wide, and a clash
+is named only when the other item is in the caller's scope (else just "taken").
+Account passwords go in, never out: the API stores only the SIP digest secrets the
+member server needs (storage/datasets.py) and never echoes or logs the password.
+Every change is pushed to the member server by the sync (``/members/{id}/sync``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dashboards.api import api
+from dashboards.api.members import READERS, WRITERS
+from dashboards.endpoint import Ctx
+from dashboards.errors import ApiError
+from dashboards.schemas import DOMAIN, NUMBER, PASSWORD, REMARK, obj
+from hub import password_policy
+from hub.datasets import MAX_DISPLAY, AccountKind, DataError
+from storage.datasets import RESOURCES, DataStore, Resource, Scope, item_json
+
+DATA_STATUS = {
+    "unknown_item": 404,
+    "taken": 409,
+    "name_taken": 409,
+    "number_taken": 409,
+    "prefix_taken": 409,
+}
+"""Status per data-set refusal code; anything else is invalid input (422)."""
+
+ACCOUNT_NAME = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"}
+TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_DISPLAY}
+FIELDS: dict[str, dict[str, dict[str, Any]]] = {
+    "accounts": {
+        "kind": {"type": "string", "enum": [k.value for k in AccountKind]},
+        "number": NUMBER,
+        "name": ACCOUNT_NAME,
+        "display_name": {"type": "string", "maxLength": MAX_DISPLAY},
+        "password": PASSWORD,
+    },
+    "rooms": {
+        "name": TEXT,
+        "location": {"type": "string", "maxLength": 256},
+        "capacity": {"type": "integer", "minimum": 0, "maximum": 100_000},
+        "remark": REMARK,
+    },
+    "vmrs": {"number": NUMBER, "name": TEXT, "remark": REMARK},
+    "routes": {
+        "prefix": NUMBER,
+        "destination": {**DOMAIN, "pattern": "^[A-Za-z0-9.:\\[\\]-]+$"},
+        "priority": {"type": "integer", "minimum": 0, "maximum": 1000},
+        "remark": REMARK,
+    },
+}
+REQUIRED = {
+    "accounts": ("kind", "number", "name"),
+    "rooms": ("name",),
+    "vmrs": ("number", "name"),
+    "routes": ("prefix", "destination"),
+}
+
+
+def _item_schema(resource: str) -> dict[str, Any]:
+    props: dict[str, Any] = {"id": {"type": "integer"}, "member_id": {"type": "integer"}}
+    props.update({k: v for k, v in FIELDS[resource].items() if k != "password"})
+    props["version"] = {"type": "integer"}
+    return {"type": "object", "properties": props, "required": ["id", "member_id", "version"]}
+
+
+def store(ctx: Ctx) -> DataStore:
+    data = ctx.services.data
+    if data is None:
+        raise ApiError(503, "no_data_store", "this node keeps no federation data")
+    return data
+
+
+async def scope_for(ctx: Ctx, member_id: int) -> Scope:
+    """The federation as of now, with ``member_id`` checked to be in the caller's scope."""
+    view = await ctx.services.federation.current()
+    view.federation.require_within(ctx.me.scope, member_id)
+    return Scope(view.federation, view.plan, ctx.me.scope)
+
+
+def refusal(e: DataError) -> ApiError:
+    return ApiError(DATA_STATUS.get(e.code, 422), e.code, e.message, dict(e.details))
+
+
+async def _password(ctx: Ctx, name: str | None) -> str | None:
+    password = ctx.body.get("password")
+    if password is None:
+        return None
+    reasons = password_policy.check(password, name or "")
+    if reasons:
+        raise ApiError(422, "weak_password", "password " + "; ".join(reasons), {"reasons": reasons})
+    return str(password)
+
+
+def _register(resource: Resource) -> None:
+    name = resource.name
+    single = name[:-1]
+    path = f"/members/{{member_id}}/{name}"
+    item_path = f"{path}/{{item_id}}"
+    fields = FIELDS[name]
+    item = _item_schema(name)
+
+    async def list_items(ctx: Ctx) -> dict[str, Any]:
+        mid = ctx.int_param("member_id")
+        await scope_for(ctx, mid)
+        raw = ctx.query("after", "0", max_len=10) or "0"
+        if not (raw.isascii() and raw.isdigit()):
+            raise ApiError(422, "invalid_input", "query parameter after must be an item id")
+        after = int(raw)
+        rows = await store(ctx).items(resource, mid, after=after)
+        return {name: [item_json(resource, r) for r in rows]}
+
+    async def create(ctx: Ctx) -> dict[str, Any]:
+        mid = ctx.int_param("member_id")
+        ctx.target = f"member:{mid}/{single}"
+        ctx.details = {k: v for k, v in ctx.body.items() if k != "password"}
+        scope = await scope_for(ctx, mid)
+        password = await _password(ctx, ctx.body.get("name"))
+        try:
+            row = await store(ctx).create(scope, resource, mid, ctx.body, password=password)
+        except DataError as e:
+            raise refusal(e) from None
+        ctx.target = f"member:{mid}/{single}:{row.id}"
+        return item_json(resource, row)
+
+    async def get(ctx: Ctx) -> dict[str, Any]:
+        mid, iid = ctx.int_param("member_id"), ctx.int_param("item_id")
+        await scope_for(ctx, mid)
+        try:
+            return item_json(resource, await store(ctx).get(resource, mid, iid))
+        except DataError as e:
+            raise refusal(e) from None
+
+    async def change(ctx: Ctx) -> dict[str, Any]:
+        mid, iid = ctx.int_param("member_id"), ctx.int_param("item_id")
+        ctx.target = f"member:{mid}/{single}:{iid}"
+        ctx.details = {k: v for k, v in ctx.body.items() if k != "password"}
+        ctx.details["password_changed"] = "password" in ctx.body
+        scope = await scope_for(ctx, mid)
+        data = store(ctx)
+        try:
+            current = await data.get(resource, mid, iid)
+            account_name = ctx.body.get("name", getattr(current, "name", ""))
+            password = await _password(ctx, account_name)
+            row = await data.update(scope, resource, mid, iid, ctx.body, password=password)
+        except DataError as e:
+            raise refusal(e) from None
+        return item_json(resource, row)
+
+    async def remove(ctx: Ctx) -> None:
+        mid, iid = ctx.int_param("member_id"), ctx.int_param("item_id")
+        ctx.target = f"member:{mid}/{single}:{iid}"
+        await scope_for(ctx, mid)
+        try:
+            row = await store(ctx).delete(resource, mid, iid)
+        except DataError as e:
+            raise refusal(e) from None
+        ctx.details = {k: getattr(row, k) for k in resource.fields}
+
+    for fn, op in (
+        (list_items, f"list_{name}"),
+        (create, f"create_{single}"),
+        (get, f"get_{single}"),
+        (change, f"update_{single}"),
+        (remove, f"delete_{single}"),
+    ):
+        fn.__name__ = fn.__qualname__ = op  # the OpenAPI operation id
+    api.route(
+        "GET",
+        path,
+        summary=f"A member's {name}",
+        tag="data",
+        response={"type": "object", "properties": {name: {"type": "array", "items": item}}},
+        roles=READERS,
+        query=(("after", {"type": "integer"}, "only items with a larger id (paging)"),),
+        errors=(403, 404),
+    )(list_items)
+    api.route(
+        "POST",
+        path,
+        summary=f"Add a {single} to a member in your scope",
+        tag="data",
+        ok=201,
+        body=obj(fields, REQUIRED[name]),
+        response=item,
+        roles=WRITERS,
+        action=f"{single}.create",
+        errors=(403, 404, 409, 422),
+    )(create)
+    api.route(
+        "GET",
+        item_path,
+        summary=f"One {single}",
+        tag="data",
+        response=item,
+        roles=READERS,
+        errors=(403, 404),
+    )(get)
+    api.route(
+        "PATCH",
+        item_path,
+        summary=f"Change a {single}",
+        tag="data",
+        body=obj(fields, (), minProperties=1),
+        response=item,
+        roles=WRITERS,
+        action=f"{single}.update",
+        errors=(403, 404, 409, 422),
+    )(change)
+    api.route(
+        "DELETE",
+        item_path,
+        summary=f"Remove a {single}",
+        tag="data",
+        ok=204,
+        roles=WRITERS,
+        action=f"{single}.delete",
+        errors=(403, 404),
+    )(remove)
+
+
+for _resource in RESOURCES.values():
+    _register(_resource)
