@@ -28,7 +28,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from controllers.auth import AuthError, HubKey
 from controllers.config import LinkSettings, MemberLinkConfig, backoff_delay
-from controllers.messages import ArgValue, Command, CommandKind, Message, encode
+from controllers.messages import ArgValue, Command, CommandKind, Message, SyncAck, encode
 from controllers.session import (
     Close,
     EventReceived,
@@ -92,8 +92,10 @@ class LinkClient:
         clock: Clock,
         on_delta: DeltaSink | None = None,
         rng: random.Random | None = None,
+        on_sync_ack: Callable[[int, SyncAck], None] | None = None,
     ) -> None:
         self.config, self.settings, self.clock = config, settings, clock
+        self._on_sync_ack = on_sync_ack
         self._state, self._on_delta = state, on_delta
         self._rng = rng or random.Random()
         self.link_state: LinkState = "down"
@@ -326,6 +328,8 @@ class LinkClient:
                 log.debug(
                     "member %s acked %s r%d", self.config.domain, out.ack.dataset, out.ack.revision
                 )
+                if self._on_sync_ack is not None:
+                    self._on_sync_ack(mid, out.ack)
             elif isinstance(out, Close):
                 log.warning(
                     "member %s (id %d): %s; resetting the link", self.config.domain, mid, out.reason

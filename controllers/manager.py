@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from controllers.client import CommandResult, DeltaSink, LinkClient
 from controllers.config import LinkSettings, MemberLinkConfig
-from controllers.messages import ArgValue, CommandKind
+from controllers.messages import ArgValue, CommandKind, SyncAck
 from hub.cascade import CascadeState, Delta
 from hub.ports import Clock, SystemClock
 
 Target = str | tuple[str, str] | Mapping[str, str]
+SyncAckSink = Callable[[int, SyncAck], None]
 
 
 def _target(target: Target) -> tuple[str, str]:
@@ -51,6 +52,8 @@ class LinkManager:
         self._rng = rng or random.Random()
         self._links: dict[int, LinkClient] = {}
         self._started = False
+        self.on_sync_ack: SyncAckSink | None = None
+        """Called with ``(member_id, ack)`` for every ``sync_ack`` (ops/sync.py sets it)."""
 
     async def start(self) -> None:
         self._started = True
@@ -91,6 +94,7 @@ class LinkManager:
             clock=self.clock,
             on_delta=self._on_delta,
             rng=random.Random(self._rng.random()),
+            on_sync_ack=self._sync_ack,
         )
         self._links[config.member_id] = client
         client.start()
@@ -103,6 +107,10 @@ class LinkManager:
     def _emit(self, deltas: list[Delta]) -> None:
         if deltas and self._on_delta is not None:
             self._on_delta(deltas)
+
+    def _sync_ack(self, member_id: int, ack: SyncAck) -> None:
+        if self.on_sync_ack is not None:
+            self.on_sync_ack(member_id, ack)
 
     # -- reads -----------------------------------------------------------------------
 

@@ -186,13 +186,28 @@ class Result(LinkRecord):
 
 @dataclass(frozen=True, slots=True)
 class Sync(LinkRecord):
-    """Hub pushes revision ``revision`` of a data set (accounts, rooms, routes, …)."""
+    """Hub pushes revision ``revision`` of a data set (docs/member-link.md, "Data-set sync").
+
+    ``base == 0`` (or absent): ``items`` are the whole data set, replacing what the member
+    holds. ``base > 0``: ``items`` are the changes from version ``base`` to ``revision``
+    (an item ``{"key": k, "deleted": true}`` removes ``k``); a member that does not
+    hold ``base`` refuses, and the hub then sends everything.
+    """
 
     TYPE: ClassVar[str] = "sync"
     DIRECTION: ClassVar[Direction] = Direction.TO_MEMBER
     dataset: Annotated[str, wire(limit=64)]
     revision: Annotated[int, wire()]
     items: Annotated[tuple[Mapping[str, Any], ...], wire(required=True, what="sync items")] = ()
+    base: Annotated[int, wire(omit_default=True)] = 0
+
+    @property
+    def full(self) -> bool:
+        return self.base == 0
+
+    def invariant(self) -> None:
+        if self.base > self.revision:
+            raise WireError("a sync's base must not be past its revision")
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,6 +74,28 @@ class RedirectControl(Protocol):
     def status(self) -> dict[str, Any]: ...
 
 
+class SyncControl(Protocol):
+    """The data-set sync as the web sees it (``ops.sync.SyncService``)."""
+
+    interval: float
+
+    async def push(
+        self, member_id: int, datasets: Any = None, *, force: bool = False, full: bool = False
+    ) -> dict[str, str]:
+        """Push now; per data set what happened (sent, in step, waiting, link down)."""
+        ...
+
+    async def dry_run(self, member_id: int, datasets: Any = None) -> dict[str, dict[str, Any]]:
+        """What a push would change, per data set; changes nothing."""
+        ...
+
+    def status(self, member_id: int) -> dict[str, dict[str, Any]]: ...
+
+    async def rebind(self, member_id: int) -> None:
+        """The member's server was bound anew (and wiped): send it everything."""
+        ...
+
+
 Hook = Callable[[], Awaitable[None]]
 
 
@@ -91,6 +113,7 @@ class Services:
     data: DataStore | None = None
     links: LinkControl | None = None
     redirect: RedirectControl | None = None
+    sync: SyncControl | None = None
     on_start: list[Hook] = field(default_factory=list)
     """Run in order when the app starts (migrate, first admin, links, redirector)."""
     on_stop: list[Hook] = field(default_factory=list)

@@ -14,6 +14,7 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import Protocol
 
 from controllers.auth import AuthPolicy, MemberAuthenticator
@@ -24,7 +25,6 @@ from controllers.messages import (
     Message,
     Result,
     Sync,
-    SyncAck,
     encode,
 )
 from emulator.behaviour import (
@@ -37,6 +37,7 @@ from emulator.behaviour import (
     initial_stats,
 )
 from emulator.spec import EmulatedMemberSpec, VenueSpec
+from emulator.sync import Held, MemberData
 from emulator.world import MemberWorld
 from hub.conference import CascadeRef, Event, Venue, VenueStatus
 
@@ -72,6 +73,16 @@ class Peers(Protocol):
         ...
 
 
+def local_accounts(spec: EmulatedMemberSpec) -> Held:
+    """Accounts a server had before it was bound to the hub (binding wipes them)."""
+    try:
+        number = spec.range_of("system_account").number(0)
+    except KeyError:
+        number = "0"
+    item = {"key": "local-admin", "number": number, "name": f"local-{spec.key}"}
+    return Held(0, MappingProxyType({"local-admin": MappingProxyType(item)}))
+
+
 def new_epoch() -> int:
     return time.time_ns() // 1000
 
@@ -103,7 +114,8 @@ class EmulatedMember:
         self.wall = wall
         self.outlets: set[Outlet] = set()
         self.frozen = False  # fault injection: a hung server answers nothing
-        self.synced: dict[str, Sync] = {}
+        self.data = MemberData()  # what the hub pushed (emulator/sync.py)
+        self.data.held["user_accounts"] = local_accounts(spec)  # wiped by the first push
         self.events_sent = 0
         self._contacts = {v.id: v for v in spec.venues}
         self._by_number = {v.number: v for v in spec.venues}
@@ -288,9 +300,8 @@ class EmulatedMember:
                 self.ring(conf, self._venue(spec, VenueStatus.RINGING), spec.reachable)
 
     def on_sync(self, sync: Sync) -> None:
-        """Keep the pushed data set (a later issue gives it meaning) and acknowledge it."""
-        self.synced[sync.dataset] = sync
-        self._answer(SyncAck(sync.dataset, sync.revision, ok=True))
+        """Apply a pushed data set whole or not at all, keep it, and acknowledge it."""
+        self._answer(self.data.apply(sync))
 
     # -- statistics and scripted activity -----------------------------------------------
 

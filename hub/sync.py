@@ -60,7 +60,12 @@ class DatasetSync:
         self.version = max(self.version, version)
 
     def next_push(self, now: float, *, force: bool = False, full: bool = False) -> Push | None:
-        """What to send now, or None. ``force`` resends although in step (manual sync)."""
+        """What to send now, or None.
+
+        ``force`` sends although in step: the changes since ``acked`` — none, when in
+        step, which costs a frame and tells whether the member still holds ``acked``
+        (it refuses if not, and gets everything). ``full`` sends everything.
+        """
         if self.in_flight is not None:
             if now - self.sent_at < ACK_TIMEOUT_S:
                 return None
@@ -69,7 +74,7 @@ class DatasetSync:
             self.full_needed = True
         if not (self.pending or force):
             return None
-        whole = self.full_needed or self.acked == 0 or not self.deltas or force
+        whole = self.full_needed or self.acked == 0 or not self.deltas
         return Push(self.version, 0 if whole else self.acked)
 
     def sent(self, push: Push, now: float) -> None:

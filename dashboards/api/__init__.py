@@ -19,5 +19,6 @@ from dashboards.api import (  # noqa: E402,F401  (registration side effects)
     members,
     numbers,
     settings,
+    sync,
     tokens,
 )

@@ -209,9 +209,11 @@ async def test_auto_call_rings_assigned_contacts() -> None:
 async def test_sync_is_kept_and_acknowledged() -> None:
     fed, out = federation()
     p = prov(fed)
-    p.on_sync(Sync("accounts", 3, ({"id": 1},)))
-    assert out.messages()[-1] == SyncAck("accounts", 3, True)
-    assert p.synced["accounts"].revision == 3
+    assert "local-admin" in p.data.items("user_accounts")  # before the hub pushes anything
+    p.on_sync(Sync("user_accounts", 3, ({"key": "1", "name": "alice"},)))
+    assert out.messages()[-1] == SyncAck("user_accounts", 3, True)
+    assert p.data.version("user_accounts") == 3
+    assert list(p.data.items("user_accounts")) == ["1"]  # the local account was wiped
 
 
 async def test_statistics_and_scripted_activity_emit_events() -> None:
