@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -342,16 +342,55 @@ class DataStore:
     ) -> Row:
         """Add an item to a member (the caller checked the member is in its scope)."""
         async with self._committing() as s:
-            fields = await self._checked(s, scope, resource, member_id, values, None)
-            if resource is ACCOUNTS:
-                fields.update(_secrets(scope, member_id, fields["number"], password))
-            row: Row = resource.model(member_id=member_id, **fields)
-            dataset = resource.dataset(row)
-            row.version = await self._bump(s, member_id, dataset)
-            row.created_at = row.updated_at = utcnow()
-            s.add(row)
-            await s.flush()
-        await self._notify(member_id, dataset)
+            row = await self._add(s, scope, resource, member_id, values, password)
+        await self._notify(member_id, resource.dataset(row))
+        return row
+
+    async def create_many(
+        self,
+        scope: Scope,
+        resource: Resource,
+        member_id: int,
+        rows: Sequence[tuple[Mapping[str, Any], str | None]],
+        *,
+        check_only: bool = False,
+    ) -> list[Row]:
+        """Add every item or none: ``RowsRefused`` lists each refused row (1-based) and why.
+
+        Rows are checked in order against storage and against the rows before them.
+        ``check_only`` checks them all and stores nothing (``RowsRefused``, maybe empty).
+        """
+        refused: list[tuple[int, DataError]] = []
+        added: list[Row] = []
+        async with self._committing() as s:
+            for n, (values, password) in enumerate(rows, start=1):
+                try:
+                    added.append(await self._add(s, scope, resource, member_id, values, password))
+                except DataError as e:
+                    refused.append((n, e))
+            if refused or check_only:
+                raise RowsRefused(refused)  # rolls the whole import back
+        for dataset in {resource.dataset(r) for r in added}:
+            await self._notify(member_id, dataset)
+        return added
+
+    async def _add(
+        self,
+        s: AsyncSession,
+        scope: Scope,
+        resource: Resource,
+        member_id: int,
+        values: Mapping[str, Any],
+        password: str | None,
+    ) -> Row:
+        fields = await self._checked(s, scope, resource, member_id, values, None)
+        if resource is ACCOUNTS:
+            fields.update(_secrets(scope, member_id, fields["number"], password))
+        row: Row = resource.model(member_id=member_id, **fields)
+        row.version = await self._bump(s, member_id, resource.dataset(row))
+        row.created_at = row.updated_at = utcnow()
+        s.add(row)
+        await s.flush()
         return row
 
     async def update(
@@ -468,6 +507,14 @@ class DataStore:
                 {column: value, "member_id": clash.member_id, "id": clash.id},
             )
         raise DataError(f"{column}_taken", f"{what} is taken", {column: value})
+
+
+class RowsRefused(Exception):
+    """A bulk change refused as a whole: ``rows`` = [(row number, why)]."""
+
+    def __init__(self, rows: list[tuple[int, DataError]]) -> None:
+        super().__init__(f"{len(rows)} rows refused")
+        self.rows = rows
 
 
 class _Committing:

@@ -12,7 +12,12 @@ Every change is pushed to the member server by the sync (``/members/{id}/sync``)
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
+
+from jsonschema import Draft202012Validator
+from starlette.responses import Response
 
 from dashboards.api import api
 from dashboards.api.members import READERS, WRITERS
@@ -21,7 +26,7 @@ from dashboards.errors import ApiError
 from dashboards.schemas import DOMAIN, NUMBER, PASSWORD, REMARK, obj
 from hub import password_policy
 from hub.datasets import MAX_DISPLAY, AccountKind, DataError
-from storage.datasets import RESOURCES, DataStore, Resource, Scope, item_json
+from storage.datasets import RESOURCES, DataStore, Resource, RowsRefused, Scope, item_json
 
 DATA_STATUS = {
     "unknown_item": 404,
@@ -172,6 +177,71 @@ def _register(resource: Resource) -> None:
         (remove, f"delete_{single}"),
     ):
         fn.__name__ = fn.__qualname__ = op  # the OpenAPI operation id
+
+    async def export(ctx: Ctx) -> Response:
+        mid = ctx.int_param("member_id")
+        await scope_for(ctx, mid)
+        rows: list[Any] = []
+        after = 0
+        while batch := await store(ctx).items(resource, mid, after=after):
+            rows += batch
+            after = batch[-1].id
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(resource.fields)
+        for r in rows:
+            w.writerow([_safe_cell(getattr(r, f)) for f in resource.fields])
+        return Response(
+            buf.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}-{mid}.csv"'},
+        )
+
+    async def import_csv(ctx: Ctx) -> dict[str, Any]:
+        mid = ctx.int_param("member_id")
+        ctx.target = f"member:{mid}/{name}"
+        scope = await scope_for(ctx, mid)
+        parsed, problems = _parse_csv(name, ctx.body["csv"])
+        ctx.details = {"rows": len(parsed) + len(problems)}
+        good: list[tuple[dict[str, Any], str | None]] = []
+        for n, values in parsed:
+            password = values.pop("password", None)
+            if password is not None:
+                reasons = password_policy.check(password, str(values.get("name", "")))
+                if reasons:
+                    problems.append(_row(n, "weak_password", "password " + "; ".join(reasons)))
+            good.append((values, password))
+        data = store(ctx)
+        try:
+            added = await data.create_many(scope, resource, mid, good, check_only=bool(problems))
+        except RowsRefused as e:  # with the rows refused before: one report of every row
+            problems += [_row(parsed[n - 1][0], err.code, err.message) for n, err in e.rows]
+            raise _refused_rows(problems) from None
+        ctx.details["imported"] = len(added)
+        return {"imported": len(added)}
+
+    export.__name__ = export.__qualname__ = f"export_{name}"
+    import_csv.__name__ = import_csv.__qualname__ = f"import_{name}"
+    api.route(
+        "GET",
+        f"{path}/export",
+        summary=f"A member's {name} as CSV (no secrets)",
+        tag="data",
+        roles=READERS,
+        errors=(403, 404),
+        media_type="text/csv",
+    )(export)
+    api.route(
+        "POST",
+        f"{path}/import",
+        summary=f"Add {name} from CSV, all or nothing, with a per-row error report",
+        tag="data",
+        body=obj({"csv": {"type": "string", "minLength": 1}}, ("csv",)),
+        response={"type": "object", "properties": {"imported": {"type": "integer"}}},
+        roles=WRITERS,
+        action=f"{single}.import",
+        errors=(403, 404, 409, 422),
+    )(import_csv)
     api.route(
         "GET",
         path,
@@ -224,6 +294,67 @@ def _register(resource: Resource) -> None:
         action=f"{single}.delete",
         errors=(403, 404),
     )(remove)
+
+
+MAX_IMPORT_ROWS = 5000
+INTEGERS = {"capacity", "priority"}
+
+
+def _row(n: int, code: str, message: str) -> dict[str, Any]:
+    return {"row": n, "code": code, "message": message}
+
+
+def _refused_rows(rows: list[dict[str, Any]]) -> ApiError:
+    rows.sort(key=lambda r: r["row"])
+    return ApiError(
+        422,
+        "import_refused",
+        f"{len(rows)} rows refused; nothing was imported",
+        {"rows": rows[:500], "count": len(rows)},
+    )
+
+
+def _parse_csv(resource: str, text: str) -> tuple[list[tuple[int, dict[str, Any]]], list[Any]]:
+    """Rows (numbered from 1 after the header) checked against the create schema."""
+    reader = csv.DictReader(io.StringIO(text))
+    columns = reader.fieldnames or []
+    allowed = set(FIELDS[resource])
+    unknown = [c for c in columns if c not in allowed]
+    missing = [c for c in REQUIRED[resource] if c not in columns]
+    if unknown or missing or len(set(columns)) != len(columns):
+        raise ApiError(
+            422,
+            "invalid_csv",
+            f"columns must be among {sorted(allowed)} with {list(REQUIRED[resource])}",
+            {"unknown": unknown[:20], "missing": missing},
+        )
+    validator = Draft202012Validator(obj(FIELDS[resource], REQUIRED[resource]))
+    good: list[tuple[int, dict[str, Any]]] = []
+    problems: list[dict[str, Any]] = []
+    for n, raw in enumerate(reader, start=1):
+        if n > MAX_IMPORT_ROWS:
+            raise ApiError(422, "too_many_rows", f"at most {MAX_IMPORT_ROWS} rows per import")
+        if None in raw:
+            problems.append(_row(n, "invalid_row", "more cells than columns"))
+            continue
+        values: dict[str, Any] = {k: v for k, v in raw.items() if v not in (None, "")}
+        for k in INTEGERS & set(values):
+            values[k] = int(values[k]) if str(values[k]).isdigit() else values[k]
+        errors = sorted(validator.iter_errors(values), key=lambda e: list(e.path))
+        if errors:
+            where = "/".join(str(p) for p in errors[0].path) or "row"
+            rule = errors[0].validator
+            problems.append(_row(n, "invalid_input", f"{where}: fails '{rule}'"))
+            continue
+        good.append((n, values))
+    return good, problems
+
+
+def _safe_cell(v: object) -> object:
+    """Cells a spreadsheet would run as formulas are quoted with '."""
+    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + v
+    return v
 
 
 for _resource in RESOURCES.values():

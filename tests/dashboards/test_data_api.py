@@ -163,3 +163,52 @@ def test_a_range_still_in_use_cannot_be_removed(root: Api, tree: dict[str, int])
     acc = root.get(f"/members/{city}/accounts").json()["accounts"][0]
     assert root.delete(f"/members/{city}/accounts/{acc['id']}").status_code == 204
     assert root.delete(f"/members/{city}/ranges/{accounts_range['id']}").status_code == 204
+
+
+def test_csv_import_is_all_or_nothing_with_a_row_report(root: Api, tree: dict[str, int]) -> None:
+    city = tree["city1"]
+    assert root.post(f"/members/{city}/accounts", account("1100", "taken")).status_code == 201
+    bad = (
+        "kind,number,name,display_name,password\n"
+        f"user,1101,ann,Ann,{ACCOUNT_PASSWORD}\n"
+        f"user,1200,ben,Ben,{ACCOUNT_PASSWORD}\n"  # city2's number
+        f"room_device,1102,taken,Room,{ACCOUNT_PASSWORD}\n"  # name taken
+        f"user,1103,ann,Dup,{ACCOUNT_PASSWORD}\n"  # clashes with row 1
+        "robot,1104,cy,Cy,\n"  # not a kind
+        "user,1105,dee,Dee,weak\n"
+    )
+    r = root.post(f"/members/{city}/accounts/import", {"csv": bad})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "import_refused"
+    rows = {x["row"]: x["code"] for x in r.json()["error"]["details"]["rows"]}
+    assert rows == {
+        2: "number_outside_ranges",
+        3: "name_taken",
+        4: "name_taken",
+        5: "invalid_input",
+        6: "weak_password",
+    }
+    assert ACCOUNT_PASSWORD not in r.text
+    names = [a["name"] for a in root.get(f"/members/{city}/accounts").json()["accounts"]]
+    assert names == ["taken"]  # the good row was not imported either
+    good = (
+        "kind,number,name,display_name,password\n"
+        f"user,1101,ann,Ann,{ACCOUNT_PASSWORD}\n"
+        "room_device,1102,room-a,=Room A,\n"
+    )
+    r = root.post(f"/members/{city}/accounts/import", {"csv": good})
+    assert r.status_code == 200 and r.json() == {"imported": 2}
+    r = root.get(f"/members/{city}/accounts/export")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    lines = r.text.splitlines()
+    assert lines[0] == "kind,number,name,display_name" and len(lines) == 4
+    assert "room_device,1102,room-a,'=Room A" in lines  # no formula reaches a spreadsheet
+    assert ACCOUNT_PASSWORD not in r.text and "ha1" not in r.text
+    r = root.post(f"/members/{city}/rooms/import", {"csv": "name,colour\nHall,red\n"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_csv"
+    r = root.post(
+        f"/members/{city}/routes/import", {"csv": "prefix,destination,priority\n7,x.gov,3\n"}
+    )
+    assert (
+        r.status_code == 200
+        and root.get(f"/members/{city}/routes").json()["routes"][0]["priority"] == 3
+    )
