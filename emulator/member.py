@@ -27,6 +27,7 @@ from controllers.messages import (
     Sync,
     encode,
 )
+from controllers.sso import SsoVerifier
 from emulator.behaviour import (
     Behaviour,
     CallOutcome,
@@ -110,6 +111,9 @@ class EmulatedMember:
         self.rng = random.Random(f"{seed}:{spec.key}")
         self.world = MemberWorld(spec.domain, new_epoch())
         self.authenticator = MemberAuthenticator(spec.username, spec.password, policy)
+        self.sso = SsoVerifier(spec.domain, spec.password, policy)
+        self.sso_signed_in: list[str] = []  # admins signed in from the hub
+        self.sso_refused = 0
         self.federation = federation
         self.wall = wall
         self.outlets: set[Outlet] = set()

@@ -19,6 +19,7 @@ from dashboards.api import (  # noqa: E402,F401  (registration side effects)
     members,
     numbers,
     settings,
+    sso,
     sync,
     tokens,
 )

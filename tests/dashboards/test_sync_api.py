@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import httpx
+
 from emulator.federation import build_demo_federation, serve_federation
 from tests.dashboards.conftest import make_admin
 
@@ -94,13 +96,28 @@ def test_binding_wipes_then_syncs_and_changes_follow(root, client):
         assert r.status_code == 200 and r.json()["datasets"]["user_accounts"]["push"] == "sent"
         _wait(lambda: len(member.data.items("user_accounts")) == 2)
 
+        # single sign-on: a one-time link to the member server's admin page
+        r = root.post(f"/members/{city}/sso")
+        assert r.status_code == 200, r.text
+        link = r.json()["url"]
+        page = httpx.get(link)
+        assert page.status_code == 200 and "Signed in from the federation hub" in page.text
+        assert member.sso_signed_in == ["admin"]
+        assert httpx.get(link).status_code == 403  # replayed
+        assert root.post(f"/members/{ids['prov']}/sso").status_code == 409  # not bound
+
         city_ops = make_admin(client, "cityops", "admin", city)
+        assert city_ops.post(f"/members/{ids['prov']}/sso").status_code == 403
+        assert city_ops.post(f"/members/{city}/sso").status_code == 200
         assert city_ops.post(f"/members/{ids['prov']}/sync", {}).status_code == 403
         assert city_ops.get(f"/members/{ids['prov']}/sync").status_code == 403
         assert city_ops.get(f"/members/{city}/sync").status_code == 200
         auditor = make_admin(client, "aud", "auditor", None)
         binds = auditor.get("/audit?action=member.bind").json()["entries"]
         assert [e["result"] for e in binds] == ["ok", "refused"]
+        signs = auditor.get("/audit?action=member.sso").json()["entries"]
+        assert [e["result"] for e in signs] == ["ok", "refused", "refused", "ok"]
+        assert all("token" not in str(e["details"]) for e in signs)
     finally:
         client.portal.call(running.close)
 
