@@ -303,6 +303,10 @@ class SyncService:
             error=m.last_error,
         )
 
+    def pending_members(self) -> list[int]:
+        """Members with a data set the hub knows is not in step (no storage read)."""
+        return sorted({mid for (mid, _), m in self._state.items() if m.pending})
+
     def status(self, member_id: int) -> dict[str, dict[str, Any]]:
         """Per data set: ``version``, ``acked_version``, ``last_success``, ``last_error``,
         ``pending``."""
@@ -348,7 +352,13 @@ class SyncService:
             if force:
                 last_round = self._time()
             waiting = False
-            for mid in list(self.links.bound()):
+            bound = set(self.links.bound())
+            # an ordinary round pushes only what is known to be pending; every
+            # interval, every member is asked (an empty delta when in step)
+            known = {mid for mid, _ in self._state}
+            due = set(self.pending_members()) | (bound - known)  # new links: never pushed
+            members = sorted(bound if force else due & bound)
+            for mid in members:
                 try:
                     outcome = await self.push(mid, force=force)
                 except Exception:
