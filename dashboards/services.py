@@ -91,6 +91,10 @@ class SyncControl(Protocol):
 
     def status(self, member_id: int) -> dict[str, dict[str, Any]]: ...
 
+    def unsynced(self) -> dict[int, list[str]]:
+        """Bound members whose data is not in step, with the data sets concerned."""
+        ...
+
     async def rebind(self, member_id: int) -> None:
         """The member's server was bound anew (and wiped): send it everything."""
         ...

@@ -303,6 +303,21 @@ class SyncService:
             error=m.last_error,
         )
 
+    def unsynced(self) -> dict[int, list[str]]:
+        """Bound members whose data is not in step (pending or failing), with which sets.
+
+        Such a member may not show up in a federation conference: the others do not
+        know its numbers or domain yet (FEATURES.md, federation conference control).
+        """
+        out: dict[int, list[str]] = {}
+        bound = set(self.links.bound())
+        for (mid, d), m in sorted(self._state.items()):
+            if mid in bound and (m.pending or m.last_error):
+                out.setdefault(mid, []).append(d.value)
+        for mid in bound - {mid for mid, _ in self._state}:
+            out[mid] = [d.value for d in Dataset]  # never pushed yet
+        return out
+
     def pending_members(self) -> list[int]:
         """Members with a data set the hub knows is not in step (no storage read)."""
         return sorted({mid for (mid, _), m in self._state.items() if m.pending})

@@ -73,6 +73,30 @@ async def sync_status(ctx: Ctx) -> dict[str, Any]:
 
 
 @api.route(
+    "GET",
+    "/sync/unsynced",
+    summary="Bound members in your scope whose data is not in step (they may be missing "
+    "from federation conferences)",
+    tag="sync",
+    roles=READERS,
+    errors=(503,),
+)
+async def unsynced(ctx: Ctx) -> dict[str, Any]:
+    view = await ctx.services.federation.current()
+    fed = view.federation
+    members = [
+        {
+            "member_id": mid,
+            "display_name": fed.get(mid).display_name,
+            "datasets": datasets,
+        }
+        for mid, datasets in _sync(ctx).unsynced().items()
+        if fed.is_within(ctx.me.scope, mid)
+    ]
+    return {"members": members}
+
+
+@api.route(
     "POST",
     "/members/{member_id}/sync",
     summary="Push data sets to a member server now, or (dry_run) say what would change",

@@ -82,6 +82,7 @@ def test_binding_wipes_then_syncs_and_changes_follow(root, client):
             return not any(d["pending"] for d in datasets.values()) and datasets
 
         status = _wait(in_step)
+        assert root.get("/sync/unsynced").json()["members"] == []
         assert status["user_accounts"]["acked_version"] == status["user_accounts"]["version"] == 2
         assert status["user_accounts"]["last_success"] and not status["user_accounts"]["last_error"]
 

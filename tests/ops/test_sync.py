@@ -127,7 +127,9 @@ async def test_first_push_sends_everything_and_converges(hub: Hub) -> None:
         await hub.account(f"10{n:02d}", f"user{n}")
     await hub.account("1100", "room1", kind="room_device")
     await hub.data.create(await hub.scope(), VMRS, hub.city, {"number": "2000", "name": "V"})
+    assert "user_accounts" in hub.service.unsynced()[hub.city]  # not pushed yet
     await hub.settle()
+    assert hub.service.unsynced() == {}
     assert await hub.converged()
     first = {s.dataset: s for _, s in hub.links.sent}
     assert first["user_accounts"].full and len(first["user_accounts"].items) == 5
@@ -170,6 +172,7 @@ async def test_a_member_that_lost_its_data_gets_everything_again(hub: Hub) -> No
     await hub.service.push(hub.city)
     await hub.deliver()  # the delta is refused: the member holds nothing
     assert hub.service.status(hub.city)["user_accounts"]["last_error"]
+    assert hub.service.unsynced() == {hub.city: ["user_accounts"]}
     await hub.settle()
     assert await hub.converged()
     kinds = [s.full for _, s in hub.links.sent if s.dataset == "user_accounts"]
