@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from controllers.auth import HubKey, new_nonce
-from controllers.codec import WireError
+from controllers.codec import FrameTooLarge, WireError
 from controllers.config import LinkSettings
 from controllers.messages import (
     PROTOCOL_VERSIONS,
@@ -164,7 +164,7 @@ class LinkSession:
         try:
             message = decode(data, self.settings.max_frame)
         except WireError as exc:
-            code = CLOSE_TOO_BIG if "exceeds the limit" in str(exc) else CLOSE_INVALID
+            code = CLOSE_TOO_BIG if isinstance(exc, FrameTooLarge) else CLOSE_INVALID
             return self._close(code, f"bad frame: {exc}")
         if message.DIRECTION is Direction.TO_MEMBER:
             return self._close(CLOSE_PROTOCOL, f"'{message.TYPE}' is not sent by member servers")
