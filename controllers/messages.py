@@ -26,10 +26,9 @@ from controllers.codec import (
     encoder,
     wire,
 )
-from controllers.commands import MAX_ARG_NAME, MAX_ARG_TEXT, MAX_ARGS, MAX_ID, CommandKind
+from controllers.commands import MAX_ARG_NAME, MAX_ARG_TEXT, MAX_ARGS, MAX_ID
+from controllers.commands import CommandKind as CommandKind  # the link's users import it here
 from hub.conference import Event, Snapshot
-
-__all__ = ["CommandKind", "FrameTooLarge", "WireError"]  # re-exported for the link's users
 
 PROTOCOL_VERSIONS: tuple[int, ...] = (1,)
 DEFAULT_MAX_FRAME = 8 * 1024 * 1024

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from controllers.manager import LinkManager
 from controllers.messages import Sync, SyncAck
 from controllers.session import NotUp as LinkNotUp
-from hub.datasets import DERIVED, STORED, Dataset
+from hub.datasets import DERIVED, Dataset
 from hub.sync import DatasetSync, Push
 from storage.datasets import DataStore
 from storage.federation_store import FederationStore, FederationView
@@ -383,6 +383,3 @@ class SyncService:
                     self.machine(mid, Dataset(d)).pending for d in outcome
                 ):
                     waiting = True
-
-
-__all__ = ["STORED", "NotUp", "SyncLinks", "SyncService", "derived_items"]
