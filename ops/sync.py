@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from controllers.manager import LinkManager
-from controllers.messages import Sync, SyncAck
+from controllers.messages import DEFAULT_MAX_FRAME, Sync, SyncAck, encode
 from controllers.session import NotUp as LinkNotUp
 from hub.datasets import DERIVED, Dataset
 from hub.sync import DatasetSync, Push
@@ -36,6 +36,7 @@ log = logging.getLogger("fedhub.sync")
 
 DEFAULT_INTERVAL_S = 3600.0
 DEFAULT_DEBOUNCE_S = 2.0
+BIG_PUSH_ITEMS = 10_000  # from here on, a push's size is checked against the frame limit
 RETRY_S = 1.0  # how soon to look again when a member with pending data is not linked yet
 
 
@@ -225,6 +226,16 @@ class SyncService:
                     out[d.value] = "waiting" if m.in_flight else "in step"
                     continue
                 message = await self._message(member_id, d, plan, view)
+                if len(message.items) > BIG_PUSH_ITEMS:
+                    size = len(encode(message))
+                    if size > DEFAULT_MAX_FRAME:  # the member would drop the link: don't
+                        m.last_error = (
+                            f"{d.value} at version {message.revision} is {size} bytes, more "
+                            f"than one link frame ({DEFAULT_MAX_FRAME}); not sent"
+                        )
+                        log.error("member %d: %s", member_id, m.last_error)
+                        out[d.value] = "too large"
+                        continue
                 try:
                     await self.links.send(member_id, message)
                 except NotUp:

@@ -254,3 +254,21 @@ async def test_dry_run_says_what_would_change_and_changes_nothing(hub: Hub) -> N
     assert report["vmrs"]["upserts"] == 0
     assert (hub.service.status(hub.city), len(hub.links.sent)) == before
     assert not await hub.converged()
+
+
+async def test_a_push_larger_than_a_frame_is_not_sent(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member drops a link carrying an oversized frame; the hub must not loop on it."""
+    import ops.sync
+
+    monkeypatch.setattr(ops.sync, "BIG_PUSH_ITEMS", 1)
+    monkeypatch.setattr(ops.sync, "DEFAULT_MAX_FRAME", 600)
+    for n in range(4):
+        await hub.account(f"10{n:02d}", f"user{n}")
+    outcome = await hub.service.push(hub.city)
+    assert outcome["user_accounts"] == "too large"
+    assert "more than one link frame" in hub.service.status(hub.city)["user_accounts"]["last_error"]
+    assert "user_accounts" not in {s.dataset for _, s in hub.links.sent}
+    await hub.deliver()
+    assert "user_accounts" in hub.service.unsynced()[hub.city]
