@@ -29,7 +29,6 @@ from types import MappingProxyType
 from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
 
 from hub.conference import (
-    CHANGE_TYPES,
     Conference,
     Event,
     InvalidRecord,
@@ -102,7 +101,6 @@ RECORD_WIRE: dict[type, dict[str, Spec]] = {
     Snapshot: {"conferences": Spec(required=True)},
     Event: {"change": Spec(flatten=True)},
 }
-CHANGE_KINDS: dict[str, type] = {t.KIND: t for t in CHANGE_TYPES}
 
 
 # --- shapes: what a type hint means on the wire ---------------------------------------
