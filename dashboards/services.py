@@ -23,6 +23,7 @@ from storage.audit import AuditLog
 from storage.datasets import DataStore
 from storage.db import Database
 from storage.federation_store import FederationStore
+from storage.preferences import PreferenceStore
 from storage.sessions import SessionStore
 from storage.settings import SettingsStore
 
@@ -115,6 +116,7 @@ class Services:
     throttle: LoginThrottle
     settings: SettingsStore | None = None
     data: DataStore | None = None
+    preferences: PreferenceStore | None = None
     links: LinkControl | None = None
     redirect: RedirectControl | None = None
     sync: SyncControl | None = None
