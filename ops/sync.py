@@ -8,7 +8,8 @@ revision; it sends ``sync`` messages through ``SyncLinks`` and takes the members
 restart resumes from there. It pushes
 
 * every ``interval`` seconds (the ``sync`` settings section, default one hour),
-* within ``debounce`` seconds of a change (``DataStore``/``FederationStore`` notify it),
+* within ``debounce`` seconds of a change made on this node (``DataStore`` /
+  ``FederationStore`` notify it), within 30 s of one made on another node,
 * when a link comes up, and when asked (``push(member, datasets, force=True)``).
 
 A member that refuses a delta (it lost its data, or asks) is sent everything next.
@@ -161,6 +162,17 @@ class SyncService:
                     m.last_success = rec.last_success.timestamp() if rec.last_success else None
                     m.last_error = rec.last_error
         self._loaded = True
+
+    async def refresh(self) -> None:
+        """Versions as stored: changes made through another node's API are seen too
+        (that node's listeners do not reach this one); one query per round."""
+        versions = await self.data.all_versions()
+        revision = (await self.federation.current()).revision
+        for mid in self.links.bound():
+            for d in Dataset:
+                self.machine(mid, d).changed(
+                    revision if d in DERIVED else versions.get((mid, d), 0)
+                )
 
     async def changed(self, member_id: int, dataset: Dataset) -> None:
         """A stored data set of ``member_id`` changed (DataStore listener): push soon."""
@@ -374,6 +386,10 @@ class SyncService:
                     await self._wake.wait()
                 await asyncio.sleep(self.debounce)  # gather a burst of changes
             self._wake.clear()
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("reading data-set versions failed")
             force = self._time() - last_round >= self.interval
             if force:
                 last_round = self._time()

@@ -272,3 +272,16 @@ async def test_a_push_larger_than_a_frame_is_not_sent(
     assert "user_accounts" not in {s.dataset for _, s in hub.links.sent}
     await hub.deliver()
     assert "user_accounts" in hub.service.unsynced()[hub.city]
+
+
+async def test_changes_made_through_another_node_are_seen(hub: Hub) -> None:
+    await hub.settle()
+    other_node = DataStore(hub.db)  # its listeners do not reach this node's service
+    view = await hub.federation.current()
+    scope = Scope(view.federation, view.plan, None)
+    await other_node.create(scope, VMRS, hub.city, {"number": "2001", "name": "elsewhere"})
+    assert hub.service.pending_members() == []
+    await hub.service.refresh()
+    assert hub.service.pending_members() == [hub.city]
+    await hub.settle()
+    assert await hub.converged()
