@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -317,7 +318,11 @@ def _refused_rows(rows: list[dict[str, Any]]) -> ApiError:
 def _parse_csv(resource: str, text: str) -> tuple[list[tuple[int, dict[str, Any]]], list[Any]]:
     """Rows (numbered from 1 after the header) checked against the create schema."""
     reader = csv.DictReader(io.StringIO(text))
-    columns = reader.fieldnames or []
+    try:
+        columns = list(reader.fieldnames or [])
+        rows = list(itertools.islice(reader, MAX_IMPORT_ROWS + 1))
+    except csv.Error as exc:
+        raise ApiError(422, "invalid_csv", f"not CSV: {exc}") from None
     allowed = set(FIELDS[resource])
     unknown = [c for c in columns if c not in allowed]
     missing = [c for c in REQUIRED[resource] if c not in columns]
@@ -331,7 +336,7 @@ def _parse_csv(resource: str, text: str) -> tuple[list[tuple[int, dict[str, Any]
     validator = Draft202012Validator(obj(FIELDS[resource], REQUIRED[resource]))
     good: list[tuple[int, dict[str, Any]]] = []
     problems: list[dict[str, Any]] = []
-    for n, raw in enumerate(reader, start=1):
+    for n, raw in enumerate(rows, start=1):
         if n > MAX_IMPORT_ROWS:
             raise ApiError(422, "too_many_rows", f"at most {MAX_IMPORT_ROWS} rows per import")
         if None in raw:
@@ -339,7 +344,8 @@ def _parse_csv(resource: str, text: str) -> tuple[list[tuple[int, dict[str, Any]
             continue
         values: dict[str, Any] = {k: v for k, v in raw.items() if v not in (None, "")}
         for k in INTEGERS & set(values):
-            values[k] = int(values[k]) if str(values[k]).isdigit() else values[k]
+            cell = str(values[k])
+            values[k] = int(cell) if cell.isascii() and cell.isdigit() and len(cell) < 10 else cell
         errors = sorted(validator.iter_errors(values), key=lambda e: list(e.path))
         if errors:
             where = "/".join(str(p) for p in errors[0].path) or "row"

@@ -91,7 +91,7 @@ async def unsynced(ctx: Ctx) -> dict[str, Any]:
             "datasets": datasets,
         }
         for mid, datasets in _sync(ctx).unsynced().items()
-        if fed.is_within(ctx.me.scope, mid)
+        if mid in fed and fed.is_within(ctx.me.scope, mid)  # a member deleted a moment ago
     ]
     return {"members": members}
 
