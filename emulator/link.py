@@ -33,17 +33,17 @@ from controllers.messages import (
     Welcome,
     decode,
 )
-from controllers.session import (
+from controllers.outputs import (
     CLOSE_INVALID,
     CLOSE_POLICY,
     CLOSE_PROTOCOL,
     CLOSE_TIMEOUT,
     CLOSE_TOO_BIG,
 )
-from controllers.session import (
+from controllers.outputs import (
     Close as Close,
 )
-from controllers.session import (
+from controllers.outputs import (
     Send as Send,
 )
 

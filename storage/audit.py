@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +20,8 @@ from sqlalchemy import select
 
 from storage.db import Database
 from storage.models import AuditRow, utcnow
+
+log = logging.getLogger("fedhub.audit")
 
 SECRET_KEYS = frozenset(
     {"password", "old_password", "new_password", "token", "secret", "csrf_token", "password_hash"}
@@ -112,6 +115,16 @@ class AuditLog:
         )
         async with self._db.session() as s:
             s.add(row)
+        # the same event in the audit log file (kept 180 days whatever the log quota)
+        log.info(
+            "%s %s by %r from %s on %r%s",
+            row.action,
+            row.result,
+            row.admin_name,
+            row.source_ip or "-",
+            row.target,
+            f": {row.reason[:200]!r}" if row.reason else "",
+        )
 
     async def query(self, q: AuditQuery) -> Sequence[AuditEntry]:
         """Newest first, filtered; scope filtering keeps entries by admins inside it."""
