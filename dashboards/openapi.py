@@ -85,6 +85,32 @@ def build(api: Api, version: str) -> dict[str, Any]:
         {"503": "not ready"},
     )
     paths[api.prefix + "/openapi.json"] = _public_get("This document", "meta", "openapi")
+    paths["/metrics"] = {
+        "get": {
+            "summary": "Prometheus metrics (loopback peers only, or a bearer token: a setting)",
+            "tags": ["live"],
+            "operationId": "metrics",
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "ok",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                },
+                "401": {
+                    "description": "token required",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
+                },
+                "403": {
+                    "description": "not allowed",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
+                },
+            },
+        }
+    }
     return {
         "openapi": "3.1.0",
         "info": {

@@ -19,7 +19,9 @@ ROLE: dict[str, Any] = {"type": "string", "enum": ["admin", "security", "auditor
 SERVER_URL: dict[str, Any] = {
     "type": ["string", "null"],
     "maxLength": 512,
-    "pattern": "^wss?://[^\\s/]+(:[0-9]{1,5})?(/[^\\s]*)?$",
+    "description": "wss://HOST:PORT/fed/link[/DOMAIN] (ws:// on loopback only; no dot "
+    "segments, query or credentials), stored normalised. Checked by the link layer's "
+    "rule (controllers.config.normalise_link_url): 422 invalid_server_url says why.",
 }
 SIP_HOST: dict[str, Any] = {
     "type": ["string", "null"],

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from controllers.manager import LinkManager
 from dashboards.operations import BackupsPort, LogsPort, SectionPort
@@ -28,6 +28,9 @@ from storage.federation_store import FederationStore
 from storage.preferences import PreferenceStore
 from storage.sessions import SessionStore
 from storage.settings import SettingsStore
+
+if TYPE_CHECKING:
+    from dashboards.livehub import LiveHub
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,8 @@ class Services:
     this process runs no links."""
     redirect: RedirectControl | None = None
     sync: SyncControl | None = None
+    livehub: LiveHub | None = None
+    """The live hub of this node: /ws/live fan-out, one-click calls, journal, metrics."""
     # the operations side (``ops/operations.py`` attaches them; None: not offered)
     backups: BackupsPort | None = None
     logs: LogsPort | None = None

@@ -69,6 +69,10 @@ class Peers(Protocol):
         """Can ``ref`` be cascaded in (its VMR starts if it was not running)?"""
         ...
 
+    def by_domain(self, domain: str) -> EmulatedMember | None:
+        """The member with this primary domain (None: not in this federation)."""
+        ...
+
     def cascade_dropped(self, ref: CascadeRef) -> None:
         """A cascade link to ``ref`` was hung up by this member."""
         ...
@@ -120,6 +124,7 @@ class EmulatedMember:
         self.frozen = False  # fault injection: a hung server answers nothing
         self.data = MemberData()  # what the hub pushed (emulator/sync.py)
         self.data.held["user_accounts"] = local_accounts(spec)  # wiped by the first push
+        self.call_answer: CallOutcome | None = None  # fault injection: its meeting answers so
         self.events_sent = 0
         self._contacts = {v.id: v for v in spec.venues}
         self._by_number = {v.number: v for v in spec.venues}
@@ -279,7 +284,7 @@ class EmulatedMember:
         self.publish(self.world.ring(conf, venue))
         ring_s, outcome = call_outcome(self.rng, self.behaviour, reachable)
         if venue.cascade is not None and reachable:
-            outcome = CallOutcome.ANSWER
+            ring_s, outcome = self._meeting_answer(venue.cascade, ring_s)
 
         def settle() -> None:
             if self.world.venue(conf, venue.id) is None:  # conference ended meanwhile
@@ -294,6 +299,17 @@ class EmulatedMember:
                 done(reason)
 
         asyncio.get_running_loop().call_later(ring_s, settle)
+
+    def _meeting_answer(self, ref: CascadeRef, ring_s: float) -> tuple[float, CallOutcome]:
+        """A member's meeting answers a cascade call as a machine does (after the command
+        latency), unless that member is set to fail it (``call_answer``)."""
+        child = self.federation.by_domain(ref.member) if self.federation is not None else None
+        seeded = None if child is None else child.call_answer
+        if seeded is None or seeded is CallOutcome.ANSWER:
+            return command_latency(self.rng, self.behaviour), CallOutcome.ANSWER
+        if seeded is CallOutcome.NO_ANSWER:
+            return self.behaviour.ring[1] * 2, seeded
+        return min(ring_s, 0.5), seeded
 
     def auto_call(self, conf: str) -> None:
         """The auto-call policy: ring every contact assigned to ``conf``."""

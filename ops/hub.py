@@ -20,8 +20,10 @@ from controllers.config import LinkSettings
 from controllers.manager import LinkManager
 from controllers.messages import SyncAck
 from dashboards.app import create_app
+from dashboards.livehub import LiveHub
 from dashboards.services import HubConfig, Services
 from dashboards.throttle import LoginThrottle
+from hub.broker import InMemoryBroker
 from hub.live import LiveState
 from ops.links import LinkSupervisor
 from ops.operations import attach
@@ -33,6 +35,7 @@ from storage.audit import AuditLog
 from storage.datasets import DataStore
 from storage.db import Database, sqlite_url_for
 from storage.federation_store import FederationStore
+from storage.journal import Journal
 from storage.lease import Lease
 from storage.passwords import hash_password_async
 from storage.preferences import PreferenceStore
@@ -77,6 +80,10 @@ def build_services(config: HubConfig) -> Services:
     settings = SettingsStore(db)
     data = DataStore(db)
     sync = _data_sync(data, federation, settings, links) if links is not None else None
+    livehub = None
+    if live is not None:
+        livehub = LiveHub(live, InMemoryBroker(), journal=Journal(db), stored=settings)
+        live.subscribe(lambda change: livehub.publish_deltas(list(change.deltas)))
     redirect = None
     if config.sip:
         overrides = config.sip_overrides
@@ -101,12 +108,18 @@ def build_services(config: HubConfig) -> Services:
         live=live,
         redirect=redirect,
         sync=sync,
+        livehub=livehub,
     )
 
     async def first_start() -> None:
         await bootstrap(services)
 
     services.on_start.append(first_start)
+    if livehub is not None and links is not None:
+        livehub.watch_links(links.manager)
+        livehub.serve_commands(links.manager)
+        services.on_start.append(livehub.start)
+        services.on_stop.append(livehub.stop)
     if links is not None:
         services.on_start.append(links.start)
     if sync is not None:

@@ -181,6 +181,24 @@ class SettingsRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
+class JournalRow(Base):
+    """One event of the live journal (storage/journal.py): bounded, pruned by retention."""
+
+    __tablename__ = "live_journal"
+    __table_args__ = (
+        Index("ix_live_journal_at", "at"),
+        Index("ix_live_journal_member_conference", "member_id", "conference"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    member_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    conference: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    subject: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    data: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+
+
 class AdminPreferenceRow(Base):
     """What one admin chose for its own pages (the language); gone with the admin."""
 

@@ -255,3 +255,44 @@ def test_changes_survive_a_restart(hub_config, root, client):
         assert r.status_code == 201
     flat = root.get("/members?flat=true").json()["members"]
     assert "city9.example.gov" in [m["domain"] for m in flat]
+
+
+BAD_LINK_URLS = [
+    ("wss://city.example.gov:70000/fed/link", "port must be a number in 1..65535"),
+    ("wss://city.example.gov:443/fed/link/../../internal", "no dot segments"),
+    ("wss://city.example.gov:443/fed/link?x=1", "must not have a query"),
+    ("wss://user:pw@city.example.gov:443/fed/link", "must not hold credentials"),
+]
+
+
+def test_bad_link_urls_refused_on_create_and_update(root):
+    """The link layer's rule (controllers.config.normalise_link_url) is the API's rule."""
+    (prov,) = _chain(root, 1)
+    good = "wss://lvl1.example.gov:443/fed/link"
+    assert root.patch(f"/members/{prov['id']}", {"server_url": good}).status_code == 200
+    for n, (url, reason) in enumerate(BAD_LINK_URLS):
+        r = root.create_member(prov["id"], f"bad{n}", server_url=url)
+        assert r.status_code == 422, (url, r.text)
+        err = r.json()["error"]
+        assert err["code"] == "invalid_server_url" and reason in err["message"], err
+        assert err["details"] == {"field": "server_url"}
+        r = root.patch(f"/members/{prov['id']}", {"server_url": url, "remark": "changed"})
+        assert r.status_code == 422, (url, r.text)
+        assert reason in r.json()["error"]["message"]
+    flat = root.get("/members?flat=true").json()["members"]
+    assert [m["id"] for m in flat] == [prov["id"]]  # nothing created
+    assert flat[0]["server_url"] == good and flat[0]["remark"] == ""  # nothing changed
+
+
+def test_link_url_stored_normalised(root):
+    (prov,) = _chain(root, 1)
+    r = root.create_member(prov["id"], "city", server_url="WSS://City.Example.GOV/fed/link/")
+    assert r.status_code == 201, r.text
+    assert r.json()["server_url"] == "wss://city.example.gov:443/fed/link"
+    city = r.json()["id"]
+    r = root.patch(f"/members/{city}", {"server_url": "ws://LOCALHOST:9000/fed/link/c.example/"})
+    assert r.status_code == 200, r.text
+    stored = root.get(f"/members/{city}").json()["server_url"]
+    assert stored == "ws://localhost:9000/fed/link/c.example"
+    r = root.patch(f"/members/{city}", {"server_url": None})  # unbinding stays possible
+    assert r.status_code == 200 and r.json()["server_url"] is None
