@@ -17,6 +17,7 @@ from dashboards.api import (  # noqa: E402,F401  (registration side effects)
     backups,
     calls,
     commands,
+    data,
     journal,
     live,
     logs,
@@ -24,6 +25,8 @@ from dashboards.api import (  # noqa: E402,F401  (registration side effects)
     numbers,
     preferences,
     settings,
+    sso,
+    sync,
     system,
     tokens,
 )
