@@ -9,13 +9,16 @@ receives the result; ``fedhub serve``, ``fedhub demo`` and the tests call
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
+from typing import Any
 
 from starlette.applications import Starlette
 
 from controllers.config import LinkSettings
 from controllers.manager import LinkManager
+from controllers.messages import SyncAck
 from dashboards.app import create_app
 from dashboards.livehub import LiveHub
 from dashboards.services import HubConfig, Services
@@ -26,9 +29,11 @@ from ops.links import LinkSupervisor
 from ops.node_services import attach_node_services
 from ops.operations import attach
 from ops.redirect import RedirectSupervisor
+from ops.sync import LinkSyncLinks, SyncService
 from storage.admins import AdminStore, Role
 from storage.api_tokens import TokenStore
 from storage.audit import AuditLog
+from storage.datasets import DataStore
 from storage.db import Database, sqlite_url_for
 from storage.federation_store import FederationStore
 from storage.journal import Journal
@@ -74,6 +79,8 @@ def build_services(config: HubConfig) -> Services:
         else None
     )
     settings = SettingsStore(db)
+    data = DataStore(db)
+    sync = _data_sync(data, federation, settings, links) if links is not None else None
     livehub = None
     if live is not None:
         livehub = LiveHub(live, InMemoryBroker(), journal=Journal(db), stored=settings)
@@ -96,10 +103,12 @@ def build_services(config: HubConfig) -> Services:
         audit=AuditLog(db),
         throttle=LoginThrottle(config.ip_failures_per_window, config.ip_window.total_seconds()),
         settings=settings,
+        data=data,
         preferences=PreferenceStore(db),
         links=links,
         live=live,
         redirect=redirect,
+        sync=sync,
         livehub=livehub,
     )
 
@@ -114,6 +123,9 @@ def build_services(config: HubConfig) -> Services:
         services.on_stop.append(livehub.stop)
     if links is not None:
         services.on_start.append(links.start)
+    if sync is not None:
+        services.on_start.append(sync.start)
+        services.on_stop.append(sync.stop)
     if redirect is not None:
         services.on_start.append(redirect.start)
         services.on_stop.append(redirect.stop)
@@ -122,6 +134,36 @@ def build_services(config: HubConfig) -> Services:
     attach(services)  # backups, logs, quotas, the schedule, the presence lock
     attach_node_services(services)  # certificate, mail, password resets, node heartbeat
     return services
+
+
+class _DataSync(SyncService):
+    """The sync of a hub process: its interval from the ``sync`` settings section."""
+
+    def __init__(self, settings: SettingsStore, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._settings = settings
+        self._acks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        stored, _ = await self._settings.get("sync")
+        self.interval = float(stored.get("interval_s", self.interval))
+        await super().start()
+
+    def ack_received(self, member_id: int, ack: SyncAck) -> None:
+        task = asyncio.get_running_loop().create_task(self.on_ack(member_id, ack))
+        self._acks.add(task)
+        task.add_done_callback(self._acks.discard)
+
+
+def _data_sync(
+    data: DataStore, federation: FederationStore, settings: SettingsStore, links: LinkSupervisor
+) -> _DataSync:
+    """Data-set sync over this node's member links: on change, on ack, every interval."""
+    sync = _DataSync(settings, data, federation, LinkSyncLinks(links.manager))
+    links.manager.on_sync_ack = sync.ack_received
+    data.on_change(sync.changed)
+    federation.on_change(sync.federation_changed)
+    return sync
 
 
 async def bootstrap(services: Services) -> None:

@@ -19,6 +19,7 @@ from dashboards.api import (  # noqa: E402,F401  (registration side effects)
     calls,
     certificates,
     commands,
+    data,
     journal,
     live,
     logs,
@@ -29,6 +30,8 @@ from dashboards.api import (  # noqa: E402,F401  (registration side effects)
     password_reset,
     preferences,
     settings,
+    sso,
+    sync,
     system,
     tokens,
 )

@@ -11,31 +11,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from controllers.commands import command_schema
 from dashboards.api import api
 from dashboards.api.live import ADMINS_ONLY
 from dashboards.endpoint import Ctx
 from dashboards.errors import ApiError
-from dashboards.schemas import obj
 from dashboards.services import Services
 
-KINDS = ["mute", "unmute", "camera_on", "camera_off", "layout", "hang_up", "call"]
-SCALAR = {
-    "type": ["string", "number", "boolean", "null"],
-    "maxLength": 128,
-    "minimum": -(10**15),
-    "maximum": 10**15,
-}
-COMMAND = obj(
-    {
-        "id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
-        "kind": {"type": "string", "enum": KINDS},
-        "conference": {"type": "string", "minLength": 1, "maxLength": 64},
-        "venue": {"type": "string", "maxLength": 64},
-        "args": {"type": "object", "maxProperties": 8, "additionalProperties": SCALAR},
-        "deadline_s": {"type": "number", "minimum": 0.1, "maximum": 60},
-    },
-    ("kind", "conference"),
-)
+COMMAND = command_schema()  # kinds, their arguments and limits: controllers/commands.py
 RESULT = {
     "type": "object",
     "properties": {
