@@ -8,6 +8,7 @@ Protocols below, so nothing in ``dashboards/`` depends on how a process is put t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from controllers.manager import LinkManager
 from dashboards.operations import BackupsPort, LogsPort, SectionPort
+from dashboards.ports import Certificates, MailTransport
 from dashboards.throttle import LoginThrottle
 from hub.live import LiveReader
 from sip.settings import Overrides
@@ -25,6 +27,9 @@ from storage.audit import AuditLog
 from storage.datasets import DataStore
 from storage.db import Database
 from storage.federation_store import FederationStore
+from storage.mail_settings import MailSettingsStore
+from storage.nodes import NodeStore
+from storage.password_resets import PasswordResets
 from storage.preferences import PreferenceStore
 from storage.sessions import SessionStore
 from storage.settings import SettingsStore
@@ -140,6 +145,16 @@ class Services:
     """Run in order when the app starts (migrate, first admin, links, redirector)."""
     on_stop: list[Hook] = field(default_factory=list)
     """Run in order when the app stops; the database closes after the last."""
+    # node services (ops/node_services.py hands them in; None: the endpoints answer 503)
+    certificates: Certificates | None = None
+    mail_settings: MailSettingsStore | None = None
+    mail_transport: MailTransport | None = None
+    password_resets: PasswordResets | None = None
+    reset_throttle: LoginThrottle = field(default_factory=lambda: LoginThrottle(5, 900.0))
+    background: set[asyncio.Task[None]] = field(default_factory=set)
+    nodes: NodeStore | None = None
+    node_name: str = ""  # this node's name in ``nodes``
+    heartbeat_interval: timedelta = timedelta(seconds=15)
 
     async def end_credentials(self, admin_id: int, *, keep_session: str | None = None) -> None:
         """The admin's secrets are no longer trusted (password changed or reset, account

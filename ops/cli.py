@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import logging
 import os
@@ -21,9 +22,10 @@ from emulator import cli as emulator_cli
 from hub import password_policy
 from hub.logtext import LOG_FORMAT
 from hub.version import fedhub_version
+from ops import certs_cli, nodes_cli, sip_sidecar
 from ops import demo as demo_mod
 from ops import logs as logs_mod
-from ops import sip_sidecar
+from ops import uninstall as uninstall_mod
 from ops.ops_cli import add_operations_commands, version_line
 from storage.admins import Role, UsernameTaken
 from storage.passwords import hash_password_async
@@ -98,24 +100,31 @@ def _network(raw: str) -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from dashboards.app import create_app
     from ops.backup import node_name
-    from ops.hub import create_hub_app
+    from ops.https import hub_server
+    from ops.hub import build_services
+    from ops.node_services import certificate_store
 
     config = _config(args)
     logs_mod.install(config.data_dir / "logs", node_name())
-    app = create_hub_app(config)
-    print(f"fedhub {fedhub_version()} serving on http://{args.host}:{args.port}/", flush=True)
-    uvicorn.run(
+    services = build_services(config)
+    app = create_app(services)
+    server = hub_server(
         app,
         host=args.host,
         port=args.port,
+        certificates=certificate_store(services),
+        https=not args.http,
         loop="uvloop",
         log_level=args.log_level,
         proxy_headers=False,
     )
-    return 0
+    scheme = "http" if args.http else "https"
+    print(f"fedhub {fedhub_version()} serving on {scheme}://{args.host}:{args.port}/", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the SIGINT it handled
+        server.run()
+    return 0 if server.started else 1
 
 
 def _read_password(args: argparse.Namespace, username: str) -> str:
@@ -213,6 +222,27 @@ def cmd_admin_unlock(args: argparse.Namespace) -> int:
     return _with_admin(args, act)
 
 
+def cmd_admin_email(args: argparse.Namespace) -> int:
+    import re
+
+    from storage.mail_settings import EMAIL_PATTERN
+
+    address = None if args.address == "-" else args.address
+    if address is not None and (len(address) > 254 or not re.match(EMAIL_PATTERN, address)):
+        raise SystemExit(f"{args.address!r} is not a mail address")
+
+    async def act(s, admin) -> None:  # type: ignore[no-untyped-def]
+        from storage.password_resets import PasswordResets
+
+        await PasswordResets(s.db).set_email(admin.id, address)
+        await s.audit.record(
+            action="admin.email", result="ok", admin_name="(cli)", target=f"admin:{admin.id}"
+        )
+        print(f"mail address of {admin.username!r} {'set' if address else 'removed'}")
+
+    return _with_admin(args, act)
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     async def run() -> int:
         s = _services(args)
@@ -244,7 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
     )
-    serve.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080)")
+    serve.add_argument("--port", type=int, default=8080, help="HTTP(S) port (default 8080)")
+    serve.add_argument(
+        "--http",
+        action="store_true",
+        help="serve plain HTTP (behind a TLS proxy, or on loopback); default is HTTPS with "
+        "the node's certificate (self-signed on first start; see 'fedhub cert import')",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument(
         "--session-idle",
@@ -328,8 +364,36 @@ def build_parser() -> argparse.ArgumentParser:
     unlock = asub.add_parser("unlock", help="unlock an account locked by failed logins")
     unlock.add_argument("username")
     unlock.set_defaults(func=cmd_admin_unlock)
-    for sp in (create, passwd, unlock):
+    email = asub.add_parser("email", help="set the mail address password reset links go to")
+    email.add_argument("username")
+    email.add_argument("address", help="the mail address; '-' removes it")
+    email.set_defaults(func=cmd_admin_email)
+    for sp in (create, passwd, unlock, email):
         _add_storage_flags(sp)
+
+    cert = sub.add_parser(
+        "cert",
+        help="the node's TLS certificate (web server and SIP)",
+        description="Show, import or roll back the certificate of this node's web server "
+        "and SIP TLS listener. A running 'fedhub serve' picks a change up within 5 s.",
+    )
+    certs_cli.configure_parser(cert, _add_storage_flags)
+
+    node = sub.add_parser(
+        "node",
+        help="this node's name, role and addresses (registered at start)",
+        description="Kept in DATA/node.json; the hub registers it at start and heartbeats.",
+    )
+    nodes_cli.configure_node(node, _add_storage_flags)
+    cluster = sub.add_parser("cluster", help="check a cluster file")
+    nodes_cli.configure_cluster(cluster)
+    uninstall = sub.add_parser(
+        "uninstall",
+        help="remove this node (asks first; keeps backups unless --purge-backups)",
+        description="Stops and removes the systemd unit, the virtual environment, the "
+        "configuration and the data directory installed by ops/install.sh.",
+    )
+    uninstall_mod.configure_parser(uninstall)
 
     demo = sub.add_parser(
         "demo",

@@ -26,6 +26,7 @@ from dashboards.throttle import LoginThrottle
 from hub.broker import InMemoryBroker
 from hub.live import LiveState
 from ops.links import LinkSupervisor
+from ops.node_services import attach_node_services
 from ops.operations import attach
 from ops.redirect import RedirectSupervisor
 from ops.sync import LinkSyncLinks, SyncService
@@ -131,6 +132,7 @@ def build_services(config: HubConfig) -> Services:
     if links is not None:
         services.on_stop.append(links.stop)
     attach(services)  # backups, logs, quotas, the schedule, the presence lock
+    attach_node_services(services)  # certificate, mail, password resets, node heartbeat
     return services
 
 

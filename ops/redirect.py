@@ -111,6 +111,7 @@ class RedirectSupervisor:
         while True:
             await asyncio.sleep(self.poll_s)
             try:
+                self.service.reload_certificate()  # imported by another process?
                 await self.refresh()
             except Exception:
                 log.exception("redirect settings check failed")

@@ -6,7 +6,7 @@ there is none (first start; the admin imports a real one later by replacing the
 files). `server_context(cert, key)` builds an `ssl.SSLContext` that refuses
 anything older than TLS 1.2 and any TLS 1.2 suite that is not ECDHE + AEAD;
 call `load_cert_chain` on the same context again to rotate the certificate
-without rebinding (new handshakes pick it up).
+without rebinding (new handshakes pick it up, existing connections keep theirs).
 """
 
 from __future__ import annotations
@@ -17,12 +17,15 @@ import os
 import ssl
 import tempfile
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+if TYPE_CHECKING:
+    from _typeshed import StrOrBytesPath
 
 CERT_FILE: Final = "sip.crt"
 KEY_FILE: Final = "sip.key"
@@ -88,14 +91,49 @@ def ensure_certificate(
     return cert_path, key_path
 
 
-def server_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
-    """A server context: TLS 1.3, or TLS 1.2 with an AEAD suite and forward secrecy
-    only (`TLS12_CIPHERS`; no CBC, no static RSA), no client certificates asked for."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+def _configure(ctx: ssl.SSLContext) -> None:
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.set_ciphers(TLS12_CIPHERS)  # TLS 1.3 suites are all AEAD and set apart
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
     ctx.verify_mode = ssl.CERT_NONE
+
+
+class ReloadableContext(ssl.SSLContext):
+    """A server context whose `load_cert_chain` replaces the certificate in place.
+
+    OpenSSL keeps one certificate per key type in a context, so loading an RSA pair
+    into a context that holds an EC pair would leave the EC one served to clients
+    that prefer it. Instead each load builds a fresh inner context, and the
+    servername callback (which OpenSSL runs for every handshake, with or without SNI)
+    moves each new handshake onto the newest one. Listeners keep the outer context.
+    """
+
+    _current: ssl.SSLContext
+
+    def load_cert_chain(
+        self,
+        certfile: StrOrBytesPath,
+        keyfile: StrOrBytesPath | None = None,
+        password: ssl._PasswordType | None = None,
+    ) -> None:
+        inner = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        _configure(inner)
+        inner.load_cert_chain(certfile, keyfile, password)  # raises before anything changes
+        if not hasattr(self, "_current"):
+            super().load_cert_chain(certfile, keyfile, password)
+            self.sni_callback = self._route
+        self._current = inner
+
+    def _route(self, conn: ssl.SSLObject, name: str | None, ctx: ssl.SSLContext) -> None:
+        conn.context = self._current
+
+
+def server_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
+    """A server context: TLS 1.3, or TLS 1.2 with an AEAD suite and forward secrecy
+    only (`TLS12_CIPHERS`; no CBC, no static RSA), no client certificates asked for;
+    a later `load_cert_chain` on it swaps the certificate for new handshakes."""
+    ctx = ReloadableContext(ssl.PROTOCOL_TLS_SERVER)
+    _configure(ctx)
     ctx.load_cert_chain(cert_path, key_path)
     return ctx
 

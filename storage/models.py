@@ -123,6 +123,7 @@ class AdminRow(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)  # for reset mails
 
 
 class SessionRow(Base):
@@ -187,6 +188,34 @@ class SettingsRow(Base):
     value: Mapped[str] = mapped_column(Text, nullable=False)
     revision: Mapped[int] = mapped_column(Integer, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class PasswordResetRow(Base):
+    """A forgot-password link: single use, expiring; only the token's SHA-256 is kept."""
+
+    __tablename__ = "password_resets"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    admin_id: Mapped[int] = mapped_column(
+        ForeignKey("admins.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    source_ip: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+
+
+class NodeRow(Base):
+    """One hub node as it registered itself, with its last heartbeat."""
+
+    __tablename__ = "nodes"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    intranet_address: Mapped[str] = mapped_column(String(45), nullable=False)
+    public_address: Mapped[str | None] = mapped_column(String(45), nullable=True)
+    dns_servers: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
+    version: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    last_heartbeat: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
 class JournalRow(Base):

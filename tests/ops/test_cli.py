@@ -125,6 +125,7 @@ def test_serve_with_sip_runs_the_redirector(tmp_path: Path):
             "-m",
             "ops.cli",
             "serve",
+            "--http",
             "--data",
             str(tmp_path),
             "--port",
