@@ -48,6 +48,9 @@ class Ctx:
     ip: str
     target: str = ""
     details: dict[str, object] = field(default_factory=dict)
+    # set by a handler whose refusal a stranger can repeat at will: the audit log counts
+    # it in one row per source, window and reason instead of writing a row each time
+    aggregate: bool = False
 
     @property
     def me(self) -> Principal:
@@ -220,6 +223,19 @@ async def _audit(ep: Endpoint, ctx: Ctx, result: str, reason: str) -> None:
         return
     p = ctx.principal
     try:
+        if ctx.aggregate and p is None and result == "refused":
+            admin_id = ctx.details.get("admin_id")
+            member_id = ctx.details.get("member_id")
+            await ctx.services.audit.record_aggregate(
+                action=ep.action,
+                result=result,
+                source_ip=ctx.ip,
+                reason=reason,
+                admin_id=admin_id if isinstance(admin_id, int) else None,
+                member_id=member_id if isinstance(member_id, int) else None,
+                target=ctx.target,
+            )
+            return
         await ctx.services.audit.record(
             action=ep.action,
             result=result,

@@ -1,7 +1,12 @@
 """The admin operation log: append-only through the product.
 
-Every login attempt and every change is one row: when, who, from where, what, on
-what, the result and, for a refusal, why. Nothing here updates or deletes a row, and
+Every real login attempt (one whose password was checked against an account) and every
+change is one row: when, who, from where, what, on what, the result and, for a refusal,
+why. What a stranger can repeat at will — throttled logins, logins refused by a lock,
+names that are no account — is *aggregated* (``record_aggregate``): one row per source,
+window and reason, whose ``count`` rises, so that nobody outside can grow the log by
+more than a row per address and window (the names they tried are not kept). Nothing
+here deletes a row or changes one other than raising an open aggregate's count, and
 callers must never put a password or a token in ``details`` (``record`` scrubs known
 secret keys anyway).
 """
@@ -12,18 +17,30 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from storage import upsert
 from storage.db import Database
 from storage.models import AuditRow, utcnow
 
 SECRET_KEYS = frozenset(
     {"password", "old_password", "new_password", "token", "secret", "csrf_token", "password_hash"}
 )
-CSV_COLUMNS = ("id", "at", "admin", "source_ip", "action", "target", "result", "reason", "details")
+CSV_COLUMNS = (
+    "id",
+    "at",
+    "admin",
+    "source_ip",
+    "action",
+    "target",
+    "result",
+    "reason",
+    "details",
+    "count",
+)
 
 
 def scrub(details: dict[str, object]) -> dict[str, object]:
@@ -52,6 +69,7 @@ class AuditEntry:
     result: str
     reason: str
     details: dict[str, object]
+    count: int = 1  # > 1 only on an aggregate row: that many like attempts in its window
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -66,6 +84,7 @@ class AuditEntry:
             "result": self.result,
             "reason": self.reason,
             "details": self.details,
+            "count": self.count,
         }
 
 
@@ -82,8 +101,9 @@ class AuditQuery:
 
 
 class AuditLog:
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, *, aggregate_window: timedelta = timedelta(minutes=5)):
         self._db = db
+        self.aggregate_window = aggregate_window
 
     async def record(
         self,
@@ -112,6 +132,53 @@ class AuditLog:
         )
         async with self._db.session() as s:
             s.add(row)
+
+    async def record_aggregate(
+        self,
+        *,
+        action: str,
+        result: str,
+        source_ip: str,
+        reason: str,
+        admin_id: int | None = None,
+        member_id: int | None = None,
+        target: str = "",
+    ) -> None:
+        """Count one more attempt in the row for (source, window, reason, target): the
+        first one of a window inserts it, every later one raises its ``count``."""
+        now = utcnow()
+        window = self.aggregate_window.total_seconds()
+        start = int(now.timestamp() // window * window)
+        code = reason.partition(":")[0]
+        key = f"{action}|{source_ip[:64]}|{start}|{code[:40]}|{target[:40]}"
+        values = {
+            "at": now,
+            "admin_id": admin_id,
+            "admin_name": "",
+            "member_id": member_id,
+            "source_ip": source_ip[:64],
+            "action": action[:64],
+            "target": target[:256],
+            "result": result[:16],
+            "reason": reason[:2000],
+            "details": orjson.dumps(
+                {"aggregated": True, "window_s": int(window)}, default=str
+            ).decode(),
+            "count": 1,
+            "aggregate_key": key,
+        }
+        async with self._db.session() as s:
+            ins = upsert.insert(s, AuditRow).values(**values)
+            await s.execute(
+                ins.on_conflict_do_update(
+                    index_elements=[AuditRow.aggregate_key], set_={"count": AuditRow.count + 1}
+                )
+            )
+
+    async def count_rows(self) -> int:
+        """How many rows the log holds (for tests and health checks)."""
+        async with self._db.session() as s:
+            return int((await s.execute(select(func.count()).select_from(AuditRow))).scalar_one())
 
     async def query(self, q: AuditQuery) -> Sequence[AuditEntry]:
         """Newest first, filtered; scope filtering keeps entries by admins inside it."""
@@ -149,6 +216,7 @@ def _entry(r: AuditRow) -> AuditEntry:
         r.result,
         r.reason,
         orjson.loads(r.details),
+        r.count,
     )
 
 
@@ -168,6 +236,7 @@ def to_csv(entries: Iterable[AuditEntry]) -> str:
             e.result,
             e.reason,
             orjson.dumps(e.details).decode(),
+            e.count,
         ]
         w.writerow([_safe_cell(c) for c in cells])
     return buf.getvalue()
