@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -35,6 +36,7 @@ from storage.admins import Role
 log = logging.getLogger("fedhub.api")
 
 MAX_ID = 2**31 - 1
+TIME_RANGE = (datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC))
 
 
 @dataclass
@@ -73,6 +75,31 @@ class Ctx:
                 422, "invalid_input", f"query parameter {name}: control characters are not allowed"
             )
         return v
+
+    def time(self, name: str) -> datetime | None:
+        """An ISO 8601 time with zone query parameter, in UTC, within ``TIME_RANGE``; 422
+        for anything else (no offset can push it past what datetime or a database holds)."""
+        raw = self.query(name)
+        if not raw:
+            return None
+        try:
+            t = datetime.fromisoformat(raw)
+        except ValueError:
+            raise ApiError(422, "invalid_input", f"{name} must be an ISO 8601 time") from None
+        if t.tzinfo is None:
+            raise ApiError(
+                422, "invalid_input", f"{name} needs a time zone, e.g. 2026-01-01T00:00:00Z"
+            )
+        lo, hi = TIME_RANGE
+        try:
+            t = t.astimezone(UTC)
+            if lo <= t < hi:
+                return t
+        except OverflowError:  # 0001-01-01T00:00+23:59 lies before datetime.min in UTC
+            pass
+        raise ApiError(
+            422, "invalid_input", f"{name} must lie from {lo.isoformat()} up to {hi.isoformat()}"
+        )
 
     def flag(self, name: str) -> bool:
         v = (self.query(name, "false") or "false").lower()
