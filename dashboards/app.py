@@ -163,6 +163,7 @@ def create_app(config: HubConfig | None = None, services: Services | None = None
                 await services.redirect.stop()
             if services.links is not None:
                 await services.links.stop()
+            await services.audit.flush()  # counts of aggregated refusals held in memory
             await services.db.close()
 
     async def healthz(request: Request) -> Response:

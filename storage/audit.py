@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from storage import upsert
 from storage.db import Database
@@ -101,9 +102,22 @@ class AuditQuery:
 
 
 class AuditLog:
-    def __init__(self, db: Database, *, aggregate_window: timedelta = timedelta(minutes=5)):
+    def __init__(
+        self,
+        db: Database,
+        *,
+        aggregate_window: timedelta = timedelta(minutes=5),
+        flush_interval: float = 1.0,
+        max_pending: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._db = db
         self.aggregate_window = aggregate_window
+        self.flush_interval = flush_interval
+        self.max_pending = max_pending
+        self._clock = clock
+        # aggregate key -> [count not yet written, when last written, window end]
+        self._pending: dict[str, list[float]] = {}
 
     async def record(
         self,
@@ -144,13 +158,25 @@ class AuditLog:
         member_id: int | None = None,
         target: str = "",
     ) -> None:
-        """Count one more attempt in the row for (source, window, reason, target): the
-        first one of a window inserts it, every later one raises its ``count``."""
+        """Count one more attempt in the row for (source, window, reason, target).
+
+        The first of a window on this node inserts the row (or, if another node did,
+        raises its count); later ones are counted in memory and added to the row at
+        most every ``flush_interval`` (and by ``flush``, which reads and shutdown
+        call), so a flood costs no database write per request."""
         now = utcnow()
         window = self.aggregate_window.total_seconds()
         start = int(now.timestamp() // window * window)
         code = reason.partition(":")[0]
         key = f"{action}|{source_ip[:64]}|{start}|{code[:40]}|{target[:40]}"
+        pending = self._pending.get(key)
+        if pending is not None:
+            pending[0] += 1
+            if self._clock() - pending[1] >= self.flush_interval:
+                await self._flush_key(key)
+            return
+        self._pending[key] = [0, self._clock(), start + window]
+        await self._retire(start)
         values = {
             "at": now,
             "admin_id": admin_id,
@@ -175,13 +201,43 @@ class AuditLog:
                 )
             )
 
+    async def flush(self) -> None:
+        """Write every count still held in memory."""
+        for key in list(self._pending):
+            await self._flush_key(key)
+
+    async def _flush_key(self, key: str) -> None:
+        pending = self._pending.get(key)
+        if pending is None:
+            return
+        n, pending[0], pending[1] = pending[0], 0, self._clock()
+        if n:
+            async with self._db.session() as s:
+                await s.execute(
+                    update(AuditRow)
+                    .where(AuditRow.aggregate_key == key)
+                    .values(count=AuditRow.count + n)
+                )
+
+    async def _retire(self, current_window: int) -> None:
+        """Forget keys whose window has ended (after writing their counts), and keep the
+        table bounded when a spray from many addresses opens many windows at once."""
+        done = [k for k, p in self._pending.items() if p[2] <= current_window]
+        if len(self._pending) > self.max_pending:
+            done = list(self._pending)[: len(self._pending) // 2]
+        for key in done:
+            await self._flush_key(key)
+            self._pending.pop(key, None)
+
     async def count_rows(self) -> int:
         """How many rows the log holds (for tests and health checks)."""
+        await self.flush()
         async with self._db.session() as s:
             return int((await s.execute(select(func.count()).select_from(AuditRow))).scalar_one())
 
     async def query(self, q: AuditQuery) -> Sequence[AuditEntry]:
         """Newest first, filtered; scope filtering keeps entries by admins inside it."""
+        await self.flush()
         stmt = select(AuditRow).order_by(AuditRow.id.desc())
         if q.since is not None:
             stmt = stmt.where(AuditRow.at >= q.since)
