@@ -1,8 +1,8 @@
-"""The composition root: builds every service from the config and wires the web app.
+"""The web face of a hub: the Starlette app over services built elsewhere.
 
-``create_app(config)`` returns the Starlette app; its lifespan opens the database,
-applies migrations, creates the first admin (``admin`` / ``123456``, which must be
-changed before anything else) and closes everything on shutdown.
+``create_app(services)`` returns the app; its lifespan runs the services' start hooks
+(``ops/hub.py`` registers migration, the first admin, member links and the SIP
+redirector there), then their stop hooks and closes the database on shutdown.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
-from importlib.metadata import PackageNotFoundError, version
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -19,100 +17,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from controllers.config import LinkSettings
-from controllers.manager import LinkManager
 from dashboards.api import api
 from dashboards.errors import ApiError, error_response
 from dashboards.headers import SecurityHeaders
 from dashboards.jsonresp import json_response
-from dashboards.links import LinkSupervisor
 from dashboards.openapi import build as build_openapi
-from dashboards.redirect import RedirectSupervisor
-from dashboards.services import HubConfig, Services
-from dashboards.throttle import LoginThrottle
-from storage.admins import AdminStore, Role
-from storage.api_tokens import TokenStore
-from storage.audit import AuditLog
-from storage.db import Database, sqlite_url_for
-from storage.federation_store import FederationStore
-from storage.lease import Lease
-from storage.passwords import hash_password_async
-from storage.sessions import SessionStore
-from storage.settings import SettingsStore
+from dashboards.services import Services
+from hub.version import fedhub_version
 
 log = logging.getLogger("fedhub")
-
-DEFAULT_ADMIN = ("admin", "123456")
-
-
-def fedhub_version() -> str:
-    try:
-        return version("fedhub")
-    except PackageNotFoundError:  # running from a source tree
-        return "0.0.0+source"
-
-
-def _str_or_none(path: object) -> str | None:
-    return None if path is None else str(path)
-
-
-def build_services(config: HubConfig) -> Services:
-    if config.db_url:
-        url = config.db_url
-    else:
-        config.data_dir.mkdir(parents=True, exist_ok=True)
-        url = sqlite_url_for(config.data_dir)
-    db = Database.open(url)
-    federation = FederationStore(db)
-    links = (
-        LinkSupervisor(
-            federation,
-            LinkManager(settings=LinkSettings(ca_file=_str_or_none(config.link_ca_file))),
-            Lease(db, "member-links"),
-        )
-        if config.links
-        else None
-    )
-    settings = SettingsStore(db)
-    redirect = None
-    if config.sip:
-        overrides = config.sip_overrides
-        if overrides.cert_dir is None:
-            overrides = replace(overrides, cert_dir=config.data_dir / "certs")
-        redirect = RedirectSupervisor(federation, settings, overrides)
-    return Services(
-        config=config,
-        db=db,
-        federation=federation,
-        admins=AdminStore(
-            db, max_failures=config.lockout_failures, lockout=config.lockout_duration
-        ),
-        sessions=SessionStore(db, idle=config.session_idle, absolute=config.session_absolute),
-        tokens=TokenStore(db),
-        audit=AuditLog(db),
-        throttle=LoginThrottle(config.ip_failures_per_window, config.ip_window.total_seconds()),
-        settings=settings,
-        links=links,
-        redirect=redirect,
-    )
-
-
-async def bootstrap(services: Services) -> None:
-    """Migrate, then create the default admin on an empty database."""
-    await services.db.upgrade()
-    if await services.admins.count() == 0:
-        name, password = DEFAULT_ADMIN
-        await services.admins.create(
-            name,
-            await hash_password_async(password),
-            Role.ADMIN,
-            None,
-            password_change_required=True,
-        )
-        await services.audit.record(action="admin.bootstrap", result="ok", target=f"admin:{name}")
-        log.warning(
-            "created the default admin %r; its password must be changed at first login", name
-        )
 
 
 class BodyLimit:
@@ -144,27 +57,30 @@ class BodyLimit:
         await self.app(scope, receive, send)
 
 
-def create_app(config: HubConfig | None = None, services: Services | None = None) -> Starlette:
-    config = config or HubConfig()
-    services = services or build_services(config)
+def create_app(services: Services) -> Starlette:
+    """The app serving ``services`` (see ``ops.hub.create_hub_app`` for a whole hub)."""
+    config = services.config
     openapi_doc = build_openapi(api, fedhub_version())
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await bootstrap(services)
-        if services.links is not None:
-            await services.links.start()
-        if services.redirect is not None:
-            await services.redirect.start()
         try:
+            for hook in services.on_start:
+                await hook()
             yield
         finally:
-            if services.redirect is not None:
-                await services.redirect.stop()
-            if services.links is not None:
-                await services.links.stop()
-            await services.audit.flush()  # counts of aggregated refusals held in memory
-            await services.db.close()
+            try:
+                for hook in services.on_stop:  # each stop hook copes with a partial start
+                    try:
+                        await hook()
+                    except Exception:
+                        log.exception("stopping %s failed", getattr(hook, "__qualname__", hook))
+            finally:
+                try:
+                    await services.audit.flush()  # counts of aggregated refusals in memory
+                except Exception:
+                    log.exception("writing the held audit counts failed")
+                await services.db.close()
 
     async def healthz(request: Request) -> Response:
         return json_response({"status": "ok", "version": fedhub_version()})

@@ -1,14 +1,22 @@
-"""What the web layer needs, built once by the app factory and passed explicitly."""
+"""What the web layer needs, built by the process that serves it and passed explicitly.
+
+The web face does not build its services: ``ops/hub.py`` (the composition root of a hub
+process) does, and hands them to ``dashboards.app.create_app``. The parts that run in
+the background (member links, the SIP redirector) are seen here only through the small
+Protocols below, so nothing in ``dashboards/`` depends on how a process is put together.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, Protocol
 
-from dashboards.links import LinkSupervisor
-from dashboards.redirect import Overrides, RedirectSupervisor
+from controllers.manager import LinkManager
 from dashboards.throttle import LoginThrottle
+from sip.settings import Overrides
 from storage.admins import AdminStore
 from storage.api_tokens import TokenStore
 from storage.audit import AuditLog
@@ -39,6 +47,35 @@ class HubConfig:
     trusted_proxies: frozenset[str] = field(default_factory=frozenset)
 
 
+class LinkControl(Protocol):
+    """The member links as the web sees them (``ops.links.LinkSupervisor``)."""
+
+    @property
+    def owner(self) -> bool:
+        """Whether this node runs the member links now (the lease holder)."""
+        ...
+
+    @property
+    def manager(self) -> LinkManager: ...
+
+    def status(self) -> list[dict[str, object]]:
+        """Per-link status, including members whose link settings are unusable."""
+        ...
+
+
+class RedirectControl(Protocol):
+    """The SIP redirector of this node as the web sees it (``ops.redirect``)."""
+
+    async def refresh(self, force: bool = False) -> None:
+        """Re-apply stored settings and routes now (after the API changed them)."""
+        ...
+
+    def status(self) -> dict[str, Any]: ...
+
+
+Hook = Callable[[], Awaitable[None]]
+
+
 @dataclass
 class Services:
     config: HubConfig
@@ -50,8 +87,12 @@ class Services:
     audit: AuditLog
     throttle: LoginThrottle
     settings: SettingsStore | None = None
-    links: LinkSupervisor | None = None
-    redirect: RedirectSupervisor | None = None
+    links: LinkControl | None = None
+    redirect: RedirectControl | None = None
+    on_start: list[Hook] = field(default_factory=list)
+    """Run in order when the app starts (migrate, first admin, links, redirector)."""
+    on_stop: list[Hook] = field(default_factory=list)
+    """Run in order when the app stops; the database closes after the last."""
 
     async def end_credentials(self, admin_id: int, *, keep_session: str | None = None) -> None:
         """The admin's secrets are no longer trusted (password changed or reset, account

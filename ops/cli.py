@@ -14,15 +14,18 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dashboards.app import build_services, create_app, fedhub_version
-from dashboards.services import HubConfig
 from emulator import cli as emulator_cli
 from hub import password_policy
+from hub.version import fedhub_version
 from ops import demo as demo_mod
 from ops import sip_sidecar
 from storage.admins import Role, UsernameTaken
 from storage.passwords import hash_password_async
+
+if TYPE_CHECKING:
+    from dashboards.services import HubConfig, Services
 
 log = logging.getLogger("fedhub")
 
@@ -43,6 +46,8 @@ def _add_storage_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> HubConfig:
+    from dashboards.services import HubConfig  # the web stack loads only where it is used
+
     extra: dict[str, object] = {}
     if getattr(args, "session_idle", None) is not None:
         extra["session_idle"] = timedelta(minutes=args.session_idle)
@@ -60,6 +65,12 @@ def _config(args: argparse.Namespace) -> HubConfig:
     return HubConfig(data_dir=args.data, db_url=args.db_url, **extra)  # type: ignore[arg-type]
 
 
+def _services(args: argparse.Namespace) -> Services:
+    from ops.hub import build_services
+
+    return build_services(_config(args))
+
+
 def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
     def parse(raw: str) -> float:
         value = kind(raw)
@@ -73,7 +84,9 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    app = create_app(_config(args))
+    from ops.hub import create_hub_app
+
+    app = create_hub_app(_config(args))
     print(f"fedhub {fedhub_version()} serving on http://{args.host}:{args.port}/", flush=True)
     uvicorn.run(
         app,
@@ -103,7 +116,7 @@ def cmd_admin_create(args: argparse.Namespace) -> int:
     pw = _read_password(args, args.username)
 
     async def run() -> int:
-        s = build_services(_config(args))
+        s = _services(args)
         try:
             await s.db.upgrade()
             if args.member is not None:
@@ -139,7 +152,7 @@ def cmd_admin_create(args: argparse.Namespace) -> int:
 
 def _with_admin(args: argparse.Namespace, action: Callable[..., object]) -> int:
     async def run() -> int:
-        s = build_services(_config(args))
+        s = _services(args)
         try:
             await s.db.upgrade()
             found = await s.admins.credentials(args.username)
@@ -231,7 +244,7 @@ def cmd_admin_delete(args: argparse.Namespace) -> int:
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     async def run() -> int:
-        s = build_services(_config(args))
+        s = _services(args)
         try:
             await s.db.upgrade()
             st = await s.db.migration_status()
@@ -253,8 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser(
         "serve",
-        help="run the hub (web UI and admin API)",
-        description="Run the hub: the admin API and pages on one HTTP port.",
+        help="run the hub (JSON admin API, member links)",
+        description="Run the hub: the JSON admin API and the member links "
+        "(and, with --sip, the SIP redirector).",
     )
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"

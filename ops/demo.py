@@ -16,17 +16,18 @@ import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import uvicorn
-
-from dashboards.app import bootstrap, build_services, create_app, fedhub_version
-from dashboards.services import HubConfig, Services
 from emulator.activity import Activity
 from emulator.federation import build_demo_federation, serve_federation
 from emulator.spec import EmulatedMemberSpec
 from hub.numbering import NumberPlanError
+from hub.version import fedhub_version
 from ops.sip_sidecar import add_port_flags, describe, overrides_from
 from storage.passwords import hash_password_async, verify_password_async
+
+if TYPE_CHECKING:
+    from dashboards.services import Services
 
 log = logging.getLogger("fedhub.demo")
 
@@ -110,6 +111,14 @@ async def _wait_for_links(services: Services, wait_s: float) -> int:
 
 
 async def run_demo(args: argparse.Namespace) -> int:
+    # The web stack is imported here, not at the top: `fedhub sip` builds the same
+    # command-line parser and must not load Starlette (see the import contracts).
+    import uvicorn
+
+    from dashboards.app import create_app
+    from dashboards.services import HubConfig
+    from ops.hub import bootstrap, build_services
+
     data: Path = args.data.resolve()
     if args.sip_host is None:  # a demo listens on loopback unless told otherwise
         args.sip_host = "127.0.0.1"
@@ -128,7 +137,7 @@ async def run_demo(args: argparse.Namespace) -> int:
     try:
         await bootstrap(services)
         reg = await register_federation(services, specs, running.urls)
-        app = create_app(config, services)
+        app = create_app(services)
         server = uvicorn.Server(
             uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
         )

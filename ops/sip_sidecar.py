@@ -14,7 +14,8 @@ import signal
 import socket
 from pathlib import Path
 
-from dashboards.redirect import Overrides, RedirectSupervisor
+from ops.redirect import RedirectSupervisor
+from sip.settings import Overrides
 from storage.db import Database, sqlite_url_for
 from storage.federation_store import FederationStore
 from storage.settings import SettingsStore

@@ -13,14 +13,14 @@ from dashboards.api import api
 from dashboards.api.members import READERS
 from dashboards.endpoint import Ctx
 from dashboards.errors import ApiError
-from dashboards.links import LinkSupervisor
+from dashboards.services import LinkControl
 from hub.cascade import CascadeNode
 from hub.conference import Conference
 
 ADMINS_ONLY = frozenset(r for r in READERS if r.value == "admin")
 
 
-def links_of(ctx: Ctx) -> LinkSupervisor:
+def links_of(ctx: Ctx) -> LinkControl:
     links = ctx.services.links
     if links is None:
         raise ApiError(404, "links_disabled", "this node does not run member links")

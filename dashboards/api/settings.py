@@ -7,8 +7,8 @@ from typing import Any
 from dashboards.api import api
 from dashboards.endpoint import Ctx
 from dashboards.errors import ApiError
-from dashboards.redirect import SECTION, Overrides, settings_from, settings_json
 from dashboards.schemas import obj
+from sip.settings import SECTION, Overrides, settings_from, settings_json
 from storage.admins import Role
 
 ADMINS = frozenset({Role.ADMIN})

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from dashboards.app import create_app
+from ops.hub import create_hub_app
 
 NEW_ADMIN_PASSWORD = "Pr0vince-Hub!"
 MEMBER_PASSWORD = "Member-Pass1"
@@ -65,7 +65,7 @@ class Api:
 
 @pytest.fixture
 def app(hub_config):
-    return create_app(hub_config)
+    return create_hub_app(hub_config)
 
 
 @pytest.fixture

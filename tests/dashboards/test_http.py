@@ -207,10 +207,10 @@ def test_https_behind_a_trusted_proxy_only(hub_config):
 
     from starlette.testclient import TestClient
 
-    from dashboards.app import create_app
+    from ops.hub import create_hub_app
 
     for trusted, expect_https in ((frozenset({"testclient"}), True), (frozenset(), False)):
-        app = create_app(replace(hub_config, trusted_proxies=trusted))
+        app = create_hub_app(replace(hub_config, trusted_proxies=trusted))
         with TestClient(app) as c:
             fwd = {"X-Forwarded-Proto": "https"}
             h = c.get("/healthz", headers=fwd).headers

@@ -240,11 +240,11 @@ def test_resolve_number(root, client):
 def test_changes_survive_a_restart(hub_config, root, client):
     from starlette.testclient import TestClient
 
-    from dashboards.app import create_app
+    from ops.hub import create_hub_app
 
     prov = root.create_member(None, "prov").json()
     root.post(f"/members/{prov['id']}/ranges", {"type": "vmr", "start": "5000", "end": "5999"})
-    with TestClient(create_app(hub_config)) as c2:
+    with TestClient(create_hub_app(hub_config)) as c2:
         from tests.dashboards.conftest import NEW_ADMIN_PASSWORD, Api
 
         a = Api(c2)

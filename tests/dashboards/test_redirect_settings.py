@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 from starlette.testclient import TestClient
 
-from dashboards.app import create_app
-from dashboards.redirect import Overrides
+from ops.hub import create_hub_app
+from sip.settings import Overrides
 from tests.dashboards.conftest import NEW_ADMIN_PASSWORD, Api, make_admin
 from tests.support.live_server import free_port
 
@@ -44,7 +44,7 @@ def sip_client(hub_config, tmp_path):
             host="127.0.0.1", udp_port=port, tcp_port=port, tls_port=free_port()
         ),
     )
-    with TestClient(create_app(config)) as c:
+    with TestClient(create_hub_app(config)) as c:
         a = Api(c)
         a.login("admin", "123456")
         assert (

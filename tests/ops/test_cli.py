@@ -8,8 +8,8 @@ from pathlib import Path
 
 from starlette.testclient import TestClient
 
-from dashboards.app import create_app
 from dashboards.services import HubConfig
+from ops.hub import create_hub_app
 from tests.dashboards.conftest import Api
 
 
@@ -65,7 +65,7 @@ def test_admin_lifecycle_from_the_shell(tmp_path: Path):
         "admin", "create", "sec1", "--password-stdin", "--data", data, stdin="Secur1ty-Pass\n"
     )
     assert r.returncode == 1 and "exists" in r.stderr
-    with TestClient(create_app(HubConfig(data_dir=tmp_path))) as c:
+    with TestClient(create_hub_app(HubConfig(data_dir=tmp_path))) as c:
         a = Api(c)
         assert a.login("sec1", "Secur1ty-Pass").status_code == 200
         assert a.get("/admins").status_code == 200
@@ -82,7 +82,7 @@ def test_admin_lifecycle_from_the_shell(tmp_path: Path):
         "admin", "passwd", "sec1", "--password-stdin", "--data", data, stdin="N3w-Secur1ty\n"
     )
     assert r.returncode == 0
-    with TestClient(create_app(HubConfig(data_dir=tmp_path))) as c:
+    with TestClient(create_hub_app(HubConfig(data_dir=tmp_path))) as c:
         a = Api(c)
         r = a.login("sec1", "N3w-Secur1ty")
         assert r.status_code == 200 and r.json()["password_change_required"] is True

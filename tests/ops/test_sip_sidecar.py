@@ -11,8 +11,8 @@ from pathlib import Path
 
 from starlette.testclient import TestClient
 
-from dashboards.app import create_app
 from dashboards.services import HubConfig
+from ops.hub import create_hub_app
 from tests.dashboards.conftest import NEW_ADMIN_PASSWORD, Api
 from tests.dashboards.test_redirect_settings import _register
 from tests.support.live_server import free_port
@@ -34,7 +34,7 @@ def _wait_for(fn, timeout: float = 20.0) -> str:
 
 def test_sidecar_follows_storage(tmp_path: Path):
     config = HubConfig(data_dir=tmp_path, links=False)
-    with TestClient(create_app(config)) as c:
+    with TestClient(create_hub_app(config)) as c:
         api = Api(c)
         api.login("admin", "123456")
         api.post("/auth/password", {"old_password": "123456", "new_password": NEW_ADMIN_PASSWORD})
@@ -82,3 +82,18 @@ def test_sidecar_follows_storage(tmp_path: Path):
             code = proc.wait(20)
             rest = proc.stdout.read() if proc.stdout else ""
             assert code == 0, rest[-3000:]
+
+
+def test_fedhub_sip_loads_no_web_stack():
+    """`fedhub sip` builds the CLI parser and runs the sidecar: no Starlette, no dashboards."""
+    code = (
+        "import sys\n"
+        "from ops import cli, sip_sidecar\n"
+        "cli.build_parser()\n"
+        "web = sorted(m for m in sys.modules if m.split('.')[0] in ('starlette', 'dashboards', 'uvicorn'))\n"
+        "print(','.join(web))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "", f"fedhub sip imported {out.stdout.strip()}"

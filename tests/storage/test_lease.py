@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from controllers.manager import LinkManager
-from dashboards.links import LinkSupervisor
+from ops.links import LinkSupervisor
 from storage.db import Database
 from storage.federation_store import FederationStore
 from storage.lease import Lease, lease_key

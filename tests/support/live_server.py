@@ -11,8 +11,8 @@ from contextlib import contextmanager
 import httpx
 import uvicorn
 
-from dashboards.app import create_app
 from dashboards.services import HubConfig
+from ops.hub import create_hub_app
 
 
 def free_port() -> int:
@@ -27,7 +27,7 @@ def live_hub(config: HubConfig) -> Iterator[str]:
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(config), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+            create_hub_app(config), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)
