@@ -117,7 +117,7 @@ def test_the_shell_manages_what_the_api_refuses(tmp_path: Path):
         assert r.returncode == 0, r.stderr
     r = fedhub("admin", "create", "SEC1", "--password-stdin", "--data", data, stdin=pw)
     assert r.returncode == 1 and "exists" in r.stderr
-    with TestClient(create_app(HubConfig(data_dir=tmp_path))) as c:
+    with TestClient(create_hub_app(HubConfig(data_dir=tmp_path))) as c:
         sec = Api(c)
         assert sec.login("sec1", "Secur1ty-Pass").status_code == 200
         body = {"username": "op1", "password": "Operat0r-Pass", "role": "admin", "member_id": None}
@@ -125,14 +125,14 @@ def test_the_shell_manages_what_the_api_refuses(tmp_path: Path):
         assert Api(c).login("op1", "Operat0r-Pass").json()["error"]["code"] == "approval_pending"
     assert fedhub("admin", "approve", "OP1", "--data", data).returncode == 0
     assert fedhub("admin", "disable", "aud1", "--data", data).returncode == 0
-    with TestClient(create_app(HubConfig(data_dir=tmp_path))) as c:
+    with TestClient(create_hub_app(HubConfig(data_dir=tmp_path))) as c:
         assert Api(c).login("op1", "Operat0r-Pass").status_code == 200
         r = Api(c).login("aud1", "Secur1ty-Pass")
         assert r.status_code == 403 and r.json()["error"]["code"] == "account_disabled"
     assert fedhub("admin", "enable", "aud1", "--data", data).returncode == 0
     r = fedhub("admin", "delete", "sec1", "--data", data)
     assert r.returncode == 0 and "security 'sec1' deleted" in r.stdout
-    with TestClient(create_app(HubConfig(data_dir=tmp_path))) as c:
+    with TestClient(create_hub_app(HubConfig(data_dir=tmp_path))) as c:
         assert Api(c).login("sec1", "Secur1ty-Pass").status_code == 401
         aud = Api(c)
         assert aud.login("aud1", "Secur1ty-Pass").status_code == 200
