@@ -22,6 +22,7 @@ from dashboards.errors import ApiError, error_response
 from dashboards.headers import SecurityHeaders
 from dashboards.jsonresp import json_response
 from dashboards.openapi import build as build_openapi
+from dashboards.pages import page_routes
 from dashboards.services import Services
 from hub.version import fedhub_version
 
@@ -109,11 +110,12 @@ def create_app(services: Services) -> Starlette:
         return json_response(openapi_doc)
 
     async def index(request: Request) -> Response:
-        """Where things are: the hub answers JSON only, so this is its front door."""
+        """Where things are, for scripts: the API's front door (browsers get the login at /)."""
         return json_response(
             {
                 "name": "fedhub",
                 "version": fedhub_version(),
+                "pages": "/",
                 "api": "/api/v1/",
                 "openapi": "/api/v1/openapi.json",
                 "login": "POST /api/v1/auth/login {username, password}",
@@ -131,12 +133,12 @@ def create_app(services: Services) -> Starlette:
         )
 
     routes = [
-        Route("/", index),
         Route("/api/v1/", index),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/api/v1/openapi.json", openapi),
         *api.routes(services),
+        *page_routes(services),
     ]
     app = Starlette(
         routes=routes,

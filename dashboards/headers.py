@@ -1,8 +1,10 @@
 """Security headers on every HTTP response the hub sends.
 
-The hub answers JSON only (no pages yet), so the policy is the strictest one:
-nothing may be loaded, framed or sniffed, and no response is cached, since most
-of them hold federation data that is scoped to the admin who asked. HSTS is sent
+The default policy is the strictest one — nothing may be loaded, framed or sniffed,
+and no response is cached, since most of them hold federation data scoped to the
+admin who asked. Pages (``dashboards/pages``) send their own Content-Security-Policy,
+which this middleware leaves alone: scripts, styles and connections from this origin
+only, never inline code. HSTS is sent
 only on requests that arrived over HTTPS (directly or via a trusted proxy).
 """
 

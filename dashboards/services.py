@@ -22,6 +22,7 @@ from storage.api_tokens import TokenStore
 from storage.audit import AuditLog
 from storage.db import Database
 from storage.federation_store import FederationStore
+from storage.preferences import PreferenceStore
 from storage.sessions import SessionStore
 from storage.settings import SettingsStore
 
@@ -87,6 +88,7 @@ class Services:
     audit: AuditLog
     throttle: LoginThrottle
     settings: SettingsStore | None = None
+    preferences: PreferenceStore | None = None
     links: LinkControl | None = None
     redirect: RedirectControl | None = None
     on_start: list[Hook] = field(default_factory=list)

@@ -28,6 +28,7 @@ from storage.db import Database, sqlite_url_for
 from storage.federation_store import FederationStore
 from storage.lease import Lease
 from storage.passwords import hash_password_async
+from storage.preferences import PreferenceStore
 from storage.sessions import SessionStore
 from storage.settings import SettingsStore
 
@@ -77,6 +78,7 @@ def build_services(config: HubConfig) -> Services:
         audit=AuditLog(db),
         throttle=LoginThrottle(config.ip_failures_per_window, config.ip_window.total_seconds()),
         settings=settings,
+        preferences=PreferenceStore(db),
         links=links,
         redirect=redirect,
     )

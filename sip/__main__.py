@@ -6,7 +6,7 @@ and routes change without a restart), stops on SIGINT/SIGTERM.
 
 `--workers N` binds the sockets once and forks N workers that all serve them,
 as Kamailio's children do. Each worker keeps its own rate-limit buckets and
-connection count, so the per-source rate, burst and the connection cap are
+connection counts, so the per-source rates, bursts and the connection caps are
 divided by N. A new address or port on SIGHUP makes each worker bind its own
 sockets with SO_REUSEPORT (the kernel then spreads sources across workers).
 """
@@ -43,6 +43,9 @@ def per_worker(settings: RedirectSettings, workers: int) -> RedirectSettings:
         rate=settings.rate / workers,
         burst=max(1, math.ceil(settings.burst / workers)),
         max_connections=max(1, settings.max_connections // workers),
+        max_connections_per_address=max(1, settings.max_connections_per_address // workers),
+        connection_rate=settings.connection_rate / workers,
+        connection_burst=max(1, math.ceil(settings.connection_burst / workers)),
     )
 
 

@@ -2,41 +2,24 @@
 
 `Endpoint.handle(data, origin, now)` applies the source's rate limit, parses,
 drops stray responses and known scanners, runs the redirect policy and returns
-an `Outcome`: the bytes to send (and, for UDP, the address RFC 3261 §18.2.2
-names) plus an optional `Rejection` for the caller to log. A message that fails
-to parse is still answered with its status (400, 416, 483, 505, 513) when enough
-of its head survives to address a response. Routing table, policy and limits are
-plain attributes: swap them at any time, the next message uses the new ones.
+an `Outcome`: the bytes to send (and, for UDP, the address to send them to:
+the source, see `sip.redirect.response_address`) plus an optional `Rejection`
+for the caller to log. A request that fails to parse is still answered with its
+status (400, 416, 483, 505, 513) when its top Via can be read (`sip.salvage`).
+Routing table, policy and limits are plain attributes: swap them at any time,
+the next message uses the new ones.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Final
 
 from sip.errors import SipParseError
 from sip.guard import RateLimiter, RateSpec, RejectLog, is_scanner
-from sip.headers import (
-    Via,
-    is_token,
-    parse_cseq,
-    parse_name_addr,
-    parse_via,
-    parse_vias,
-    split_values,
-)
-from sip.message import (
-    CALL_ID_RE,
-    DEFAULT_LIMITS,
-    Limits,
-    SipRequest,
-    SipResponse,
-    header_key,
-    parse_message,
-)
+from sip.headers import Via
+from sip.message import DEFAULT_LIMITS, Limits, SipRequest, SipResponse, parse_message
 from sip.redirect import (
     DEFAULT_POLICY,
     EMPTY_TABLE,
@@ -46,11 +29,8 @@ from sip.redirect import (
     redirect,
     reply,
     response_address,
-    stamp_via,
 )
-
-_LINES_RE: Final = re.compile(r"\r?\n")
-_SALVAGED: Final = ("via", "from", "to", "call-id", "cseq")
+from sip.salvage import error_response
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,66 +55,15 @@ class Outcome:
 NOTHING: Final = Outcome()
 
 
-def _salvage(data: bytes, limits: Limits) -> dict[str, list[str]] | None:
-    """The raw Via/From/To/Call-ID/CSeq lines of a request that failed to parse,
-    or None when it is a response, an ACK, or misses one of them."""
-    head = data.lstrip(b"\r\n")[: limits.max_message_size]
-    end = head.find(b"\r\n\r\n")
-    text = (head if end < 0 else head[:end]).decode("utf-8", "replace")
-    lines = _LINES_RE.split(text)
-    method = lines[0].split(" ", 1)[0]
-    if not is_token(method) or method.upper().startswith("SIP/") or method == "ACK":
-        return None
-    found: dict[str, list[str]] = {}
-    for line in lines[1 : limits.max_headers + 1]:
-        name, colon, value = line.partition(":")
-        key = header_key(name.strip(" \t"))
-        if colon and key in _SALVAGED and "\x00" not in value:
-            found.setdefault(key, []).append(value.strip(" \t"))
-    if any(key not in found for key in _SALVAGED):
-        return None
-    return found
-
-
 def error_reply(
     data: bytes, error: SipParseError, origin: Origin, limits: Limits, policy: RedirectPolicy
 ) -> Outcome:
-    """The status answer to an unparsable request, or NOTHING if it cannot be addressed."""
-    found = _salvage(data, limits)
-    if found is None:
+    """The status answer to an unparsable request, or NOTHING if it cannot be answered."""
+    answer = error_response(data, error, origin, policy, limits)
+    if answer is None:
         return NOTHING
-    try:
-        # Echo only what parses: a response must itself be valid SIP.
-        vias = found["via"]
-        first = split_values(vias[0])
-        top = parse_via(first[0])
-        for value in first[1:] + vias[1:]:
-            parse_vias(value)
-        cseq = parse_cseq(found["cseq"][0])
-        from_value, to_value, call_id = found["from"][0], found["to"][0], found["call-id"][0]
-        parse_name_addr(from_value)
-        if not CALL_ID_RE.fullmatch(call_id):
-            return NOTHING
-        if parse_name_addr(to_value).tag is None:
-            key = "\x00".join((call_id, from_value, str(cseq), top.branch or ""))
-            tag = hashlib.blake2b(key.encode("utf-8", "surrogateescape"), digest_size=8)
-            to_value = f"{to_value};tag={tag.hexdigest()}"
-        first[0] = str(stamp_via(top, origin))
-        headers = [
-            ("Via", ", ".join(first)),
-            *(("Via", v) for v in vias[1:]),
-            ("From", from_value),
-            ("To", to_value),
-            ("Call-ID", call_id),
-            ("CSeq", str(cseq)),
-        ]
-        if policy.server:
-            headers.append(("Server", policy.server))
-        headers.append(("Content-Length", "0"))
-        response = SipResponse(error.status, error.reason, tuple(headers))
-    except SipParseError:
-        return NOTHING
-    return _outcome(response, top, origin)
+    response, top_via = answer
+    return _outcome(response, top_via, origin)
 
 
 def _outcome(response: SipResponse, via: Via, origin: Origin) -> Outcome:

@@ -32,6 +32,7 @@ _VIA_RE: Final = re.compile(
     rf"([{TCHAR_CLASS}]+)[ \t]*/[ \t]*([{TCHAR_CLASS}]+)[ \t]*/[ \t]*([{TCHAR_CLASS}]+)"
     r"[ \t]+(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.\-]+)(?:[ \t]*:[ \t]*([0-9]{1,5}))?"
 )
+_VERSION_RE: Final = re.compile(r"[0-9]{1,3}\.[0-9]{1,3}")
 _CSEQ_RE: Final = re.compile(rf"([0-9]{{1,10}})[ \t]+([{TCHAR_CLASS}]+)")
 MAX_CSEQ: Final = 2**31 - 1
 
@@ -208,6 +209,51 @@ def parse_via(text: str) -> Via:
 
 def parse_vias(text: str) -> list[Via]:
     return [parse_via(v) for v in split_values(text)]
+
+
+def salvage_via(text: str) -> Via | None:
+    """The top Via of a request that failed to parse, read leniently so that the
+    request can still be answered (RFC 4475 §3.1.2): the sent-by of the first value
+    of `text` (a whole Via header line; any SIP version) and those of its
+    parameters that are well formed, the rest dropped. None when not even a
+    sent-by can be read: such a request cannot be answered."""
+    try:
+        return parse_via(split_values(text)[0])
+    except SipParseError:
+        pass
+    text = text.strip(" \t")
+    m = _VIA_RE.match(text)
+    if m is None:
+        return None
+    name, version, transport, host, port = m.groups()
+    if name.upper() != "SIP" or not _VERSION_RE.fullmatch(version):
+        return None
+    pieces = text[m.end() :].split(",", 1)[0].split(";")
+    if pieces[0].strip(" \t"):
+        return None  # something other than parameters follows the sent-by
+    params: list[tuple[str, str | None]] = []
+    for piece in pieces[1:]:
+        pm = _PARAM_RE.fullmatch(";" + piece.strip(" \t"))
+        if pm is not None and _salvaged_param_ok(pm.group(1), pm.group(2)):
+            params.append((pm.group(1), pm.group(2)))
+    try:
+        return Via(transport.upper(), host.strip("[]"), int(port) if port else None, tuple(params))
+    except (SipParseError, ValueError):
+        return None
+
+
+def _salvaged_param_ok(name: str, value: str | None) -> bool:
+    lname = name.lower()
+    if value is None:
+        return True
+    if lname == "rport":
+        return value.isdigit()
+    if lname in ("received", "maddr"):
+        try:
+            check_host(value.strip("[]"))
+        except SipParseError:
+            return False
+    return True
 
 
 @dataclass(frozen=True)

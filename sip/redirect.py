@@ -8,7 +8,8 @@ CANCEL and OPTIONS get 200, other methods 405. `sips:` keeps TLS (RFC 5630 §5.4
 the Contact carries its validity (RFC 3261 §21.3.3), the To-tag is a hash of the
 request so retransmissions get the same answer without any state, and the top
 Via gets `received`/`rport` (RFC 3581). The caller sends the response where
-`response_address()` says (RFC 3261 §18.2.2) or back on the stream it came from.
+`response_address()` says (the source address, never a `maddr`) or back on the
+stream it came from.
 """
 
 from __future__ import annotations
@@ -159,17 +160,15 @@ def stamp_via(via: Via, origin: Origin) -> Via:
 
 
 def response_address(via: Via, origin: Origin) -> tuple[str, int]:
-    """Where to send a response over UDP (RFC 3261 §18.2.2, RFC 3581 §4) given the
-    request's top Via: its maddr if any; else the source address, with the source
-    port when rport was asked for, or the sent-by port (default 5060/5061).
-    Stream transports answer on the connection the request came in on."""
-    default_port = 5061 if origin.transport == "tls" else 5060
-    maddr = via.maddr
-    if maddr:
-        return maddr.strip("[]"), via.port or default_port
+    """Where to send a response over UDP given the request's top Via: always the
+    source IP, with the source port when rport was asked for (RFC 3581 §4), else
+    the sent-by port (default 5060; 5061 for TLS). A `maddr` is ignored (unlike
+    RFC 3261 §18.2.2): answering to an address the request names would make the
+    redirector a reflector for spoofed requests. Stream transports answer on the
+    connection the request came in on."""
     if via.rport_requested:
         return origin.host, origin.port
-    return origin.host, via.port or default_port
+    return origin.host, via.port or (5061 if origin.transport == "tls" else 5060)
 
 
 def to_tag(request: SipRequest) -> str:

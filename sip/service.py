@@ -45,8 +45,11 @@ class RedirectSettings:
 
     A port of None turns that listener off; TLS also needs `cert_dir`, where the
     platform's certificate lives as sip.crt/sip.key (self-signed on first start).
-    `rate` is messages (and new connections) per second per source IP, `burst`
-    the bucket size; rate 0 turns the limit off.
+    `rate` is messages (keep-alive pings included) per second per source IP,
+    `burst` the bucket size; `connection_rate`/`connection_burst` the same for new
+    TCP/TLS connections, checked before any TLS handshake. At most
+    `max_connections` stream connections are open, `max_connections_per_address`
+    of them from one source IP. A rate of 0 turns that limit off.
     """
 
     enabled: bool = True
@@ -60,6 +63,9 @@ class RedirectSettings:
     rate: float = 50.0
     burst: int = 100
     max_connections: int = 10_000
+    max_connections_per_address: int = 100
+    connection_rate: float = 10.0
+    connection_burst: int = 50
     idle_timeout: float = 120.0
     max_message_size: int = 65_535
     contact_expires: int = 3600
@@ -76,8 +82,9 @@ class RedirectSettings:
         _check_port("tcp_port", self.tcp_port)
         _check_port("tls_port", self.tls_port)
         RateSpec(self.rate, self.burst)
-        if self.max_connections < 1:
-            raise ValueError("max_connections must be at least 1")
+        RateSpec(self.connection_rate, self.connection_burst)
+        if self.max_connections < 1 or self.max_connections_per_address < 1:
+            raise ValueError("max_connections and max_connections_per_address must be >= 1")
         if not self.idle_timeout > 0:
             raise ValueError("idle_timeout must be positive")
         if not 1_024 <= self.max_message_size <= 1_048_576:
@@ -146,11 +153,22 @@ class RedirectService:
 
     @property
     def open_connections(self) -> int:
+        """Stream connections holding a slot (TLS ones from accept, before the handshake)."""
         return len(self._ctx.connections)
 
+    def open_connections_from(self, host: str) -> int:
+        return self._ctx.open_from(host)
+
+    def sweep_idle(self) -> int:
+        """Close the connections idle longer than `idle_timeout` now (the service also
+        does it periodically); returns how many."""
+        return self._ctx.sweep_idle()
+
     def update_table(self, table: RoutingTable) -> None:
-        """Route with `table` from the next message on."""
+        """Route with `table` from the next message on (logged at INFO: the line tells
+        an operator, and a test, that a change has reached this process)."""
         self.endpoint.table = table
+        log.info("SIP redirect: routes updated, %d member servers", len(table.servers))
 
     async def start(self, settings: RedirectSettings) -> None:
         async with self._lock:
@@ -196,8 +214,13 @@ class RedirectService:
         )
         endpoint.limits = Limits(max_message_size=settings.max_message_size)
         endpoint.limiter.configure(RateSpec(settings.rate, settings.burst))
-        self._ctx.max_connections = settings.max_connections
-        self._ctx.idle_timeout = settings.idle_timeout
+        ctx = self._ctx
+        ctx.max_connections = settings.max_connections
+        ctx.max_connections_per_address = settings.max_connections_per_address
+        ctx.connection_limiter.configure(
+            RateSpec(settings.connection_rate, settings.connection_burst)
+        )
+        ctx.idle_timeout = settings.idle_timeout
 
     def _tls_context(self, settings: RedirectSettings) -> ssl.SSLContext | None:
         if not settings.tls_enabled or settings.cert_dir is None:
@@ -245,10 +268,7 @@ class RedirectService:
         if self._listeners is not None:
             await self._listeners.close()
             self._listeners = None
-        for conn in list(self._ctx.connections):
-            if conn.transport is not None:
-                conn.transport.abort()
-        self._ctx.connections.clear()
+        self._ctx.abort_all()
         self._ssl = self._cert = self._cert_stamp = None
 
     async def _sweep(self) -> None:

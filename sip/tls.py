@@ -4,8 +4,9 @@
 `sip.key` (PEM private key) in `cert_dir`, writing a self-signed pair first when
 there is none (first start; the admin imports a real one later by replacing the
 files). `server_context(cert, key)` builds an `ssl.SSLContext` that refuses
-anything older than TLS 1.2; call `load_cert_chain` on the same context again to
-rotate the certificate without rebinding (new handshakes pick it up).
+anything older than TLS 1.2 and any TLS 1.2 suite that is not ECDHE + AEAD;
+call `load_cert_chain` on the same context again to rotate the certificate
+without rebinding (new handshakes pick it up).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from cryptography.x509.oid import NameOID
 CERT_FILE: Final = "sip.crt"
 KEY_FILE: Final = "sip.key"
 SELF_SIGNED_DAYS: Final = 3650
+TLS12_CIPHERS: Final = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL"
+"""The TLS 1.2 suites offered (OpenSSL syntax): ECDHE with AES-GCM or ChaCha20-Poly1305."""
 
 
 def _write_atomic(path: Path, data: bytes, mode: int) -> None:
@@ -86,9 +89,11 @@ def ensure_certificate(
 
 
 def server_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
-    """A server context: TLS 1.2 minimum, no client certificates asked for."""
+    """A server context: TLS 1.3, or TLS 1.2 with an AEAD suite and forward secrecy
+    only (`TLS12_CIPHERS`; no CBC, no static RSA), no client certificates asked for."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(TLS12_CIPHERS)  # TLS 1.3 suites are all AEAD and set apart
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
     ctx.verify_mode = ssl.CERT_NONE
     ctx.load_cert_chain(cert_path, key_path)

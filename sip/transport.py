@@ -2,9 +2,11 @@
 
 The protocols here own only what needs a socket or a clock: reading datagrams
 and streams, cutting streams with `StreamFramer`, answering keepalive pings,
-the cap on open connections, the idle timeout (swept by the service), write
-backpressure, and one log line per rejection with the source address, in the
-form fail2ban matches (see docs/sip.md):
+the caps on open connections (in all and per source IP) and the rate of new
+ones, both enforced on the TCP accept, before a TLS handshake (`TlsListener`),
+the idle timeout (swept by the service), write backpressure, and one log line
+per rejection with the source address, in the form fail2ban matches (see
+docs/sip.md):
 
     SIP reject from 203.0.113.7:5060 transport=udp reason=rate-limit count=1 ...
 
@@ -19,6 +21,7 @@ import logging
 import socket
 import ssl
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
@@ -26,7 +29,7 @@ from typing import Any, Final, cast
 from sip.endpoint import Endpoint, Rejection
 from sip.errors import SipParseError
 from sip.framing import PING, PONG, StreamFramer
-from sip.guard import RejectLog
+from sip.guard import RateLimiter, RateSpec, RejectLog
 from sip.redirect import Origin
 
 log: Final = logging.getLogger("fedhub.sip")
@@ -34,18 +37,75 @@ log: Final = logging.getLogger("fedhub.sip")
 UDP_BUFFER_BYTES: Final = 4 * 1024 * 1024
 WRITE_HIGH_WATER: Final = 256 * 1024
 LISTEN_BACKLOG: Final = 1024
+HANDSHAKE_TIMEOUT: Final = 10.0
+ACCEPT_RETRY_DELAY: Final = 0.1
 
 
 @dataclass
 class TransportContext:
-    """State shared by all listeners of one service; the service mutates it on apply."""
+    """State shared by all listeners of one service; the service mutates it on apply.
+
+    A stream connection holds a slot from the moment it is accepted (before any
+    TLS handshake) until it is lost: `max_connections` in all, and at most
+    `max_connections_per_address` from one source IP, whatever the connection does
+    (one kept open by keep-alive pings counts like any other). New connections
+    spend a token of `connection_limiter`, per source IP, also before the handshake.
+    """
 
     endpoint: Endpoint
     max_connections: int = 10_000
+    max_connections_per_address: int = 100
     idle_timeout: float = 120.0
     clock: Callable[[], float] = time.monotonic
+    connection_limiter: RateLimiter = field(
+        default_factory=lambda: RateLimiter(RateSpec(rate=10.0, burst=50))
+    )
     connections: set[StreamProtocol] = field(default_factory=set)
+    handshakes: set[asyncio.Task[None]] = field(default_factory=set)
+    _per_address: Counter[str] = field(default_factory=Counter)
     _errors: RejectLog = field(default_factory=RejectLog)
+
+    def admit(self, conn: StreamProtocol) -> bool:
+        """Give `conn` a slot if the caps and the connection rate allow; else log why."""
+        origin = conn.origin
+        if len(self.connections) >= self.max_connections:
+            self.reject("connection-limit", f"{len(self.connections)} open", origin)
+            return False
+        here = self._per_address[origin.host]
+        if here >= self.max_connections_per_address:
+            self.reject("connection-limit", f"{here} open from this address", origin)
+            return False
+        if not self.connection_limiter.allow(origin.host, self.clock()):
+            self.reject("rate-limit", "new connections over the rate limit", origin)
+            return False
+        self.connections.add(conn)
+        self._per_address[origin.host] = here + 1
+        return True
+
+    def release(self, conn: StreamProtocol) -> None:
+        """Free the slot of `conn` (idempotent)."""
+        if conn in self.connections:
+            self.connections.discard(conn)
+            host = conn.origin.host
+            left = self._per_address[host] - 1
+            if left > 0:
+                self._per_address[host] = left
+            else:
+                del self._per_address[host]
+
+    def open_from(self, host: str) -> int:
+        """Connections holding a slot for source IP `host`."""
+        return self._per_address.get(host, 0)
+
+    def abort_all(self) -> None:
+        """Drop every connection and pending handshake (the service is stopping)."""
+        for task in list(self.handshakes):
+            task.cancel()
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.abort()
+        self.connections.clear()
+        self._per_address.clear()
 
     def log_rejection(self, rejection: Rejection, origin: Origin) -> None:
         log.warning(
@@ -112,32 +172,37 @@ class UdpProtocol(asyncio.DatagramProtocol):
 
 
 class StreamProtocol(asyncio.Protocol):
-    """One TCP or TLS connection: framed by Content-Length, answered on itself."""
+    """One TCP or TLS connection: framed by Content-Length, answered on itself.
 
-    def __init__(self, ctx: TransportContext, transport_name: str) -> None:
+    A TCP connection is admitted (caps, connection rate) when it is made; a TLS
+    one is admitted by `TlsListener` on the TCP accept, before its handshake, and
+    arrives here `admitted` once the handshake is done."""
+
+    def __init__(
+        self, ctx: TransportContext, transport_name: str, admitted: Origin | None = None
+    ) -> None:
         self.ctx = ctx
         self.name = transport_name
         self.transport: asyncio.Transport | None = None
-        self.origin = Origin(transport_name, "0.0.0.0", 0)
+        self.origin = admitted or Origin(transport_name, "0.0.0.0", 0)
         self.framer = StreamFramer(ctx.endpoint.limits)
         self.last_active = ctx.clock()
+        self._admitted = admitted is not None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport = cast(asyncio.Transport, transport)
-        peer = transport.get_extra_info("peername") or ("0.0.0.0", 0)
-        self.origin = Origin(self.name, str(peer[0]), int(peer[1]))
         ctx = self.ctx
-        now = ctx.clock()
-        if len(ctx.connections) >= ctx.max_connections:
-            ctx.reject("connection-limit", f"{len(ctx.connections)} open", self.origin)
-            transport.abort()
-            return
-        if not ctx.endpoint.limiter.allow(self.origin.host, now):
-            ctx.reject("rate-limit", "connection over the rate limit", self.origin)
+        if not self._admitted:
+            peer = transport.get_extra_info("peername") or ("0.0.0.0", 0)
+            self.origin = Origin(self.name, str(peer[0]), int(peer[1]))
+            if not ctx.admit(self):
+                transport.abort()
+                return
+        elif self not in ctx.connections:  # the service stopped during the handshake
             transport.abort()
             return
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
-        ctx.connections.add(self)
+        self.last_active = ctx.clock()
         ctx.endpoint.stats[f"connections.{self.name}"] += 1
 
     def data_received(self, data: bytes) -> None:
@@ -152,8 +217,12 @@ class StreamProtocol(asyncio.Protocol):
             transport.abort()
             return
         for frame in frames:
-            if frame is PING:
-                transport.write(PONG)
+            if frame is PING:  # keep-alives spend the source's tokens like any message
+                if ctx.endpoint.limiter.allow(self.origin.host, now):
+                    ctx.endpoint.stats["keepalive"] += 1
+                    transport.write(PONG)
+                else:
+                    ctx.reject("rate-limit", "keep-alive over the rate limit", self.origin)
                 continue
             try:
                 out = ctx.endpoint.handle(cast(bytes, frame), self.origin, now)
@@ -182,7 +251,68 @@ class StreamProtocol(asyncio.Protocol):
             self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.ctx.connections.discard(self)
+        self.ctx.release(self)
+
+
+class TlsListener:
+    """Accepts TLS connections itself, so that a connection is admitted (caps and
+    connection rate per source IP) on the TCP accept, before any handshake work: a
+    refused source costs one accept and one close. Admitted ones get their
+    handshake (at most `HANDSHAKE_TIMEOUT`, or `idle_timeout` if shorter) and then
+    a `StreamProtocol`."""
+
+    def __init__(
+        self, ctx: TransportContext, sock: socket.socket, ssl_context: ssl.SSLContext
+    ) -> None:
+        self._ctx = ctx
+        self._sock = sock
+        self._ssl = ssl_context
+        self._task = asyncio.get_running_loop().create_task(
+            self._accept_loop(), name="sip-tls-accept"
+        )
+
+    async def _accept_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        ctx = self._ctx
+        while True:
+            try:
+                conn, addr = await loop.sock_accept(self._sock)
+            except OSError as exc:  # out of descriptors or buffers: let the system recover
+                log.warning("SIP TLS accept failed: %s", exc)
+                await asyncio.sleep(ACCEPT_RETRY_DELAY)
+                continue
+            protocol = StreamProtocol(ctx, "tls", Origin("tls", str(addr[0]), int(addr[1])))
+            if not ctx.admit(protocol):
+                conn.close()
+                continue
+            task = loop.create_task(self._handshake(conn, protocol))
+            ctx.handshakes.add(task)
+            task.add_done_callback(ctx.handshakes.discard)
+
+    async def _handshake(self, conn: socket.socket, protocol: StreamProtocol) -> None:
+        ctx = self._ctx
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(
+                lambda: protocol,
+                conn,
+                ssl=self._ssl,
+                ssl_handshake_timeout=min(ctx.idle_timeout, HANDSHAKE_TIMEOUT),
+            )
+        except Exception as exc:  # timeout, bad ClientHello, peer gone: the socket is closed
+            ctx.endpoint.stats["tls.handshake-failed"] += 1
+            log.debug("TLS handshake with %s failed: %r", protocol.origin.host, exc)
+            ctx.release(protocol)
+        except BaseException:
+            ctx.release(protocol)
+            raise
+
+    def close(self) -> None:
+        self._task.cancel()
+        self._sock.close()
+
+    async def wait_closed(self) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
 
 
 def _socket(host: str, kind: int, port: int, reuse_port: bool) -> socket.socket:
@@ -241,7 +371,7 @@ class Listeners:
     udp: asyncio.DatagramTransport | None = None
     udp_protocol: UdpProtocol | None = None
     tcp: asyncio.Server | None = None
-    tls: asyncio.Server | None = None
+    tls: TlsListener | None = None
     ports: dict[str, int] = field(default_factory=dict)
 
     async def close(self) -> None:
@@ -283,12 +413,7 @@ async def open_listeners(
             )
             out.ports["tcp"] = int(sockets["tcp"].getsockname()[1])
         if "tls" in sockets and ssl_context is not None:
-            out.tls = await loop.create_server(
-                lambda: StreamProtocol(ctx, "tls"),
-                sock=sockets["tls"],
-                ssl=ssl_context,
-                ssl_handshake_timeout=min(ctx.idle_timeout, 10.0),
-            )
+            out.tls = TlsListener(ctx, sockets["tls"], ssl_context)
             out.ports["tls"] = int(sockets["tls"].getsockname()[1])
     except BaseException:
         await out.close()

@@ -17,6 +17,7 @@ from dashboards.api import (  # noqa: E402,F401  (registration side effects)
     live,
     members,
     numbers,
+    preferences,
     settings,
     tokens,
 )

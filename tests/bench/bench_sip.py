@@ -110,9 +110,11 @@ def start_fedhub(tmp: Path, workers: int) -> tuple[subprocess.Popen[str], int, i
             "tcp_port": None,
             "tls_port": free_port("127.0.0.1", socket.SOCK_STREAM),
             "cert_dir": str(tmp / "tls"),
-            # the limiter stays on (its cost is measured) but never trips from one source
+            # the limiters stay on (their cost is measured) but never trip from one source
             "rate": 1_000_000,
             "burst": 1_000_000,
+            "connection_rate": 1_000_000,
+            "connection_burst": 1_000_000,
         },
         "servers": MEMBERS,
     }

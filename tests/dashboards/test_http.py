@@ -136,13 +136,16 @@ def test_openapi_document_is_valid_and_complete(client):
         ("GET", "/readyz"),
     ]:
         assert needed in ops, needed
-    # every route the app serves is documented
+    # every route the app serves is documented (but the HTML pages, docs/pages.md)
     from starlette.routing import Route
 
+    from dashboards.pages import PAGES
+
+    pages = {"/", *(p.path for p in PAGES)}
     served = {
         (m, r.path)
         for r in client.app.routes
-        if isinstance(r, Route)
+        if isinstance(r, Route) and r.path not in pages
         for m in (r.methods or [])
         if m != "HEAD"
     }
@@ -164,11 +167,13 @@ def test_control_characters_refused_everywhere(root, client):
 
 
 def test_front_door_says_where_things_are(client):
-    for path in ("/", "/api/v1/"):
+    for path in ("/api/v1/",):
         r = client.get(path)
         assert r.status_code == 200, path
         doc = r.json()
         assert doc["name"] == "fedhub" and doc["openapi"] == "/api/v1/openapi.json"
+        assert doc["pages"] == "/"
+        assert client.get(doc["pages"]).headers["content-type"].startswith("text/html")
         assert client.get(doc["openapi"]).status_code == 200
         assert client.get(doc["health"]).json()["status"] == "ok"
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from sip.config import RangeResolver
+from sip.headers import parse_cseq, parse_name_addr, parse_vias
+from sip.message import CALL_ID_RE, SipResponse, parse_message
 from sip.redirect import MemberServer, RoutingTable
 
 ALPHA = MemberServer(1, "alpha.example.com", "127.0.0.11", 5060, 5061)
@@ -48,6 +50,39 @@ def request(
         f"Content-Length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body
+
+
+ECHOED = ("Via", "From", "To", "Call-ID", "CSeq")
+
+
+def check_answer(data: bytes) -> tuple[int, list[str]]:
+    """(status, the echoed headers present, in order) of an answer the redirector sent,
+    asserting that it is valid SIP: every header it carries parses, and it parses as
+    a whole unless it is an error answer to a request that lacked a valid From, To,
+    Call-ID or CSeq (those are left out rather than echoed malformed)."""
+    head = data.decode("utf-8", "surrogateescape").split("\r\n\r\n", 1)[0].split("\r\n")
+    version, code, _ = head[0].split(" ", 2)
+    assert version == "SIP/2.0" and code.isdigit(), head[0]
+    present: list[str] = []
+    for line in head[1:]:
+        name, _, value = line.partition(": ")
+        if name not in ECHOED:
+            continue
+        present.append(name)
+        if name == "Via":
+            parse_vias(value)
+        elif name in ("From", "To"):
+            parse_name_addr(value)
+        elif name == "Call-ID":
+            assert CALL_ID_RE.fullmatch(value), value
+        else:
+            parse_cseq(value)
+    assert present.count("Via") >= 1
+    if all(name in present for name in ECHOED):
+        assert isinstance(parse_message(data), SipResponse)
+    else:
+        assert int(code) >= 400, head[0]
+    return int(code), present
 
 
 @pytest.fixture(scope="session")

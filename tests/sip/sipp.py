@@ -25,11 +25,14 @@ def free_port(host: str, kind: int = socket.SOCK_DGRAM) -> int:
         return int(sock.getsockname()[1])
 
 
-def scenario(name: str, directory: Path, contact_re: str, timeout_ms: int = 2000) -> Path:
+def scenario(
+    name: str, directory: Path, contact_re: str, timeout_ms: int = 2000, via_extra: str = ""
+) -> Path:
     """Copy scenario `name` into `directory` with its placeholders filled in."""
     text = (SCENARIOS / f"{name}.xml").read_text()
     text = text.replace("@@CONTACT_RE@@", escape(contact_re, {'"': "&quot;"}))
     text = text.replace("@@TIMEOUT@@", str(timeout_ms))
+    text = text.replace("@@VIA_EXTRA@@", via_extra)
     path = directory / f"{name}.xml"
     path.write_text(text)
     return path

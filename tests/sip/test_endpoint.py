@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from sip.endpoint import Endpoint
 from sip.guard import RateSpec
 from sip.message import SipResponse, parse_message
 from sip.redirect import EMPTY_TABLE, Origin, RoutingTable
-from tests.sip.conftest import make_table, request
+from tests.sip.conftest import ECHOED, check_answer, make_table, request
 
 UDP = Origin("udp", "127.0.0.2", 5999)
 INVALID = Path(__file__).parent / "corpus" / "invalid"
@@ -60,13 +61,86 @@ def test_unparsable_requests_are_answered_with_their_status(endpoint: Endpoint, 
 
 
 @pytest.mark.parametrize(
-    "name",
-    ["400-missing-via", "400-missing-call-id", "400-unterminated-quote", "400-bad-status-code"],
+    ("name", "left_out"),
+    [
+        ("400-missing-call-id", ["Call-ID"]),
+        ("400-missing-cseq", ["CSeq"]),
+        ("400-missing-from", ["From"]),
+        ("400-missing-to", ["To"]),
+        ("400-unterminated-quote", ["From"]),
+        ("400-cseq-too-large", ["CSeq"]),
+        ("400-cseq-not-a-number", ["CSeq"]),
+    ],
 )
-def test_unaddressable_messages_are_dropped_but_logged(endpoint: Endpoint, name: str) -> None:
+def test_a_routable_request_gets_400_echoing_what_parses(
+    endpoint: Endpoint, name: str, left_out: list[str]
+) -> None:
+    out = endpoint.handle((INVALID / f"{name}.sip").read_bytes(), UDP, 0.0)
+    assert out.data is not None, "a request whose top Via parses is answered"
+    status, echoed = check_answer(out.data)
+    assert status == 400
+    assert echoed == [h for h in ECHOED if h not in left_out]
+    assert out.address == ("127.0.0.2", 5060)
+    assert out.rejection is not None and out.rejection.reason == "malformed"
+
+
+@pytest.mark.parametrize(
+    "cseq", ["2147483648 INVITE", "4294967296 INVITE", "99999999999 INVITE", "1", "x INVITE"]
+)
+def test_cseq_outside_31_bits_is_400_without_cseq(endpoint: Endpoint, cseq: str) -> None:
+    data = request("INVITE", "sip:1500@x").replace(b"CSeq: 1 INVITE", f"CSeq: {cseq}".encode())
+    out = endpoint.handle(data, UDP, 0.0)
+    assert out.data is not None
+    assert check_answer(out.data) == (400, ["Via", "From", "To", "Call-ID"])
+
+
+def test_a_mangled_top_via_keeps_its_sent_by_and_branch(endpoint: Endpoint) -> None:
+    data = request(via_host="192.0.2.7:5070", via_params=";;rport;=x;,;,")
+    out = endpoint.handle(data, UDP, 0.0)
+    assert out.data is not None and check_answer(out.data) == (400, list(ECHOED))
+    via = b"Via: SIP/2.0/UDP 192.0.2.7:5070;branch=z9hG4bK-test-1;rport=5999;received=127.0.0.2\r\n"
+    assert via in out.data
+    assert out.address == ("127.0.0.2", 5999)  # rport salvaged too
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["400-missing-via", "400-via-without-host", "400-bad-status-code"],
+)
+def test_unroutable_messages_are_dropped_but_logged(endpoint: Endpoint, name: str) -> None:
     out = endpoint.handle((INVALID / f"{name}.sip").read_bytes(), UDP, 0.0)
     assert out.data is None
     assert out.rejection is not None and out.rejection.reason == "malformed"
+
+
+def test_ack_is_never_answered_even_malformed(endpoint: Endpoint) -> None:
+    data = request("ACK", "sip:1500@x").replace(b"Call-ID: call-1@client\r\n", b"")
+    out = endpoint.handle(data, UDP, 0.0)
+    assert out.data is None and out.rejection is not None
+
+
+RFC4475 = Path(__file__).parent / "corpus" / "rfc4475"
+RFC4475_ANSWERS = {
+    k: v for k, v in json.loads((RFC4475 / "answers.json").read_text()).items() if k[0] != "_"
+}
+
+
+def test_every_rfc4475_invalid_message_is_in_the_corpus() -> None:
+    assert sorted(p.stem for p in RFC4475.glob("*.sip")) == sorted(RFC4475_ANSWERS)
+    sections = sorted(int(v["section"].rsplit(".", 1)[1]) for v in RFC4475_ANSWERS.values())
+    assert sections == list(range(1, 20))  # §3.1.2.1 to §3.1.2.19
+
+
+@pytest.mark.parametrize("name", sorted(RFC4475_ANSWERS))
+def test_rfc4475_invalid_messages_get_their_answer(endpoint: Endpoint, name: str) -> None:
+    expected = RFC4475_ANSWERS[name]
+    out = endpoint.handle((RFC4475 / f"{name}.sip").read_bytes(), UDP, 0.0)
+    if expected["answer"] is None:
+        assert out.data is None
+        return
+    assert out.data is not None
+    assert check_answer(out.data) == (expected["answer"], expected["echo"])
+    assert out.address is not None and out.address[0] == UDP.host
 
 
 def test_huge_message_gets_513(endpoint: Endpoint) -> None:

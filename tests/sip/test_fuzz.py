@@ -13,7 +13,7 @@ from sip.framing import StreamFramer
 from sip.guard import RateSpec
 from sip.message import parse_message
 from sip.redirect import Origin
-from tests.sip.conftest import make_table
+from tests.sip.conftest import check_answer, make_table
 
 CORPUS = sorted((Path(__file__).parent / "corpus").glob("*/*.sip"))
 SEEDS = [p.read_bytes() for p in CORPUS]
@@ -124,5 +124,4 @@ def test_endpoint_never_raises(data: bytes, transport: str) -> None:
     endpoint = Endpoint(make_table(), rate=RateSpec(0, 1))
     out = endpoint.handle(data, Origin(transport, "127.0.0.1", 5062), 0.0)
     if out.data is not None:
-        assert out.data.startswith(b"SIP/2.0 ")
-        parse_message(out.data)  # whatever we send is itself valid SIP
+        check_answer(out.data)  # whatever we send is itself valid SIP

@@ -14,6 +14,7 @@ from sip.headers import (
     parse_params,
     parse_via,
     parse_vias,
+    salvage_via,
     split_values,
 )
 from sip.uri import AbsoluteUri, SipUri
@@ -28,6 +29,39 @@ def test_via_fields_and_round_trip() -> None:
     assert via.received == "[::1]"
     assert str(via) == "SIP/2.0/TCP [2001:db8::1]:5070;branch=z9hG4bK1;rport;received=[::1]"
     assert parse_via(str(via)) == via
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("SIP/2.0/UDP a:5062;branch=b;rport", "SIP/2.0/UDP a:5062;branch=b;rport"),
+        ("SIP/2.0/UDP 192.0.2.15;;,;,,", "SIP/2.0/UDP 192.0.2.15"),  # RFC 4475 §3.1.2.1
+        ("SIP/7.0/UDP c.example.com;branch=z9", "SIP/2.0/UDP c.example.com;branch=z9"),
+        (
+            "SIP/2.0/tcp h ; branch=x;;rport=y;maddr=a..b;received=1.2.3.4",
+            "SIP/2.0/TCP h;branch=x;received=1.2.3.4",
+        ),
+        ('SIP/2.0/UDP h;branch=x;p="a;b", SIP/2.0/UDP next', 'SIP/2.0/UDP h;branch=x;p="a;b"'),
+    ],
+)
+def test_salvage_via_keeps_sent_by_and_good_params(text: str, expected: str) -> None:
+    via = salvage_via(text)
+    assert via is not None and str(via) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "garbage",
+        "SIP/2.0/UDP",
+        "HTTP/1.1/UDP h",
+        "SIP/2.0/UDP h junk;branch=x",
+        "SIP/2.0/UDP h:99999",
+    ],
+)
+def test_salvage_via_needs_a_sent_by(text: str) -> None:
+    assert salvage_via(text) is None
 
 
 def test_via_with_param_replaces() -> None:

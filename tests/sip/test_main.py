@@ -8,13 +8,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
-
-import pytest
 
 from sip.message import SipResponse, parse_message
 from tests.sip.conftest import request
+from tests.sip.lines import Lines
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,12 +30,18 @@ def write_config(path: Path, alpha_host: str, **settings: object) -> None:
     )
 
 
-def start(config: Path, *extra: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
+def start(
+    config: Path, *extra: str, log: bool = False
+) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """Start `python -m sip` and read its ready line; with `log`, its log (INFO) is
+    piped to `proc.stderr` for the test to read."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sip", "--config", str(config), *extra],
+        [sys.executable, "-m", "sip", "--config", str(config), *extra]
+        + (["--log-level", "INFO"] if log else []),
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE if log else None,
         text=True,
     )
     assert proc.stdout is not None
@@ -69,20 +73,17 @@ def stop(proc: subprocess.Popen[str]) -> int:
 def test_serves_and_reloads_on_sighup(tmp_path: Path) -> None:
     config = tmp_path / "redirect.json"
     write_config(config, "127.0.0.11")
-    proc, ports = start(config)
+    proc, ports = start(config, log=True)
+    assert proc.stderr is not None
+    log = Lines(proc.stderr)
     try:
         port = int(ports["udp"])
         data = request(via_params=";rport")
         assert ask(port, data).header("contact") == "<sip:127.0.0.11:5060>;expires=3600"
         write_config(config, "127.0.0.21", udp_port=port, contact_expires=90)
         proc.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            if ask(port, data).header("contact") == "<sip:127.0.0.21:5060>;expires=90":
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail("the reload did not apply")
+        log.wait_for(f"reloaded {config}")  # the process says when the new file applies
+        assert ask(port, data).header("contact") == "<sip:127.0.0.21:5060>;expires=90"
     finally:
         assert stop(proc) == 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,21 @@ def test_invalid_corpus_is_rejected_with_its_status(path: Path) -> None:
         parse_message(path.read_bytes())
     assert exc.value.status == int(path.stem[:3])
     assert exc.value.reason
+
+
+RFC4475 = CORPUS / "rfc4475"
+
+
+@pytest.mark.parametrize("path", sorted(RFC4475.glob("*.sip")), ids=lambda p: p.stem)
+def test_rfc4475_invalid_messages_parse_as_listed(path: Path) -> None:
+    expected = json.loads((RFC4475 / "answers.json").read_text())[path.stem]["parse"]
+    if expected == "ok":  # invalid, but in a header a redirector never reads
+        msg = parse_message(path.read_bytes())
+        assert parse_message(msg.to_bytes()) == msg
+        return
+    with pytest.raises(SipParseError) as exc:
+        parse_message(path.read_bytes())
+    assert exc.value.status == expected
 
 
 def _big(n_headers: int = 0, line: int = 0, vias: int = 1, body: int = 0) -> bytes:

@@ -179,8 +179,11 @@ def test_via_received_and_rport() -> None:
     assert stamp_via(same.top_via, origin) == same.top_via  # nothing to add
     assert response_address(same.top_via, origin) == ("192.0.2.9", 5060)
     assert response_address(same.top_via, Origin("tls", "192.0.2.9", 1)) == ("192.0.2.9", 5061)
+    # maddr is ignored: answers go to the source, never to an address the request names
     maddr = _req(request(via_host="10.0.0.5:5062", via_params=";maddr=127.0.0.9"))
-    assert response_address(maddr.top_via, origin) == ("127.0.0.9", 5062)
+    assert response_address(maddr.top_via, origin) == ("192.0.2.9", 5062)
+    named = _req(request(via_host="10.0.0.5:5062", via_params=";rport;maddr=victim.example"))
+    assert response_address(named.top_via, origin) == ("192.0.2.9", 6000)
 
 
 def test_only_the_top_via_is_stamped(table: RoutingTable) -> None:

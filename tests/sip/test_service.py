@@ -10,61 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from sip.message import SipResponse, parse_message
+from hub.ports import ManualClock
 from sip.redirect import EMPTY_TABLE, MemberServer, RoutingTable
-from sip.service import RedirectService, RedirectSettings
+from sip.service import RedirectService
 from sip.tls import CERT_FILE, KEY_FILE, self_signed
 from tests.sip.conftest import make_table, request
+from tests.sip.net import UdpClient, read_response, settings
 
 # The fail2ban failregex documented in docs/sip.md; <HOST> is fail2ban's host tag.
 FAIL2BAN = r"SIP reject from <HOST>:\d+ transport=\S+ reason=\S+"
 FAIL2BAN_RE = re.compile(FAIL2BAN.replace("<HOST>", r"(?P<host>[0-9a-fA-F.:]+)"))
-
-
-class UdpClient(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.queue.put_nowait(data)
-
-    @classmethod
-    async def open(cls, source: str = "127.0.0.1") -> UdpClient:
-        loop = asyncio.get_running_loop()
-        _, proto = await loop.create_datagram_endpoint(cls, local_addr=(source, 0))
-        return proto
-
-    def send(self, data: bytes, port: int) -> None:
-        assert self.transport is not None
-        self.transport.sendto(data, ("127.0.0.1", port))
-
-    async def receive(self) -> SipResponse:
-        msg = parse_message(await asyncio.wait_for(self.queue.get(), 2.0))
-        assert isinstance(msg, SipResponse)
-        return msg
-
-    def close(self) -> None:
-        assert self.transport is not None
-        self.transport.close()
-
-
-async def read_response(reader: asyncio.StreamReader) -> SipResponse:
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2)
-    msg = parse_message(head)
-    assert isinstance(msg, SipResponse)
-    return msg
-
-
-def settings(tmp_path: Path, **changes: object) -> RedirectSettings:
-    base: dict[str, object] = dict(
-        host="127.0.0.1", udp_port=0, tcp_port=0, tls_port=0, cert_dir=tmp_path / "tls", rate=0
-    )
-    base.update(changes)
-    return RedirectSettings(**base)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -129,19 +84,28 @@ async def test_tls_below_1_2_is_refused(service: RedirectService) -> None:
 
 
 async def test_flood_from_one_source_does_not_starve_another(tmp_path: Path) -> None:
-    svc = RedirectService(make_table())
+    clock = ManualClock()  # the buckets refill only when the test says so
+    svc = RedirectService(make_table(), clock=clock.monotonic)
     await svc.start(settings(tmp_path, rate=20, burst=10, tcp_port=None, tls_port=None))
     flood, calm = await UdpClient.open("127.0.0.2"), await UdpClient.open("127.0.0.3")
+    port = svc.ports["udp"]
     try:
-        for i in range(300):
-            flood.send(request(call_id=f"flood-{i}", via_params=";rport"), svc.ports["udp"])
-        for i in range(5):
-            calm.send(request(call_id=f"calm-{i}", via_params=";rport"), svc.ports["udp"])
+        for batch in range(6):  # 300 datagrams, in batches a socket buffer surely holds
+            for i in range(50):
+                flood.send(request(call_id=f"flood-{batch}-{i}"), port)
+            calm.send(request(call_id=f"calm-{batch}"), port)  # answered after the batch
             assert (await calm.receive()).status == 302
-        await asyncio.sleep(0.2)
-        answered = flood.queue.qsize()
-        assert 10 <= answered <= 25, answered  # the burst, plus what the rate refilled
-        assert svc.stats["rejected.rate-limit"] >= 270
+        stats = svc.stats
+        assert stats["answered.302"] == 16 and stats["rejected.rate-limit"] == 290
+        assert [(await flood.receive()).status for _ in range(10)] == [302] * 10  # the burst
+
+        clock.advance(0.25)  # 20/s for a quarter second: 5 tokens
+        for i in range(8):
+            flood.send(request(call_id=f"later-{i}"), port)
+        calm.send(request(call_id="calm-last"), port)
+        assert (await calm.receive()).status == 302
+        stats = svc.stats
+        assert stats["answered.302"] == 22 and stats["rejected.rate-limit"] == 293
     finally:
         flood.close()
         calm.close()
@@ -158,8 +122,9 @@ async def test_rejections_log_one_fail2ban_line(
             request("OPTIONS", extra="User-Agent: friendly-scanner\r\n"), service.ports["udp"]
         )
     client.send(b"INVITE sip:x SIP/3.0\r\n\r\n", service.ports["udp"])
-    await asyncio.sleep(0.3)
-    assert client.queue.empty()  # scanners get nothing; unaddressable garbage neither
+    client.send(request("OPTIONS"), service.ports["udp"])  # a barrier: answered in order
+    assert (await client.receive()).status == 200  # the first answer this client gets:
+    assert client.queue.empty()  # scanners got nothing; unaddressable garbage neither
     client.close()
     lines = [r.getMessage() for r in caplog.records if r.name == "fedhub.sip"]
     matches = [m for m in map(FAIL2BAN_RE.search, lines) if m]
@@ -169,20 +134,24 @@ async def test_rejections_log_one_fail2ban_line(
 
 
 async def test_connection_cap_and_idle_timeout(tmp_path: Path) -> None:
-    svc = RedirectService(make_table())
+    clock = ManualClock()
+    svc = RedirectService(make_table(), clock=clock.monotonic)
     await svc.start(settings(tmp_path, max_connections=2, idle_timeout=0.3, udp_port=None))
     port = svc.ports["tcp"]
     try:
         conns = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
-        await asyncio.sleep(0.05)
+        for r, w in conns:  # answered: so admitted
+            w.write(request("OPTIONS", transport="TCP"))
+            assert (await read_response(r)).status == 200
         assert svc.open_connections == 2
         reader, _ = await asyncio.open_connection("127.0.0.1", port)
         assert await asyncio.wait_for(reader.read(), 2) == b""  # closed at once
         assert svc.stats["rejected.connection-limit"] == 1
-        await asyncio.sleep(0.6)  # idle longer than the timeout: swept
+        assert svc.sweep_idle() == 0  # no time has passed: nobody is idle
+        clock.advance(0.31)  # now both are; the service's own sweeper closes them
         for r, _ in conns:
-            assert await asyncio.wait_for(r.read(), 2) == b""
-        assert svc.open_connections == 0 and svc.stats["closed.idle"] == 2
+            assert await asyncio.wait_for(r.read(), 5) == b""
+        assert svc.stats["closed.idle"] == 2
     finally:
         await svc.stop()
 
@@ -243,8 +212,10 @@ async def test_stop_closes_everything(tmp_path: Path) -> None:
     svc = RedirectService(RoutingTable.of([MemberServer(1, "a.example.com", "127.0.0.1")]))
     await svc.start(settings(tmp_path))
     port = svc.ports["tcp"]
-    reader, _ = await asyncio.open_connection("127.0.0.1", port)
-    await asyncio.sleep(0.05)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request("OPTIONS", transport="TCP"))
+    assert (await read_response(reader)).status == 200
+    assert svc.open_connections == 1
     await svc.stop()
     assert await asyncio.wait_for(reader.read(), 2) == b""
     with pytest.raises(OSError):

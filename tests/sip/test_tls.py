@@ -26,3 +26,12 @@ def test_context_refuses_old_tls(tmp_path: Path) -> None:
     ctx = server_context(*ensure_certificate(tmp_path))
     assert ctx.minimum_version == ssl.TLSVersion.TLSv1_2
     assert ctx.verify_mode == ssl.CERT_NONE
+
+
+def test_context_offers_aead_suites_only(tmp_path: Path) -> None:
+    ctx = server_context(*ensure_certificate(tmp_path))
+    suites = ctx.get_ciphers()
+    assert suites and all(s["aead"] for s in suites)
+    tls12 = [s["name"] for s in suites if s["protocol"] == "TLSv1.2"]
+    assert tls12 and all(n.startswith("ECDHE-") for n in tls12)
+    assert all("Mac=AEAD" in s["description"] for s in suites)  # CBC suites show a MAC

@@ -1,0 +1,50 @@
+// The federation as a tree: each member's link health and joined/total venues, live.
+import { api, h } from "./api.js";
+import { fmtDate, fmtNum, t } from "./i18n.js";
+import { renderTree } from "./tree.js";
+
+const ul = document.getElementById("topology");
+const updated = document.getElementById("topo-updated");
+const STATE_LABEL = {
+  up: () => t("link up"), connecting: () => t("connecting"), down: () => t("link down"),
+  stopped: () => t("stopped"), misconfigured: () => t("misconfigured"),
+};
+
+async function load() {
+  const members = (await api("GET", "/members")).members;
+  let links = {}, summary = {};
+  try {
+    for (const l of (await api("GET", "/links")).links) links[l.member_id] = l;
+    summary = (await api("GET", "/live/summary")).members || {};
+  } catch (e) {
+    /* security admins and nodes without links see the tree only */
+  }
+  renderTree(ul, members, {
+    label: (m) => {
+      const link = links[m.id];
+      const counts = summary[m.id] || summary[String(m.id)];
+      const state = link ? link.state : "unbound";
+      const joined = counts ? (counts.venues?.joined ?? 0) : null;
+      return h("span", { class: "node" },
+        h("span", { class: `dot ${state}`, role: "img", "aria-label": link ? (STATE_LABEL[state] || (() => state))() : t("not bound") }),
+        h("a", { href: `/federation#member-${m.id}` }, m.display_name),
+        h("span", { class: "dim" }, ` ${m.domain} · ${t(m.level_name)}`),
+        counts ? h("span", { class: "count", title: t("joined / all venues") },
+          `${fmtNum(joined)}/${fmtNum(counts.venues_total)}`) : null,
+        link && link.last_error && state !== "up" ? h("span", { class: "dim err" }, ` ${link.last_error}`) : null,
+      );
+    },
+    onSelect: (m) => location.assign(`/federation#member-${m.id}`),
+  });
+  updated.textContent = t("Updated {time}", { time: fmtDate(new Date().toISOString()) });
+}
+
+async function loop() {
+  try {
+    await load();
+  } catch (e) {
+    updated.textContent = e.message;
+  }
+  setTimeout(loop, 5000);
+}
+loop();
