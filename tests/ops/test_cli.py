@@ -34,7 +34,7 @@ def test_help_explains_each_command():
 def test_admin_lifecycle_from_the_shell(tmp_path: Path):
     data = str(tmp_path)
     r = fedhub("db", "upgrade", "--data", data)
-    assert r.returncode == 0 and "revision 0004" in r.stdout
+    assert r.returncode == 0 and "revision 0005" in r.stdout
     r = fedhub(
         "admin",
         "create",
