@@ -61,10 +61,6 @@ class LoginThrottle:
             return 0.0
         return max(0.001, q[0] + self.window_s - self._clock())
 
-    def failed(self, ip: str) -> None:
-        """Count a failure that was not an ``acquire``d attempt (e.g. a wrong old password)."""
-        self.acquire(ip)
-
     def _prune(self, ip: str) -> deque[float] | None:
         q = self._attempts.get(ip)
         if q is None:
