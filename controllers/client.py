@@ -1,13 +1,16 @@
-"""The asyncio side of one member link: dial, run the session, reconnect, resync.
+"""The asyncio side of one member link: a thin pump around ``LinkDriver``.
 
-Role: a thin adapter around ``LinkSession``. It owns the socket, the reconnect loop
-(exponential backoff with full jitter, capped; reset once a link stayed up for
-``stable_after``), the timer tick, and the commands waiting for their result. Live
-state goes straight into the shared ``hub.cascade.CascadeState``; a ``NeedSnapshot``
-from it becomes a snapshot request — the client never guesses across a gap.
+Role: owns what the pure driver cannot — the socket, the tasks, the futures callers
+await. It resolves the member's host and checks every address against the allowed
+destinations before dialling, feeds frames and the time of the one injected clock
+into the driver, waits (never longer than the driver's next deadline) and carries out
+what the driver returns: send a frame, close the socket, resolve a command's future.
+Everything else — live state, snapshots after a gap, command deadlines and resends,
+when the link is up, backoff — is decided in ``controllers.driver``.
 
-Everything a member sends that is malformed or oversized is logged with the member
-and the reason, and resets only this link.
+A connection attempt that ends by a bug is logged with its traceback, reported in the
+link's status (``internal_errors``, ``last_error``) and retried with backoff: the link
+task never dies silently.
 """
 
 from __future__ import annotations
@@ -15,69 +18,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import ipaddress
 import logging
 import random
+import socket
 import ssl
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
+from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from controllers.auth import AuthError, HubKey
-from controllers.config import LinkSettings, MemberLinkConfig, backoff_delay
-from controllers.messages import ArgValue, Command, CommandKind, Message, encode
-from controllers.session import (
-    Close,
-    EventReceived,
-    LinkSession,
-    LinkUp,
-    NotUp,
-    Output,
-    ResultReceived,
-    Send,
-    SnapshotReceived,
-    SyncAckReceived,
+from controllers.clock import Clock
+from controllers.config import IPAddress, LinkSettings, MemberLinkConfig
+from controllers.driver import (
+    CommandDone,
+    CommandResult,
+    DriverOutput,
+    ErrorKind,
+    LinkDriver,
+    LinkState,
 )
-from hub.cascade import CascadeState, Delta, NeedSnapshot
-from hub.ports import Clock
+from controllers.messages import ArgValue, CommandKind, Message, encode
+from controllers.outputs import Close, Send
+from hub.live import LiveSink
+from hub.logtext import untrusted
 
 log = logging.getLogger("fedhub.link")
 
-LinkState = Literal["connecting", "up", "down", "stopped"]
-
-
-@dataclass(frozen=True, slots=True)
-class CommandResult:
-    """The one outcome of a command: ``ok``, ``failed`` (with reason) or ``timeout``."""
-
-    id: str
-    status: Literal["ok", "failed", "timeout"]
-    reason: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    def as_dict(self) -> dict[str, str]:
-        return {"id": self.id, "status": self.status, "reason": self.reason}
-
-
-@dataclass(slots=True)
-class _Pending:
-    command: Command
-    future: asyncio.Future[CommandResult]
-    expires: float  # monotonic
-    timer: asyncio.TimerHandle
-
-
-class _Reset(Exception):
-    """The session asked to close the link; carries the reason."""
-
-
-DeltaSink = Callable[[list[Delta]], None]
+__all__ = ["CommandResult", "LinkClient", "LinkState"]
 
 
 class LinkClient:
@@ -87,75 +58,112 @@ class LinkClient:
         self,
         config: MemberLinkConfig,
         *,
-        state: CascadeState,
+        live: LiveSink,
         settings: LinkSettings,
         clock: Clock,
-        on_delta: DeltaSink | None = None,
         rng: random.Random | None = None,
+        on_change: Callable[[int], None] | None = None,
     ) -> None:
         self.config, self.settings, self.clock = config, settings, clock
-        self._state, self._on_delta = state, on_delta
-        self._rng = rng or random.Random()
-        self.link_state: LinkState = "down"
-        self.since = clock.time()
-        self.last_error: str | None = None
-        self.connects = 0
-        self.snapshots = 0
-        self.events = 0
-        self._session: LinkSession | None = None
+        self._live = live
+        self._on_change = on_change or _ignore
+        self.driver = LinkDriver(
+            config, live=live, settings=settings, now=clock.monotonic(), rng=rng
+        )
+        self._futures: dict[str, asyncio.Future[CommandResult]] = {}
         self._ws: ClientConnection | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._pending: dict[str, _Pending] = {}
-        self._up_at: float | None = None
-        self._rtt: float | None = None
-        self._version: int | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    @property
+    def link_state(self) -> LinkState:
+        return self.driver.state
 
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._task is None:
-            name = f"link-{self.config.member_id}"
-            self._task = asyncio.get_running_loop().create_task(self._run(), name=name)
+        if not self._tasks:
+            self._stopping = False
+            self._tasks = [self._spawn(self._run, "link"), self._spawn(self._timers, "timers")]
+
+    def _spawn(
+        self, work: Callable[[], Coroutine[Any, Any, None]], role: str
+    ) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(
+            work(), name=f"link-{self.config.member_id}-{role}"
+        )
+        task.add_done_callback(functools.partial(self._ended, work, role))
+        return task
+
+    def _ended(
+        self, work: Callable[[], Coroutine[Any, Any, None]], role: str, task: asyncio.Task[None]
+    ) -> None:
+        """A link task never ends on its own: one that died is reported and restarted."""
+        if self._stopping or task.cancelled() or task not in self._tasks:
+            return
+        error = task.exception()
+        log.error(
+            "member %s: link %s task ended (%r); restarting it",
+            self.config.domain,
+            role,
+            error,
+            exc_info=error,
+        )
+        bug = error or RuntimeError("ended")
+        if role == "link":  # the connection went with it
+            self._ws = None
+            self.driver.crashed(bug, self.clock.monotonic())
+        else:
+            self.driver.report_bug(bug)
+        self._tasks = [t for t in self._tasks if t is not task] + [self._spawn(work, role)]
+        self._changed()
 
     async def stop(self) -> None:
         """Close the link for good; waiting commands fail with "link stopped"."""
-        task, self._task = self._task, None
-        if task is not None:
+        self._stopping = True
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+        for task in tasks:
+            try:
                 await task
-        for pending in list(self._pending.values()):
-            self._resolve(CommandResult(pending.command.id, "failed", "link stopped"))
-        self._set("stopped", self.last_error)
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # never let one link's bug abort a configuration change
+                log.exception("link task of member %s failed", self.config.domain)
+        await self._carry_out(self.driver.stop(self.clock.monotonic()))
+        for future in self._futures.values():  # pragma: no cover - the driver resolved all
+            if not future.done():
+                future.set_result(CommandResult("-", "failed", "link stopped"))
+        self._futures.clear()
 
     def status(self) -> dict[str, object]:
-        """JSON-able status for the API."""
-        epoch, seq = self._state.position(self.config.member_id)
-        session = self._session
-        rtt = session.rtt if session is not None and session.rtt is not None else self._rtt
+        """JSON-able status for the API (``last_error`` in full: see ``GENERIC_ERRORS``)."""
+        d, mid = self.driver, self.config.member_id
+        epoch, seq = self._live.position(mid)
+        session = d.session
+        rtt = session.rtt if session is not None and session.rtt is not None else d.rtt
+        since = self.clock.time() - (self.clock.monotonic() - d.changed_at)
         return {
-            "member_id": self.config.member_id,
+            "member_id": mid,
             "domain": self.config.domain,
             "url": self.config.url,
-            "state": self.link_state,
-            "since": self.since,
-            "last_error": self.last_error,
+            "state": d.state,
+            "since": since,
+            "last_error": d.last_error,
+            "error_kind": d.error_kind,
             "rtt_ms": None if rtt is None else round(rtt * 1000, 2),
-            "protocol_version": self._version,
+            "protocol_version": d.version,
             "epoch": epoch,
             "seq": seq,
-            "in_sync": self._state.in_sync(self.config.member_id),
-            "connects": self.connects,
-            "snapshots": self.snapshots,
-            "events": self.events,
-            "pending_commands": len(self._pending),
+            "in_sync": self._live.in_sync(mid),
+            "connects": d.connects,
+            "snapshots": d.snapshots,
+            "events": d.events,
+            "pending_commands": d.pending_count,
+            "internal_errors": d.internal_errors,
         }
-
-    def _set(self, state: LinkState, error: str | None = None) -> None:
-        if state != self.link_state:
-            self.link_state, self.since = state, self.clock.time()
-        if error is not None:  # sticky: the API shows why the link last went down
-            self.last_error = error
 
     # -- commands --------------------------------------------------------------------
 
@@ -170,85 +178,70 @@ class LinkClient:
     ) -> CommandResult:
         """Send a command; returns its one result (a repeated id joins the first)."""
         cid = command_id or uuid.uuid4().hex
-        existing = self._pending.get(cid)
-        if existing is not None:
-            return await asyncio.shield(existing.future)
-        try:
-            cmd = Command(
-                cid,
-                CommandKind(kind),
-                conference,
-                venue,
-                dict(args or {}),
-                max(1, int(deadline * 1000)),
-            )
-        except ValueError as exc:
-            return CommandResult(cid, "failed", f"invalid command: {exc}")
-        session = self._session
-        if session is None or self.link_state != "up":
-            return CommandResult(
-                cid, "failed", f"link to {self.config.domain} is {self.link_state}"
-            )
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[CommandResult] = loop.create_future()
-        timer = loop.call_later(deadline, self._expire, cid, deadline)
-        self._pending[cid] = _Pending(cmd, future, self.clock.monotonic() + deadline, timer)
-        try:
-            await self._carry_out(session.send(cmd, self.clock.monotonic()))
-        except (NotUp, ConnectionClosed, _Reset):
-            pass  # stays pending: resent when the link is back, or times out
+        waiting = self._futures.get(cid)
+        if waiting is not None:
+            return await asyncio.shield(waiting)
+        cid, outputs = self.driver.submit(
+            kind, conference, venue, args, deadline, cid, now=self.clock.monotonic()
+        )
+        for out in outputs:
+            if isinstance(out, CommandDone) and out.result.id == cid:
+                return out.result  # refused at once (invalid, or the link is not up)
+        future: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
+        self._futures[cid] = future
+        self._wake()  # the timer loop may now have an earlier deadline
+        await self._carry_out(outputs)
         return await asyncio.shield(future)
 
-    def _expire(self, cid: str, deadline: float) -> None:
-        self._resolve(CommandResult(cid, "timeout", f"no result within {deadline:g} s"))
-
-    def _resolve(self, result: CommandResult) -> None:
-        pending = self._pending.pop(result.id, None)
-        if pending is None:
-            log.debug("member %s: result for unknown command %s", self.config.domain, result.id)
-            return
-        pending.timer.cancel()
-        if not pending.future.done():
-            pending.future.set_result(result)
-
-    async def _resend_pending(self, session: LinkSession) -> None:
-        now = self.clock.monotonic()
-        for p in list(self._pending.values()):
-            remaining = int((p.expires - now) * 1000)
-            if remaining > 0:
-                c = p.command
-                again = Command(c.id, c.kind, c.conference, c.venue, c.args, remaining)
-                await self._carry_out(session.send(again, now))
+    async def send_message(self, message: Message) -> None:
+        """Send a sync (or another hub message) now; raises NotUp if the link is not up."""
+        await self._carry_out(self.driver.send_message(message, self.clock.monotonic()))
 
     # -- the link ----------------------------------------------------------------------
 
     async def _run(self) -> None:
-        attempt = 0
         while True:
-            self._set("connecting")
-            self._up_at = None
-            error = await self._connect_once()
-            up_at = self._up_at
-            if up_at is not None and self.clock.monotonic() - up_at >= self.settings.stable_after:
-                attempt = 0
-            self._set("down", error)
-            delay = backoff_delay(
-                attempt, self.settings.backoff_base, self.settings.backoff_cap, self._rng
+            try:
+                delay = await self._connect_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("member %s: link attempt failed on a bug", self.config.domain)
+                self._ws = None
+                delay = self.driver.crashed(exc, self.clock.monotonic())
+            self._changed()
+            log.info(
+                "member %s link down (%s); retry in %.2f s",
+                self.config.domain,
+                untrusted(self.driver.last_error),
+                delay,
             )
-            attempt += 1
-            log.info("member %s link down (%s); retry in %.2f s", self.config.domain, error, delay)
             await asyncio.sleep(delay)
 
-    async def _connect_once(self) -> str:
-        s, cfg = self.settings, self.config
+    async def _connect_once(self) -> float:
+        """One dial and the connection's life; returns the backoff before the next."""
+        d, s, cfg, clock = self.driver, self.settings, self.config, self.clock
+        key = d.dialing(clock.monotonic())
+        if key is None:
+            return d.disconnected(None, clock.monotonic())
+        parts = urlsplit(cfg.url)
+        host, port = parts.hostname or "", parts.port or 0
         try:
-            key = HubKey.from_phc(cfg.password_hash)
-        except AuthError as exc:
-            return f"unusable password hash: {exc}"
+            addresses = await _resolve(host, port)
+        except OSError as exc:
+            return d.disconnected(_describe(exc), clock.monotonic(), "unreachable")
+        refusal = s.destination_refusal(addresses)
+        if refusal is not None:
+            log.warning("member %s not dialled: %s", cfg.domain, refusal)
+            return d.disconnected(refusal, clock.monotonic(), "destination")
+        reason: str | None = None
+        kind: ErrorKind = "closed"
         try:
             async with connect(
                 cfg.url,
-                ssl=_tls_context(s.ca_file) if cfg.url.startswith("wss:") else None,
+                host=str(addresses[0]),
+                port=port,
+                ssl=_tls_context(s.ca_file) if parts.scheme == "wss" else None,
                 max_size=s.max_frame,
                 ping_interval=None,
                 compression=None,
@@ -257,102 +250,122 @@ class LinkClient:
                 proxy=None,
                 user_agent_header="fedhub-link/1",
             ) as ws:
-                self.connects += 1
-                session = LinkSession(domain=cfg.domain, username=cfg.username, key=key, settings=s)
-                self._ws, self._session = ws, session
-                ticker = asyncio.create_task(self._tick_loop(session))
+                self._ws = ws
                 try:
-                    await self._carry_out(session.connected(self.clock.monotonic()))
-                    while True:
+                    await self._carry_out(d.connected(key, clock.monotonic()))
+                    self._wake()
+                    self._changed()
+                    while d.session is not None and not d.session.closed:
                         data = await ws.recv(decode=False)
-                        await self._carry_out(session.receive(data, self.clock.monotonic()))
+                        state = d.state
+                        outputs = d.receive(data, clock.monotonic())
+                        if outputs:
+                            await self._carry_out(outputs)
+                            self._changed()
+                        elif d.state != state:
+                            self._changed()
+                        # counters alone (events, RTT) are reported at the next tick
                 finally:
-                    ticker.cancel()
-        except _Reset as reset:
-            return str(reset)
+                    self._ws = None
         except ConnectionClosed as exc:
-            current = self._session
-            if current is not None and current.close_reason:
-                return current.close_reason
-            return _describe_close(exc, cfg.domain)
+            reason = _describe_close(exc, cfg.domain)
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
-            return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        finally:
-            if self._session is not None and self._session.rtt is not None:
-                self._rtt = self._session.rtt
-            self._ws = self._session = None
-        return "closed"  # pragma: no cover - the loop only ends by an exception
+            reason, kind = _describe(exc), "unreachable"
+        return d.disconnected(reason, clock.monotonic(), kind)
 
-    async def _tick_loop(self, session: LinkSession) -> None:
+    def _changed(self) -> None:
+        try:
+            self._on_change(self.config.member_id)
+        except Exception:  # an observer's bug must not take the link down
+            log.exception("link observer failed for member %s", self.config.domain)
+
+    async def _timers(self) -> None:
+        """Tick the driver when its next deadline comes (or earlier, when woken).
+
+        The driver decides every deadline from the injected clock; the event loop is
+        only asked to wait that long."""
+        clock, loop = self.clock, asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(self.settings.tick)
+            now = clock.monotonic()
+            at = self.driver.next_timer(now)
+            if at is None or at > now:
+                waiter: asyncio.Future[None] = loop.create_future()
+                self._waiter = waiter
+                timer = None if at is None else loop.call_later(at - now, _release, waiter)
+                try:
+                    await waiter
+                finally:
+                    self._waiter = None
+                    if timer is not None:
+                        timer.cancel()
             try:
-                await self._carry_out(session.tick(self.clock.monotonic()))
-            except (_Reset, ConnectionClosed):
-                return  # the reader sees the closed socket and reports the reason
+                await self._carry_out(self.driver.tick(clock.monotonic()))
+            except Exception:
+                log.exception("member %s: link timers failed", self.config.domain)
+            self._changed()
 
-    async def _carry_out(self, outputs: list[Output]) -> None:
-        ws, session, mid = self._ws, self._session, self.config.member_id
-        if ws is None or session is None:
-            raise _Reset("not connected")
+    def _wake(self) -> None:
+        """The driver may have an earlier deadline now: let the timer loop look again."""
+        _release(self._waiter)
+
+    async def _carry_out(self, outputs: list[DriverOutput]) -> None:
         for out in outputs:
             if isinstance(out, Send):
-                await ws.send(encode(out.message), text=True)
-            elif isinstance(out, EventReceived):
-                self.events += 1
-                applied = self._state.apply_event(mid, out.event)
-                if isinstance(applied, NeedSnapshot):
-                    log.info(
-                        "member %s: %s; requesting a snapshot", self.config.domain, applied.reason
-                    )
-                    await self._carry_out(
-                        session.request_snapshot(applied.reason, self.clock.monotonic())
-                    )
-                elif applied:
-                    self._emit(applied)
-            elif isinstance(out, SnapshotReceived):
-                self.snapshots += 1
-                self._emit(self._state.apply_snapshot(mid, out.snapshot))
-                if self.link_state != "up":
-                    self._up_at = self.clock.monotonic()
-                    self._set("up")
-                    await self._resend_pending(session)
-            elif isinstance(out, ResultReceived):
-                r = out.result
-                self._resolve(CommandResult(r.id, "ok" if r.ok else "failed", r.reason))
-            elif isinstance(out, LinkUp):
-                self._version = out.version
-            elif isinstance(out, SyncAckReceived):
-                log.debug(
-                    "member %s acked %s r%d", self.config.domain, out.ack.dataset, out.ack.revision
-                )
+                ws = self._ws
+                if ws is not None:  # else the connection is gone; the driver resends
+                    with contextlib.suppress(ConnectionClosed):
+                        await ws.send(encode(out.message), text=True)
+            elif isinstance(out, CommandDone):
+                future = self._futures.pop(out.result.id, None)
+                if future is not None and not future.done():
+                    future.set_result(out.result)
             elif isinstance(out, Close):
                 log.warning(
-                    "member %s (id %d): %s; resetting the link", self.config.domain, mid, out.reason
+                    "member %s (id %d): %s; resetting the link",
+                    self.config.domain,
+                    self.config.member_id,
+                    untrusted(out.reason),
                 )
-                with contextlib.suppress(ConnectionClosed):
-                    await ws.close(out.code, out.reason[:120])
-                raise _Reset(out.reason)
+                ws = self._ws
+                if ws is not None:
+                    with contextlib.suppress(ConnectionClosed):
+                        await ws.close(out.code, out.reason[:120])
 
-    def _emit(self, deltas: list[Delta]) -> None:
-        if deltas and self._on_delta is not None:
-            try:
-                self._on_delta(deltas)
-            except Exception:  # a faulty consumer must not take the link down
-                log.exception("delta consumer failed for member %s", self.config.domain)
 
-    async def send_message(self, message: Message) -> None:
-        """Send a sync (or another hub message) now; raises NotUp if the link is not up."""
-        session = self._session
-        if session is None or self.link_state != "up":
-            raise NotUp(f"link to {self.config.domain} is {self.link_state}")
-        await self._carry_out(session.send(message, self.clock.monotonic()))
+def _ignore(member_id: int) -> None:
+    pass
+
+
+def _release(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
+
+
+async def _resolve(host: str, port: int) -> list[IPAddress]:
+    """Every address ``host`` resolves to (an IP literal is itself)."""
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses: list[IPAddress] = []
+    for *_, sockaddr in infos:
+        addr = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        if addr not in addresses:
+            addresses.append(addr)
+    if not addresses:
+        raise OSError(f"{host} has no address")
+    return addresses
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _describe_close(exc: ConnectionClosed, domain: str) -> str:
     if exc.sent is not None and exc.sent.code not in (1000, 1001):
         reason = f"closed by the hub: {exc.sent.code} {exc.sent.reason}".strip()
-        log.warning("member %s: %s; resetting the link", domain, reason)
+        log.warning("member %s: %s; resetting the link", domain, untrusted(reason))
         return reason
     if exc.rcvd is not None:
         return f"closed by the member: {exc.rcvd.code} {exc.rcvd.reason}".strip()

@@ -41,6 +41,10 @@ class WireError(ValueError):
     """A message or record on the link is malformed; the text says which field and why."""
 
 
+class FrameTooLarge(WireError):
+    """A frame is larger than the receiver accepts (close code 1009, not 1007)."""
+
+
 def field(d: Mapping[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
     """``d[key]`` checked to be of ``kind`` (bools are not ints here)."""
     try:

@@ -1,24 +1,44 @@
-"""All of the hub's member links, and the cascade state they feed.
+"""All of the hub's member links.
 
 Role: the one object the composition root holds for live links. It starts one
 ``LinkClient`` per bound member, applies configuration changes link by link without
 touching the others, reports per-link status for the API, and routes commands to the
-right link. Deltas from every link go to ``on_delta`` (later: hub fanout).
+right link. The links write into the live state service it is given (``LiveSink``);
+readers get that service from the composition root, never through the manager.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 
-from controllers.client import CommandResult, DeltaSink, LinkClient
+from controllers.client import LinkClient
+from controllers.clock import Clock, SystemClock
 from controllers.config import LinkSettings, MemberLinkConfig
+from controllers.driver import CommandResult
 from controllers.messages import ArgValue, CommandKind
-from hub.cascade import CascadeState, Delta
-from hub.ports import Clock, SystemClock
+from hub.live import LiveSink
 
 Target = str | tuple[str, str] | Mapping[str, str]
+StatusListener = Callable[[int], None]
+
+log = logging.getLogger("fedhub.link")
+
+
+@dataclass(slots=True, eq=False)
+class StatusSubscription:
+    """A registered status listener; ``cancel()`` stops further calls."""
+
+    _owner: LinkManager | None
+    listener: StatusListener = field(repr=False)
+
+    def cancel(self) -> None:
+        owner, self._owner = self._owner, None
+        if owner is not None:
+            owner._listeners = [s for s in owner._listeners if s is not self]
 
 
 def _target(target: Target) -> tuple[str, str]:
@@ -37,20 +57,34 @@ class LinkManager:
         self,
         configs: Iterable[MemberLinkConfig] = (),
         *,
-        on_delta: DeltaSink | None = None,
+        live: LiveSink,
         clock: Clock | None = None,
         settings: LinkSettings | None = None,
-        state: CascadeState | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self._configs = {c.member_id: c for c in configs}
-        self._on_delta = on_delta
+        self._live = live
         self.clock = clock or SystemClock()
         self.settings = settings or LinkSettings()
-        self.state = state or CascadeState()
         self._rng = rng or random.Random()
         self._links: dict[int, LinkClient] = {}
         self._started = False
+        self._listeners: list[StatusSubscription] = []
+
+    def subscribe(self, listener: StatusListener) -> StatusSubscription:
+        """Call ``listener(member_id)`` whenever that link may have a new status: at once
+        for a new state, error or command result, and at every timer tick (counters,
+        RTT). It must be cheap and must not block; read ``status()`` for the values."""
+        sub = StatusSubscription(self, listener)
+        self._listeners = [*self._listeners, sub]
+        return sub
+
+    def _notify(self, member_id: int) -> None:
+        for sub in self._listeners:
+            try:
+                sub.listener(member_id)
+            except Exception:
+                log.exception("link status listener %r failed", sub.listener)
 
     async def start(self) -> None:
         self._started = True
@@ -71,7 +105,7 @@ class LinkManager:
             if member_id not in wanted:
                 await self._close(member_id)
                 del self._configs[member_id]
-                self._emit(self.state.forget_member(member_id))
+                self._live.forget_member(member_id)
         for member_id, config in wanted.items():
             old = self._configs.get(member_id)
             if old == config:
@@ -83,14 +117,13 @@ class LinkManager:
                 self._open(config)
 
     def _open(self, config: MemberLinkConfig) -> None:
-        self.state.bind_member(config.member_id, config.domain)
         client = LinkClient(
             config,
-            state=self.state,
+            live=self._live,
             settings=self.settings,
             clock=self.clock,
-            on_delta=self._on_delta,
             rng=random.Random(self._rng.random()),
+            on_change=self._notify,
         )
         self._links[config.member_id] = client
         client.start()
@@ -99,10 +132,6 @@ class LinkManager:
         client = self._links.pop(member_id, None)
         if client is not None:
             await client.stop()
-
-    def _emit(self, deltas: list[Delta]) -> None:
-        if deltas and self._on_delta is not None:
-            self._on_delta(deltas)
 
     # -- reads -----------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import orjson
 
 from controllers.codec import (
+    FrameTooLarge,
     WireError,
     checked,
     event_from_wire,
@@ -493,7 +494,7 @@ def encode(message: Message) -> bytes:
 def decode(data: bytes | str, max_size: int = DEFAULT_MAX_FRAME) -> Message:
     """Parse one frame into a message; ``WireError`` says why it is refused."""
     if len(data) > max_size:
-        raise WireError(f"frame of {len(data)} bytes exceeds the limit of {max_size}")
+        raise FrameTooLarge(f"frame of {len(data)} bytes exceeds the limit of {max_size}")
     try:
         body = orjson.loads(data)
     except orjson.JSONDecodeError as exc:

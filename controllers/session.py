@@ -6,22 +6,27 @@ Role: a state machine fed with what arrived (``connected``, ``receive``) and wit
 * ``Send(message)``   — encode and send it as a text frame;
 * ``Close(code, reason)`` — log the reason with the member, close the socket, then
   reconnect with backoff (the session is finished; make a new one per connection);
-* ``LinkUp``, ``SnapshotReceived``, ``EventReceived``, ``ResultReceived``,
-  ``SyncAckReceived`` — hand to the hub. When hub.cascade answers an event with
+* ``Authenticated`` (the member proved itself; the first snapshot is on its way, the
+  link is not up yet), ``SnapshotReceived``, ``EventReceived``, ``ResultReceived``,
+  ``SyncAckReceived`` — hand to the hub. When the live state answers an event with
   ``NeedSnapshot``, call ``request_snapshot`` and carry out what it returns.
 
-Events that arrive while a snapshot is pending are dropped: the snapshot covers them.
+Frames are measured before they are decoded: up to ``LinkSettings.max_message``
+bytes, or ``max_frame`` while a snapshot is awaited (the only large message). Events
+that arrive while a snapshot is pending are dropped: the snapshot covers them.
 No asyncio, no sockets, no clock reads: ``now`` is always passed in (monotonic seconds).
+``controllers.driver`` owns one session per connection and is its usual caller.
 """
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from controllers.auth import HubKey, new_nonce
-from controllers.codec import WireError
+from controllers.codec import FrameTooLarge, WireError
 from controllers.config import LinkSettings
 from controllers.messages import (
     PROTOCOL_VERSIONS,
@@ -40,7 +45,38 @@ from controllers.messages import (
     Welcome,
     decode,
 )
+from controllers.outputs import (
+    CLOSE_INVALID,
+    CLOSE_NORMAL,
+    CLOSE_POLICY,
+    CLOSE_PROTOCOL,
+    CLOSE_TIMEOUT,
+    CLOSE_TOO_BIG,
+    Close,
+    Send,
+)
 from hub.conference import Event, Snapshot
+
+__all__ = [
+    "CLOSE_INVALID",
+    "CLOSE_NORMAL",
+    "CLOSE_POLICY",
+    "CLOSE_PROTOCOL",
+    "CLOSE_TIMEOUT",
+    "CLOSE_TOO_BIG",
+    "Authenticated",
+    "Close",
+    "EventReceived",
+    "LinkSession",
+    "NotUp",
+    "Output",
+    "ResultReceived",
+    "Send",
+    "SnapshotReceived",
+    "SocketOutput",
+    "State",
+    "SyncAckReceived",
+]
 
 
 class State(StrEnum):
@@ -65,27 +101,11 @@ TRANSITIONS: dict[tuple[State, str], State] = {
     **{(State.UP, t): State.UP for t in _LIVE},
 }
 
-CLOSE_NORMAL = 1000
-CLOSE_PROTOCOL = 1002
-CLOSE_INVALID = 1007
-CLOSE_POLICY = 1008
-CLOSE_TOO_BIG = 1009
-CLOSE_TIMEOUT = 4000
-
 
 @dataclass(frozen=True, slots=True)
-class Send:
-    message: Message
+class Authenticated:
+    """The member proved it knows the password; the session now awaits its snapshot."""
 
-
-@dataclass(frozen=True, slots=True)
-class Close:
-    code: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class LinkUp:
     version: int
     epoch: int
 
@@ -110,7 +130,18 @@ class SyncAckReceived:
     ack: SyncAck
 
 
-Output = Send | Close | LinkUp | SnapshotReceived | EventReceived | ResultReceived | SyncAckReceived
+SocketOutput = Send | Close
+"""What the session asks of the socket itself (all that ``connected``, ``send``,
+``request_snapshot``, ``tick`` and ``fail`` return)."""
+Output = (
+    Send
+    | Close
+    | Authenticated
+    | SnapshotReceived
+    | EventReceived
+    | ResultReceived
+    | SyncAckReceived
+)
 
 
 class NotUp(Exception):
@@ -137,6 +168,9 @@ class LinkSession:
         self.epoch: int | None = None
         self.rtt: float | None = None
         self.close_reason: str | None = None
+        self.close_code: int | None = None
+        self.authenticated = False
+        self.refused = False  # the member sent ``refused`` (credentials or version)
         self.dropped_events = 0
         self._hub_nonce = new_nonce()
         self._member_proof = ""
@@ -148,7 +182,7 @@ class LinkSession:
 
     # -- inputs ----------------------------------------------------------------------
 
-    def connected(self, now: float) -> list[Output]:
+    def connected(self, now: float) -> list[SocketOutput]:
         """The socket is open: say hello."""
         if self.state is not State.IDLE:
             raise RuntimeError("connected() twice")
@@ -156,16 +190,22 @@ class LinkSession:
         hello = Hello(self._versions, self.username, self._hub_nonce, self._agent)
         return [self._send(hello, now)]
 
-    def receive(self, data: bytes | str, now: float) -> list[Output]:
+    def receive(self, data: bytes | str, now: float) -> Sequence[Output]:
         """One frame arrived."""
         if self.state is State.CLOSED:
             return []
         self._last_rx = now
+        limit = self.frame_limit
+        if len(data) > limit:  # measured before decoding: a big frame costs nothing
+            return self._close(
+                CLOSE_TOO_BIG, f"bad frame: frame of {len(data)} bytes exceeds limit of {limit}"
+            )
         try:
-            message = decode(data, self.settings.max_frame)
+            message = decode(data, limit)
+        except FrameTooLarge as exc:
+            return self._close(CLOSE_TOO_BIG, f"bad frame: {exc}")
         except WireError as exc:
-            code = CLOSE_TOO_BIG if "exceeds the limit" in str(exc) else CLOSE_INVALID
-            return self._close(code, f"bad frame: {exc}")
+            return self._close(CLOSE_INVALID, f"bad frame: {exc}")
         if message.DIRECTION is Direction.TO_MEMBER:
             return self._close(CLOSE_PROTOCOL, f"'{message.TYPE}' is not sent by member servers")
         nxt = TRANSITIONS.get((self.state, message.TYPE))
@@ -180,20 +220,39 @@ class LinkSession:
             self.state = nxt
         return out
 
-    def request_snapshot(self, reason: str, now: float) -> list[Output]:
+    def request_snapshot(self, reason: str, now: float) -> list[SocketOutput]:
         """Ask for a fresh snapshot unless one is already on its way."""
         if self.state not in (State.SYNCING, State.UP) or self._snapshot_pending_since:
             return []
         self._snapshot_pending_since = now
         return [self._send(SnapshotRequest(reason[:256]), now)]
 
-    def send(self, message: Message, now: float) -> list[Output]:
+    def send(self, message: Message, now: float) -> list[SocketOutput]:
         """Send a command or sync; raises NotUp unless the link is up."""
         if self.state is not State.UP:
             raise NotUp(f"link to {self.domain} is {self.state.value}")
         return [self._send(message, now)]
 
-    def tick(self, now: float) -> list[Output]:
+    def fail(self, code: int, reason: str) -> list[SocketOutput]:
+        """The caller refuses what the member said (e.g. a claim the live state
+        rejected): finish the session with ``Close(code, reason)``."""
+        if self.state is State.CLOSED:
+            return []
+        return self._close(code, reason)
+
+    @property
+    def frame_limit(self) -> int:
+        """The largest frame accepted now (bytes, checked before decoding)."""
+        s = self.settings
+        return s.max_frame if self._snapshot_pending_since is not None else s.max_message
+
+    def next_timer(self, now: float) -> float | None:
+        """When ``tick`` next has something to check (None when idle or closed)."""
+        if self.state in (State.IDLE, State.CLOSED):
+            return None
+        return now + self.settings.tick
+
+    def tick(self, now: float) -> list[SocketOutput]:
         """Check timers: handshake/snapshot deadlines, heartbeats, dead peer."""
         s = self.settings
         if self.state in (State.IDLE, State.CLOSED):
@@ -228,7 +287,7 @@ class LinkSession:
 
     # -- handling --------------------------------------------------------------------
 
-    def _handle(self, message: Message, now: float) -> list[Output]:
+    def _handle(self, message: Message, now: float) -> Sequence[Output]:
         if isinstance(message, EventMessage):
             if self._snapshot_pending_since is not None:
                 self.dropped_events += 1
@@ -253,12 +312,13 @@ class LinkSession:
         if isinstance(message, Welcome):
             return self._on_welcome(message, now)
         if isinstance(message, Refused):
+            self.refused = True
             return self._close(
                 CLOSE_NORMAL, f"refused by member ({message.code}): {message.reason}"
             )
         raise AssertionError(f"unhandled {message.TYPE}")  # pragma: no cover - table guards
 
-    def _on_challenge(self, msg: Challenge, now: float) -> list[Output]:
+    def _on_challenge(self, msg: Challenge, now: float) -> Sequence[Output]:
         if msg.version not in self._versions:
             return self._close(CLOSE_PROTOCOL, f"member chose unoffered version {msg.version}")
         if msg.domain != self.domain:
@@ -275,19 +335,23 @@ class LinkSession:
         )
         return [self._send(Auth(salt, params, hub_proof), now)]
 
-    def _on_welcome(self, msg: Welcome, now: float) -> list[Output]:
+    def _on_welcome(self, msg: Welcome, now: float) -> Sequence[Output]:
         if msg.version != self.version:
             return self._close(CLOSE_PROTOCOL, "welcome names another version than the challenge")
         if not hmac.compare_digest(msg.proof, self._member_proof):
             return self._close(CLOSE_POLICY, "member failed to prove it knows the password")
         self.epoch = msg.epoch
+        self.authenticated = True
         self._snapshot_pending_since = now
-        return [LinkUp(msg.version, msg.epoch), self._send(SnapshotRequest("link up"), now)]
+        return [
+            Authenticated(msg.version, msg.epoch),
+            self._send(SnapshotRequest("authenticated"), now),
+        ]
 
     def _send(self, message: Message, now: float) -> Send:
         self._last_tx = now
         return Send(message)
 
-    def _close(self, code: int, reason: str) -> list[Output]:
-        self.state, self.close_reason = State.CLOSED, reason
+    def _close(self, code: int, reason: str) -> list[SocketOutput]:
+        self.state, self.close_reason, self.close_code = State.CLOSED, reason, code
         return [Close(code, reason)]

@@ -127,6 +127,11 @@ def create_app(services: Services) -> Starlette:
     async def not_found(request: Request, exc: Exception) -> Response:
         return error_response(ApiError(404, "not_found", f"no route {request.url.path}"))
 
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        """Whatever escapes the endpoints still answers with the JSON error body."""
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return error_response(ApiError(500, "internal_error", "internal error; see the server log"))
+
     async def not_allowed(request: Request, exc: Exception) -> Response:
         return error_response(
             ApiError(405, "method_not_allowed", f"{request.method} is not allowed here")
@@ -143,7 +148,7 @@ def create_app(services: Services) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={404: not_found, 405: not_allowed},
+        exception_handlers={404: not_found, 405: not_allowed, Exception: internal_error},
     )
     app.state.services = services
     app.add_middleware(BodyLimit, limit=config.max_body)

@@ -215,6 +215,14 @@ async def _run(ep: Endpoint, request: Request, services: Services) -> Response:
         if ep.body is not None:
             ctx.body = await read_json(request, ep.body, services.config.max_body)
         result = await ep.handler(ctx)
+        # Encoded inside the try: a result that cannot be encoded (e.g. nested deeper
+        # than orjson allows) is a 500 with the JSON error body, audited as failed.
+        if isinstance(result, Response):
+            response = result
+        elif result is None:
+            response = Response(status_code=204 if ep.ok == 204 else ep.ok)
+        else:
+            response = json_response(result, status=ep.ok)
     except (FederationError, NumberPlanError) as e:
         return await _refused(ep, ctx, ApiError.from_domain(e))
     except ApiError as e:
@@ -224,11 +232,7 @@ async def _run(ep: Endpoint, request: Request, services: Services) -> Response:
         await _audit(ep, ctx, "failed", f"internal error: {type(e).__name__}")
         return error_response(ApiError(500, "internal_error", "internal error; see the server log"))
     await _audit(ep, ctx, "ok", "")
-    if isinstance(result, Response):
-        return result
-    if result is None:
-        return Response(status_code=204 if ep.ok == 204 else ep.ok)
-    return json_response(result, status=ep.ok)
+    return response
 
 
 async def _refused(ep: Endpoint, ctx: Ctx, e: ApiError) -> Response:

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from dashboards.endpoint import Api, Endpoint
-from dashboards.schemas import ERROR
+from dashboards.schemas import ERROR, NAME_PATTERN
 
 STATUS_TEXT = {
     400: "Malformed request",
@@ -33,6 +33,8 @@ def _operation(ep: Endpoint, version: str) -> dict[str, Any]:
         schema: dict[str, Any] = (
             {"type": "string", "pattern": "^[0-9]{1,15}$"}
             if name == "number"
+            else {"type": "string", "pattern": NAME_PATTERN}
+            if name.endswith("_name")
             else {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
         )
         params.append({"name": name, "in": "path", "required": True, "schema": schema})

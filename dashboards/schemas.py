@@ -40,6 +40,9 @@ def obj(props: dict[str, Any], required: tuple[str, ...] = (), **extra: Any) -> 
     }
 
 
+NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+"""A file-like name in a path (``{..._name}``): a backup's, for one."""
+
 ERROR = obj(
     {
         "error": obj(

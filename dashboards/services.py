@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from controllers.manager import LinkManager
+from dashboards.operations import BackupsPort, LogsPort, SectionPort
 from dashboards.throttle import LoginThrottle
+from hub.live import LiveReader
 from sip.settings import Overrides
 from storage.admins import AdminStore
 from storage.api_tokens import TokenStore
@@ -43,6 +45,8 @@ class HubConfig:
     max_body: int = 64 * 1024
     links: bool = True  # dial out to bound member servers
     link_ca_file: Path | None = None  # trusted CAs for wss:// member links (None: system)
+    link_networks: tuple[str, ...] = ()  # where links may dial (CIDR); () = any but special
+    # (loopback, link-local, …: allowed only when listed; the demo lists loopback)
     sip: bool = False  # run the SIP redirect service in this process
     sip_overrides: Overrides = field(default_factory=Overrides)
     trusted_proxies: frozenset[str] = field(default_factory=frozenset)
@@ -90,7 +94,14 @@ class Services:
     settings: SettingsStore | None = None
     preferences: PreferenceStore | None = None
     links: LinkControl | None = None
+    live: LiveReader | None = None
+    """The live state service (``hub.live``), the same one the links write; None when
+    this process runs no links."""
     redirect: RedirectControl | None = None
+    # the operations side (``ops/operations.py`` attaches them; None: not offered)
+    backups: BackupsPort | None = None
+    logs: LogsPort | None = None
+    sections: dict[str, SectionPort] = field(default_factory=dict)
     on_start: list[Hook] = field(default_factory=list)
     """Run in order when the app starts (migrate, first admin, links, redirector)."""
     on_stop: list[Hook] = field(default_factory=list)

@@ -33,16 +33,16 @@ from controllers.messages import (
     Welcome,
     decode,
 )
-from controllers.session import (
+from controllers.outputs import (
     CLOSE_INVALID,
     CLOSE_POLICY,
     CLOSE_PROTOCOL,
     CLOSE_TIMEOUT,
 )
-from controllers.session import (
+from controllers.outputs import (
     Close as Close,
 )
-from controllers.session import (
+from controllers.outputs import (
     Send as Send,
 )
 

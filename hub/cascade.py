@@ -10,18 +10,22 @@ the state never guesses across a gap or an epoch change.
 A federation conference is the tree of member conferences joined by *cascade venues*:
 a venue in a parent's conference whose ``cascade`` names the child member (by primary
 domain) and the child's conference number. ``cascade_tree`` rebuilds that tree from
-what the members report.
+what the members report, iteratively and at most ``MAX_DEPTH`` levels deep (the
+federation's own limit), so no report can drive a recursion.
 
-Pure: no I/O, no clocks. Per-scope views and fanout build on top of this (later).
+Pure: no I/O, no clocks. ``hub.live.LiveState`` wraps this with the trust rules, the
+per-member limits and the subscriptions the hub's readers use.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from hub.conference import (
     CameraChanged,
+    CascadeRef,
     Change,
     Conference,
     ConferenceEnded,
@@ -38,6 +42,10 @@ from hub.conference import (
     VenueRinging,
     VenueStatus,
 )
+from hub.federation import MAX_LEVEL
+
+MAX_DEPTH = MAX_LEVEL
+"""Levels of a federation conference tree (province down to village)."""
 
 # ---------------------------------------------------------------------------------------
 # Outputs
@@ -84,6 +92,8 @@ class CascadeNode:
     ``link`` is the status of the cascade venue that joins this node to its parent
     (None at the root); ``known`` is False when the named child member or conference
     is not (yet) reported — e.g. a member whose federation data is not synced.
+    ``cut`` is True when the node cascades more in but the tree stops here (a loop, or
+    the depth limit).
     """
 
     domain: str
@@ -92,11 +102,71 @@ class CascadeNode:
     link: VenueStatus | None
     known: bool
     children: tuple[CascadeNode, ...] = ()
+    cut: bool = False
 
     def walk(self) -> Iterator[CascadeNode]:
-        yield self
-        for child in self.children:
-            yield from child.walk()
+        """Every node, parents before children (depth first, in order)."""
+        stack: list[CascadeNode] = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed(node.children))
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-able form (built iteratively: no recursion however deep)."""
+        out: dict[int, dict[str, object]] = {}
+        order = list(self.walk())
+        for node in reversed(order):  # children before parents
+            out[id(node)] = {
+                "domain": node.domain,
+                "conference": node.conference,
+                "member_id": node.member_id,
+                "link": None if node.link is None else node.link.value,
+                "known": node.known,
+                "cut": node.cut,
+                "children": [out.pop(id(c)) for c in node.children],
+            }
+        return out[id(self)]
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """How much live state some members hold: conferences, venues per status, links.
+
+    Cascade venues are counted as ``cascade_links``, not as venues.
+    """
+
+    members: int = 0
+    conferences: int = 0
+    venues: Mapping[str, int] = field(
+        default_factory=lambda: MappingProxyType({s.value: 0 for s in VenueStatus})
+    )
+    cascade_links: int = 0
+
+    @property
+    def venues_total(self) -> int:
+        return sum(self.venues.values())
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(
+            self.members + other.members,
+            self.conferences + other.conferences,
+            MappingProxyType({k: n + other.venues.get(k, 0) for k, n in self.venues.items()}),
+            self.cascade_links + other.cascade_links,
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "members": self.members,
+            "conferences": self.conferences,
+            "venues": dict(self.venues),
+            "venues_total": self.venues_total,
+            "cascade_links": self.cascade_links,
+        }
+
+
+Follow = Callable[[int, CascadeRef], bool]
+"""Whether the cascade venue ``ref`` reported by member ``id`` is a link down the tree."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -112,6 +182,8 @@ class _MemberState:
     in_sync: bool = False
     conferences: dict[str, Conference] = field(default_factory=dict)
     venues: dict[str, dict[str, Venue]] = field(default_factory=dict)
+    venue_total: int = 0
+    counted: Counts | None = None  # cache of counts(); None when something changed
 
 
 class CascadeState:
@@ -180,6 +252,8 @@ class CascadeState:
                     deltas.append(VenueDelta(member_id, conference.number, venue_id, venue))
             state.venues[conference.number] = new
         state.epoch, state.seq, state.in_sync = snapshot.epoch, snapshot.seq, True
+        state.venue_total = sum(len(v) for v in state.venues.values())
+        state.counted = None
         return deltas
 
     def apply_event(self, member_id: int, event: Event) -> list[Delta] | NeedSnapshot:
@@ -204,6 +278,7 @@ class CascadeState:
             state.in_sync = False
             return NeedSnapshot(member_id, f"event {event.seq} contradicts state: {result}")
         state.seq = event.seq
+        state.counted = None
         return result
 
     def _apply_change(
@@ -216,6 +291,7 @@ class CascadeState:
             bare = conf.without_venues()
             state.conferences[conf.number] = bare
             state.venues[conf.number] = {v.id: v for v in conf.venues}
+            state.venue_total += len(conf.venues)
             out: list[Delta] = [ConferenceDelta(member_id, conf.number, bare)]
             out.extend(VenueDelta(member_id, conf.number, v.id, v) for v in conf.venues)
             return out
@@ -224,7 +300,7 @@ class CascadeState:
             return f"unknown conference {change.conference}"
         if isinstance(change, ConferenceEnded):
             del state.conferences[change.conference]
-            del state.venues[change.conference]
+            state.venue_total -= len(state.venues.pop(change.conference))
             return [ConferenceDelta(member_id, change.conference, None)]
         if isinstance(change, LayoutChanged):
             old = state.conferences[change.conference]
@@ -238,6 +314,8 @@ class CascadeState:
             if current is None:
                 return f"unknown venue {change.venue} in {change.conference}"
             venue = _changed_venue(current, change)
+        if venue.id not in venues:
+            state.venue_total += 1
         venues[venue.id] = venue
         return [VenueDelta(member_id, change.conference, venue.id, venue)]
 
@@ -265,67 +343,129 @@ class CascadeState:
         """One venue's state, or None if the conference or venue is unknown."""
         return self._state(member_id).venues.get(number, {}).get(venue_id)
 
+    def venues(self, member_id: int, number: str) -> list[Venue]:
+        """The venues of one conference (empty when it is unknown)."""
+        return list(self._state(member_id).venues.get(number, {}).values())
+
     def venue_ids(self, member_id: int, number: str) -> list[str]:
         return list(self._state(member_id).venues.get(number, {}))
 
     def conference_numbers(self, member_id: int) -> list[str]:
         return list(self._state(member_id).conferences)
 
-    def counts(self, member_id: int | None = None) -> dict[str, object]:
-        """JSON-able counts for the API: conferences, venues per status, cascade links.
+    def conference_count(self, member_id: int) -> int:
+        return len(self._state(member_id).conferences)
 
-        Cascade links are counted apart and not as venues.
-        """
-        ids = self._members if member_id is None else [member_id]
-        per_status = {s.value: 0 for s in VenueStatus}
-        conferences = links = 0
-        for mid in ids:
-            state = self._state(mid)
-            conferences += len(state.conferences)
+    def venue_count(self, member_id: int, number: str | None = None) -> int:
+        """Venues of one conference, or of all the member's conferences (O(1))."""
+        state = self._state(member_id)
+        if number is None:
+            return state.venue_total
+        return len(state.venues.get(number, ()))
+
+    def domain(self, member_id: int) -> str:
+        return self._state(member_id).domain
+
+    def tally(self, member_id: int) -> Counts:
+        """One member's counts (cached until its state changes)."""
+        state = self._state(member_id)
+        if state.counted is None:
+            per_status = {s.value: 0 for s in VenueStatus}
+            links = 0
             for venues in state.venues.values():
                 for venue in venues.values():
                     if venue.cascade is not None:
                         links += 1
                     else:
                         per_status[venue.status.value] += 1
-        return {
-            "members": len(ids),
-            "conferences": conferences,
-            "venues": per_status,
-            "venues_total": sum(per_status.values()),
-            "cascade_links": links,
-        }
+            state.counted = Counts(1, len(state.conferences), MappingProxyType(per_status), links)
+        return state.counted
 
-    def cascade_tree(self, member_id: int, number: str) -> CascadeNode | None:
-        """The federation conference rooted at ``member_id``'s conference ``number``."""
-        state = self._members.get(member_id)
-        if state is None or number not in state.conferences:
+    def counts(self, member_id: int | None = None) -> dict[str, object]:
+        """JSON-able counts of one member or all (see ``Counts``)."""
+        ids = self._members if member_id is None else [member_id]
+        total = Counts()
+        for mid in ids:
+            total += self.tally(mid)
+        return total.as_dict()
+
+    def cascade_tree(
+        self,
+        member_id: int,
+        number: str,
+        *,
+        follow: Follow | None = None,
+        max_depth: int = MAX_DEPTH,
+    ) -> CascadeNode | None:
+        """The federation conference rooted at ``member_id``'s conference ``number``.
+
+        Built iteratively; a node seen before (a loop) or at ``max_depth`` levels stops
+        the tree there (``cut``). ``follow`` picks which cascade venues lead down
+        (default: all).
+        """
+        root = self._members.get(member_id)
+        if root is None or number not in root.conferences:
             return None
-        return self._node(state.domain, number, None, set())
+        # Depth first with an explicit stack; children get higher indexes than their
+        # parent, so the frozen nodes can be built from the last index back.
+        rows: list[tuple[str, str, int | None, VenueStatus | None, bool, bool]] = []
+        kids: list[list[int]] = []
+        seen: set[tuple[str, str]] = set()
+        stack: list[tuple[str, str, VenueStatus | None, int, int]] = [
+            (root.domain, number, None, 1, -1)
+        ]
+        while stack:
+            domain, num, link, depth, parent = stack.pop()
+            mid = self._by_domain.get(domain)
+            state = self._members.get(mid) if mid is not None else None
+            venues = state.venues.get(num) if state is not None else None
+            index = len(rows)
+            kids.append([])
+            if parent >= 0:
+                kids[parent].append(index)
+            down = (
+                []
+                if venues is None or mid is None
+                else [
+                    v
+                    for v in venues.values()
+                    if v.cascade is not None and (follow is None or follow(mid, v.cascade))
+                ]
+            )
+            cut = bool(down) and ((domain, num) in seen or depth >= max_depth)
+            rows.append((domain, num, mid, link, venues is not None, cut))
+            if cut or not down:
+                continue
+            seen.add((domain, num))
+            for v in reversed(down):
+                assert v.cascade is not None
+                stack.append((v.cascade.member, v.cascade.conference, v.status, depth + 1, index))
+        nodes: dict[int, CascadeNode] = {}
+        for i in range(len(rows) - 1, -1, -1):
+            d, n, m, link, known, cut = rows[i]
+            children = tuple(nodes.pop(k) for k in kids[i])
+            nodes[i] = CascadeNode(d, n, m, link, known, children, cut)
+        return nodes[0]
 
-    def _node(
-        self, domain: str, number: str, link: VenueStatus | None, seen: set[tuple[str, str]]
-    ) -> CascadeNode:
-        member_id = self._by_domain.get(domain)
-        state = self._members.get(member_id) if member_id is not None else None
-        venues = state.venues.get(number) if state is not None else None
-        if venues is None or (domain, number) in seen:  # unknown, or a loop: stop here
-            return CascadeNode(domain, number, member_id, link, venues is not None)
-        seen.add((domain, number))
-        children = tuple(
-            self._node(v.cascade.member, v.cascade.conference, v.status, seen)
-            for v in venues.values()
-            if v.cascade is not None
-        )
-        return CascadeNode(domain, number, member_id, link, True, children)
+    def federation_roots(
+        self, *, follow: Follow | None = None, within: Collection[int] | None = None
+    ) -> list[tuple[int, str]]:
+        """Conferences that cascade others in but are not themselves cascaded anywhere.
 
-    def federation_roots(self) -> list[tuple[int, str]]:
-        """Conferences that cascade others in but are not themselves cascaded anywhere."""
+        With ``within``, only those members' conferences count, on both sides: the
+        roots are the highest federation conferences inside that set (a scope).
+        """
         cascaded: set[tuple[str, str]] = set()
         parents: list[tuple[int, str]] = []
         for mid, state in self._members.items():
+            if within is not None and mid not in within:
+                continue
             for number, venues in state.venues.items():
-                refs = [v.cascade for v in venues.values() if v.cascade is not None]
+                refs = [
+                    v.cascade
+                    for v in venues.values()
+                    if v.cascade is not None and (follow is None or follow(mid, v.cascade))
+                ]
                 if refs:
                     parents.append((mid, number))
                 cascaded.update((r.member, r.conference) for r in refs)

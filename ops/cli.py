@@ -20,7 +20,9 @@ from emulator import cli as emulator_cli
 from hub import password_policy
 from hub.version import fedhub_version
 from ops import demo as demo_mod
+from ops import logs as logs_mod
 from ops import sip_sidecar
+from ops.ops_cli import add_operations_commands, version_line
 from storage.admins import Role, UsernameTaken
 from storage.passwords import hash_password_async
 
@@ -57,6 +59,8 @@ def _config(args: argparse.Namespace) -> HubConfig:
         extra["trusted_proxies"] = frozenset(args.trusted_proxy)
     if getattr(args, "link_ca", None) is not None:
         extra["link_ca_file"] = args.link_ca
+    if getattr(args, "link_network", None):
+        extra["link_networks"] = tuple(args.link_network)
     if getattr(args, "cookie_secure", False):
         extra["cookie_secure"] = True
     if getattr(args, "sip", False):
@@ -84,9 +88,12 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from ops.backup import node_name
     from ops.hub import create_hub_app
 
-    app = create_hub_app(_config(args))
+    config = _config(args)
+    logs_mod.install(config.data_dir / "logs", node_name())
+    app = create_hub_app(config)
     print(f"fedhub {fedhub_version()} serving on http://{args.host}:{args.port}/", flush=True)
     uvicorn.run(
         app,
@@ -261,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fedhub",
         description="fedhub: federation management for cascaded video-conferencing networks.",
     )
-    p.add_argument("--version", action="version", version=f"fedhub {fedhub_version()}")
+    p.add_argument("--version", action="version", version=version_line())
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser(
@@ -303,6 +310,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="PEM",
         help="CA certificates trusted for wss:// member links (default: the system's)",
+    )
+    serve.add_argument(
+        "--link-network",
+        action="append",
+        metavar="CIDR",
+        help="a network member links may dial (repeatable); default: any address but "
+        "loopback, link-local and other special ones, which must be listed to be dialled",
     )
     serve.add_argument(
         "--sip", action="store_true", help="also run the SIP redirect service in this process"
@@ -401,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     up = dsub.add_parser("upgrade", help="apply pending migrations (serve does this on start)")
     _add_storage_flags(up)
     up.set_defaults(func=cmd_db_upgrade)
+    add_operations_commands(sub, _add_storage_flags)
     return p
 
 

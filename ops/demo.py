@@ -127,6 +127,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         db_url=args.db_url,
         sip=not args.no_sip,
         sip_overrides=overrides_from(args, data, "sip-"),
+        link_networks=("127.0.0.0/8", "::1/128"),  # the emulated members are on loopback
     )
     specs = build_demo_federation(seed=args.seed, cities=args.cities)
     activity = Activity() if not args.quiet else Activity(0, 0, 0, 0)

@@ -19,7 +19,9 @@ from controllers.manager import LinkManager
 from dashboards.app import create_app
 from dashboards.services import HubConfig, Services
 from dashboards.throttle import LoginThrottle
+from hub.live import LiveState
 from ops.links import LinkSupervisor
+from ops.operations import attach
 from ops.redirect import RedirectSupervisor
 from storage.admins import AdminStore, Role
 from storage.api_tokens import TokenStore
@@ -50,13 +52,21 @@ def build_services(config: HubConfig) -> Services:
         url = sqlite_url_for(config.data_dir)
     db = Database.open(url)
     federation = FederationStore(db)
+    live = LiveState() if config.links else None  # rules: set by the supervisor's refresh
     links = (
         LinkSupervisor(
             federation,
-            LinkManager(settings=LinkSettings(ca_file=_str_or_none(config.link_ca_file))),
+            LinkManager(
+                live=live,
+                settings=LinkSettings(
+                    ca_file=_str_or_none(config.link_ca_file),
+                    allowed_networks=config.link_networks,
+                ),
+            ),
             Lease(db, "member-links"),
+            live=live,
         )
-        if config.links
+        if live is not None
         else None
     )
     settings = SettingsStore(db)
@@ -80,6 +90,7 @@ def build_services(config: HubConfig) -> Services:
         settings=settings,
         preferences=PreferenceStore(db),
         links=links,
+        live=live,
         redirect=redirect,
     )
 
@@ -94,6 +105,7 @@ def build_services(config: HubConfig) -> Services:
         services.on_stop.append(redirect.stop)
     if links is not None:
         services.on_stop.append(links.stop)
+    attach(services)  # backups, logs, quotas, the schedule, the presence lock
     return services
 
 

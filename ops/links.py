@@ -17,6 +17,9 @@ import logging
 
 from controllers.config import ConfigError, MemberLinkConfig
 from controllers.manager import LinkManager
+from hub.live import LiveState
+from hub.logtext import untrusted
+from hub.trust import PlanRules
 from storage.federation_store import FederationStore
 from storage.lease import Lease
 
@@ -30,10 +33,12 @@ class LinkSupervisor:
         manager: LinkManager,
         lease: Lease | None = None,
         *,
+        live: LiveState | None = None,
         check_s: float = 5.0,
     ):
         self.store = store
         self.manager = manager
+        self.live = live  # its trust rules follow every federation revision
         self.lease = lease
         self.check_s = check_s
         self.config_errors: dict[int, str] = {}
@@ -89,6 +94,9 @@ class LinkSupervisor:
         if not self._running:
             return
         async with self._lock:
+            if self.live is not None:
+                view = await self.store.current()
+                self.live.set_rules(PlanRules(view.federation, view.plan))
             configs: list[MemberLinkConfig] = []
             errors: dict[int, str] = {}
             for m in await self.store.bound_members():
@@ -101,7 +109,7 @@ class LinkSupervisor:
                 except ConfigError as e:
                     errors[m.member_id] = str(e)
                     if self.config_errors.get(m.member_id) != str(e):
-                        log.warning("member %s not linked: %s", m.member_id, e)
+                        log.warning("member %s not linked: %s", m.member_id, untrusted(e))
             self.config_errors = errors
             await self.manager.update(configs)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from sqlalchemy import func, select, update
 from storage import upsert
 from storage.db import Database
 from storage.models import AuditRow, utcnow
+
+log = logging.getLogger("fedhub.audit")
 
 SECRET_KEYS = frozenset(
     {"password", "old_password", "new_password", "token", "secret", "csrf_token", "password_hash"}
@@ -146,6 +149,16 @@ class AuditLog:
         )
         async with self._db.session() as s:
             s.add(row)
+        # the same event in the audit log file (kept 180 days whatever the log quota)
+        log.info(
+            "%s %s by %r from %s on %r%s",
+            row.action,
+            row.result,
+            row.admin_name,
+            row.source_ip or "-",
+            row.target,
+            f": {row.reason[:200]!r}" if row.reason else "",
+        )
 
     async def record_aggregate(
         self,
@@ -200,6 +213,17 @@ class AuditLog:
                     index_elements=[AuditRow.aggregate_key], set_={"count": AuditRow.count + 1}
                 )
             )
+        # one line per source, window and reason in the audit log file, like the row
+        log.info(
+            "%s %s (aggregated: more like it from here in this %d s window are counted) "
+            "from %s on %r: %r",
+            action,
+            result,
+            int(window),
+            source_ip or "-",
+            target,
+            reason[:200],
+        )
 
     async def flush(self) -> None:
         """Write every count still held in memory."""

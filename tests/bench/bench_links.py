@@ -37,6 +37,8 @@ from argon2 import PasswordHasher  # noqa: E402
 from controllers.config import LinkSettings, MemberLinkConfig  # noqa: E402
 from controllers.manager import LinkManager  # noqa: E402
 from emulator.federation import build_load_federation  # noqa: E402
+from hub.live import LiveChange, LiveState  # noqa: E402
+from tests.controllers.linkkit import LOOPBACK, rules_for  # noqa: E402
 
 SEED = 11
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -95,14 +97,20 @@ async def bench(members: int, venues: int, flood_seconds: float) -> dict[str, ob
         ]
         applied = 0
 
-        def count(deltas: list[object]) -> None:
+        def count(change: LiveChange) -> None:
             nonlocal applied
-            applied += len(deltas)
+            applied += len(change.deltas)
 
         settings = LinkSettings(
-            heartbeat_interval=3, heartbeat_timeout=30, handshake_timeout=60, snapshot_timeout=60
+            heartbeat_interval=3,
+            heartbeat_timeout=30,
+            handshake_timeout=60,
+            snapshot_timeout=60,
+            allowed_networks=LOOPBACK,
         )
-        manager = LinkManager(configs, on_delta=count, settings=settings)
+        live = LiveState(rules_for(specs))
+        live.subscribe(count)
+        manager = LinkManager(configs, live=live, settings=settings)
         gc.collect()
         rss0 = rss_kib()
         t0 = time.perf_counter()
@@ -112,8 +120,8 @@ async def bench(members: int, venues: int, flood_seconds: float) -> dict[str, ob
         link_seconds = time.perf_counter() - t0
         gc.collect()
         rss1 = rss_kib()
-        counts = manager.state.counts()
-        print(f"{members} links up with {counts['venues_total']} venues in {link_seconds:.2f} s")
+        counts = live.summary().total
+        print(f"{members} links up with {counts.venues_total} venues in {link_seconds:.2f} s")
         print(
             f"hub RSS {rss0 / 1024:.0f} -> {rss1 / 1024:.0f} MiB: "
             f"{(rss1 - rss0) / members:.1f} KiB per link"
@@ -139,7 +147,7 @@ async def bench(members: int, venues: int, flood_seconds: float) -> dict[str, ob
         return {
             "bench": "links",
             "members": members,
-            "venues": counts["venues_total"],
+            "venues": counts.venues_total,
             "link_seconds": round(link_seconds, 3),
             "rss_kib_per_link": round((rss1 - rss0) / members, 1),
             "events_per_second": round(ingested / wall),

@@ -61,7 +61,7 @@ def _snapshot_message() -> SnapshotMessage:
 def test_handshake_brings_the_link_up() -> None:
     h, m = pair()
     seen = pump(h, m, h.connected(0.0))
-    assert hub.LinkUp(1, 9) in seen and member.Authenticated(1) in seen
+    assert hub.Authenticated(1, 9) in seen and member.Authenticated(1) in seen
     assert hub.SnapshotReceived(Snapshot(9, 0)) in seen
     assert h.state is hub.State.UP and m.up
 

@@ -12,7 +12,7 @@ import pytest
 from controllers.manager import LinkManager
 from emulator.federation import build_demo_federation, serve_federation
 from sip.tls import self_signed
-from tests.controllers.linkkit import QUICK, configs, until
+from tests.controllers.linkkit import QUICK, configs, live_for, until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -33,10 +33,10 @@ async def test_trusted_certificate_links(tmp_path: Path) -> None:
     async with await serve_federation(SPECS, ssl=ctx) as running:
         assert all(u.startswith("wss://") for u in running.urls.values())
         settings = dataclasses.replace(QUICK, ca_file=str(cert))
-        manager = LinkManager(configs(SPECS, running.urls), settings=settings)
+        manager = LinkManager(configs(SPECS, running.urls), live=live_for(SPECS), settings=settings)
         await manager.start()
         try:
-            await until(manager.all_up, what="wss links up")
+            await until(manager.all_up, what="wss links up", watch=(manager,))
             assert {s["state"] for s in manager.status()} == {"up"}
         finally:
             await manager.stop()
@@ -45,7 +45,7 @@ async def test_trusted_certificate_links(tmp_path: Path) -> None:
 async def test_untrusted_certificate_is_refused_with_reason(tmp_path: Path) -> None:
     ctx, _ = _server_context(tmp_path)
     async with await serve_federation(SPECS, ssl=ctx) as running:
-        manager = LinkManager(configs(SPECS, running.urls), settings=QUICK)
+        manager = LinkManager(configs(SPECS, running.urls), live=live_for(SPECS), settings=QUICK)
         await manager.start()
         try:
 
@@ -55,6 +55,6 @@ async def test_untrusted_certificate_is_refused_with_reason(tmp_path: Path) -> N
                     for s in manager.status()
                 )
 
-            await until(refused, what="certificate refusal reported")
+            await until(refused, what="certificate refusal reported", watch=(manager,))
         finally:
             await manager.stop()

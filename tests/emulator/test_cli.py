@@ -13,7 +13,7 @@ import pytest
 from controllers.config import MemberLinkConfig
 from controllers.manager import LinkManager
 from emulator import cli
-from tests.controllers.linkkit import FAST, QUICK, until
+from tests.controllers.linkkit import FAST, QUICK, live_for, until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -61,12 +61,20 @@ async def test_emulate_process_serves_members_to_a_hub(tmp_path: Path) -> None:
             MemberLinkConfig(i, s["domain"], s["url"], s["username"], FAST.hash(s["password"]))
             for i, s in enumerate(specs, 1)
         ]
-        manager = LinkManager(cfgs, settings=QUICK)
+        p = argparse.ArgumentParser()
+        cli.configure_parser(p)
+        live = live_for(cli.build_specs(p.parse_args(["--members", "4"])))
+        manager = LinkManager(cfgs, live=live, settings=QUICK)
         await manager.start()
         try:
-            await until(manager.all_up, 10, "links to the emulate process")
-            await until(lambda: sum(s["events"] for s in manager.status()) > 20, 10, "events")
-            assert manager.state.counts()["venues_total"] == 20
+            await until(manager.all_up, 10, "links to the emulate process", watch=(manager,))
+            await until(
+                lambda: sum(s["events"] for s in manager.status()) > 20,
+                10,
+                "events",
+                watch=(manager, live),
+            )
+            assert live.summary().total.venues_total == 20
         finally:
             await manager.stop()
     finally:

@@ -253,3 +253,26 @@ def test_forget_and_rebind_member() -> None:
 def test_records_validate_when_built(build: object) -> None:
     with pytest.raises((InvalidRecord, ValueError)):
         build()  # type: ignore[operator]
+
+
+def test_a_chain_of_self_cascades_stops_at_five_levels() -> None:
+    """300 conferences chained by cascades (what a hostile member could report): the
+    tree is built without recursion and cut at the federation's depth."""
+    s = CascadeState()
+    s.bind_member(1, "a")
+    links = [
+        conf(str(n), venue(f"l{n}", cascade=CascadeRef("a", str(n + 1)))) for n in range(1, 300)
+    ]
+    chain = (*links, conf("300"))
+    s.apply_snapshot(1, Snapshot(1, 0, chain))
+    assert s.federation_roots() == [(1, "1")]
+    tree = s.cascade_tree(1, "1")
+    assert tree is not None
+    nodes = list(tree.walk())
+    assert [n.conference for n in nodes] == ["1", "2", "3", "4", "5"]
+    assert nodes[-1].cut and not nodes[-1].children
+    depth, node = 1, tree.as_dict()
+    while node["children"]:
+        node = node["children"][0]  # type: ignore[index]
+        depth += 1
+    assert depth == 5 and node["cut"] is True

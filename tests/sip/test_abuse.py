@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from hub.ports import ManualClock
 from sip.service import RedirectService
 from tests.sip.conftest import make_table, request
 from tests.sip.net import UdpClient, read_response, settings
+from tests.support.clock import ManualClock
 
 
 @pytest.fixture

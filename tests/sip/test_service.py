@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from hub.ports import ManualClock
 from sip.redirect import EMPTY_TABLE, MemberServer, RoutingTable
 from sip.service import RedirectService
 from sip.tls import CERT_FILE, KEY_FILE, self_signed
 from tests.sip.conftest import make_table, request
 from tests.sip.net import UdpClient, read_response, settings
+from tests.support.clock import ManualClock
 
 # The fail2ban failregex documented in docs/sip.md; <HOST> is fail2ban's host tag.
 FAIL2BAN = r"SIP reject from <HOST>:\d+ transport=\S+ reason=\S+"

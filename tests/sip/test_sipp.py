@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from hub.ports import ManualClock
 from sip.service import RedirectService, RedirectSettings
 from tests.sip.conftest import make_table
 from tests.sip.sipp import injection, run_sipp, scenario, sipp_args, sipp_available
+from tests.support.clock import ManualClock
 
 if not sipp_available():
     if os.environ.get("FEDHUB_REQUIRE_SIPP"):

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from controllers.manager import LinkManager
+from hub.live import LiveState
 from ops.links import LinkSupervisor
 from storage.db import Database
 from storage.federation_store import FederationStore
@@ -67,10 +68,16 @@ def test_only_one_node_runs_member_links(db_url):
         await a.upgrade()
         try:
             sa = LinkSupervisor(
-                FederationStore(a), LinkManager(), Lease(a, "member-links"), check_s=0.1
+                FederationStore(a),
+                LinkManager(live=LiveState()),
+                Lease(a, "member-links"),
+                check_s=0.1,
             )
             sb = LinkSupervisor(
-                FederationStore(b), LinkManager(), Lease(b, "member-links"), check_s=0.1
+                FederationStore(b),
+                LinkManager(live=LiveState()),
+                Lease(b, "member-links"),
+                check_s=0.1,
             )
             await sa.start()
             await sb.start()

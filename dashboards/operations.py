@@ -1,0 +1,59 @@
+"""What the API needs from the operations side (backups, logs, settings sections).
+
+``ops/`` implements these and hands them to the app through ``Services``; the web layer
+only knows the Protocols, so it never imports ``ops``. An implementation refuses with
+:class:`OperationError`, which the endpoint wrapper turns into its status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class OperationError(Exception):
+    """A refusal with its HTTP status, machine code and human message."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class BackupsPort(Protocol):
+    async def create(self, name: str | None, passphrase: str | None) -> dict[str, Any]:
+        """Make a backup now (manual); its listing entry."""
+
+    async def entries(self) -> list[dict[str, Any]]:
+        """Every backup of this node, newest first."""
+
+    def path(self, backup_id: str) -> Path:
+        """The archive file, for streaming; OperationError 404 if there is none."""
+
+    async def delete(self, backup_id: str) -> None: ...
+
+
+class LogsPort(Protocol):
+    modules: tuple[str, ...]
+
+    def export(
+        self,
+        since: datetime | None,
+        until: datetime | None,
+        modules: frozenset[str] | None,
+        nodes: frozenset[str] | None,
+    ) -> AsyncIterator[bytes]:
+        """The matching log lines as a zip, streamed."""
+
+
+class SectionPort(Protocol):
+    """A settings section with rules of its own (quotas, backup schedule, logs)."""
+
+    async def get(self) -> dict[str, Any]:
+        """``{"settings": ..., "revision": n, ...}`` plus what the section shows."""
+
+    async def patch(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Merge, check (OperationError 422), store and apply; the new ``get()``."""

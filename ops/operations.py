@@ -1,0 +1,118 @@
+"""Wires the operations side into a hub's services: backups, logs, quotas, schedule.
+
+``attach(services)`` (called by ``ops/hub.py``'s ``build_services``) gives the web layer
+its ``BackupsPort``, ``LogsPort`` and the settings sections ``quotas``, ``backups`` and
+``logs``, and adds start/stop hooks for what a running hub holds: the presence lock (a
+restore is refused while it is held; taken before migrations) and the backup scheduler
+with its housekeeping (quotas, audit retention).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dashboards.services import Services
+from hub.version import fedhub_version
+from ops.backup import Backups, Target
+from ops.logs import SECTION as LOGS_SECTION
+from ops.logs import LogSettings, LogsService, ModuleFiles, installed
+from ops.presence import Presence
+from ops.quota import AUDIT_NOTE, DEFAULTS, MIB, Quotas, enforce
+from ops.quota import SECTION as QUOTAS_SECTION
+from ops.scheduler import SECTION as SCHEDULE_SECTION
+from ops.scheduler import BackupScheduler, Schedule
+from ops.sections import StoredSection
+from storage.lease import Lease
+from storage.retention import audit_rows, prune_audit
+
+log = logging.getLogger("fedhub.ops")
+
+
+def attach(
+    services: Services,
+    *,
+    log_handler: ModuleFiles | None = None,  # default: the one ``ops.logs.install`` set
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    schedule_interval: float = 30.0,
+) -> Services:
+    """Add the operations ports and jobs to ``services`` (returned for chaining)."""
+    cfg = services.config
+    log_handler = log_handler or installed()
+    assert services.settings is not None
+    settings = services.settings
+    target = Target.of(cfg.data_dir, cfg.db_url)
+    logs = LogsService(cfg.data_dir / "logs")
+
+    async def quota_usage(q: Quotas) -> dict[str, Any]:
+        return {
+            "defaults": dict(DEFAULTS),
+            "usage": {
+                "logs_bytes": await asyncio.to_thread(logs.usage),
+                "logs_quota_bytes": q.logs_mib * MIB,
+                "backups_bytes": await asyncio.to_thread(backups.usage),
+                "backups_quota_bytes": q.backups_mib * MIB,
+                "audit_rows": await audit_rows(services.db),
+            },
+            "note": AUDIT_NOTE,
+        }
+
+    async def keep_quotas(q: Quotas | None = None) -> None:
+        q = q or await quotas.current()
+        await asyncio.to_thread(enforce, q, logs.logs_dir, target.backups_dir, clock())
+
+    async def housekeeping() -> None:
+        q = await quotas.current()
+        await keep_quotas(q)
+        n = await prune_audit(services.db, clock() - timedelta(days=q.audit_days), now=clock())
+        if n:
+            log.info("aged out %d audit rows older than %d days", n, q.audit_days)
+
+    async def apply_logs(s: LogSettings) -> None:
+        if log_handler is not None:
+            log_handler.set_json(s.json)
+
+    quotas: StoredSection[Quotas] = StoredSection(
+        settings,
+        QUOTAS_SECTION,
+        Quotas.parse,
+        Quotas.to_json,
+        extra=quota_usage,
+        apply=keep_quotas,
+    )
+    backups = Backups(target, services.db, fedhub_version(), after_create=keep_quotas, clock=clock)
+    schedule: StoredSection[Schedule] = StoredSection(
+        settings, SCHEDULE_SECTION, Schedule.parse, Schedule.to_json
+    )
+    log_settings: StoredSection[LogSettings] = StoredSection(
+        settings, LOGS_SECTION, LogSettings.parse, LogSettings.to_json, apply=apply_logs
+    )
+    services.backups = backups
+    services.logs = logs
+    services.sections = {
+        QUOTAS_SECTION: quotas,
+        SCHEDULE_SECTION: schedule,
+        LOGS_SECTION: log_settings,
+    }
+    presence = Presence(cfg.data_dir, services.db, exclusive=False)
+    scheduler = BackupScheduler(
+        backups,
+        schedule,
+        settings,
+        Lease(services.db, "backup-schedule"),
+        housekeeping,
+        clock=clock,
+        interval=schedule_interval,
+    )
+
+    async def apply_stored_log_settings() -> None:
+        await apply_logs(await log_settings.current())
+
+    # the presence lock before anything touches the database (a restore may be running)
+    services.on_start.insert(0, presence.start)
+    services.on_start += [apply_stored_log_settings, scheduler.start]
+    services.on_stop += [scheduler.stop, presence.stop]
+    return services
