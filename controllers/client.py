@@ -41,8 +41,9 @@ from controllers.driver import (
     LinkDriver,
     LinkState,
 )
-from controllers.messages import ArgValue, CommandKind, Message, encode
+from controllers.messages import ArgValue, CommandKind, Message, SyncAck, encode
 from controllers.outputs import Close, Send
+from controllers.session import SyncAckReceived
 from hub.live import LiveSink
 from hub.logtext import untrusted
 
@@ -63,8 +64,10 @@ class LinkClient:
         clock: Clock,
         rng: random.Random | None = None,
         on_change: Callable[[int], None] | None = None,
+        on_sync_ack: Callable[[int, SyncAck], None] | None = None,
     ) -> None:
         self.config, self.settings, self.clock = config, settings, clock
+        self._on_sync_ack = on_sync_ack
         self._live = live
         self._on_change = on_change or _ignore
         self.driver = LinkDriver(
@@ -319,6 +322,9 @@ class LinkClient:
                 future = self._futures.pop(out.result.id, None)
                 if future is not None and not future.done():
                     future.set_result(out.result)
+            elif isinstance(out, SyncAckReceived):
+                if self._on_sync_ack is not None:
+                    self._on_sync_ack(self.config.member_id, out.ack)
             elif isinstance(out, Close):
                 log.warning(
                     "member %s (id %d): %s; resetting the link",

@@ -61,40 +61,42 @@ class MemberLinkConfig:
             raise ConfigError(f"member {self.member_id}: password_hash must be argon2id PHC")
 
 
-def normalise_link_url(url: str, member_id: int = 0) -> str:
+def normalise_link_url(url: str, member_id: int | None = None) -> str:
     """``url`` checked and normalised (lower-case scheme and host, explicit port, no
-    trailing slash); ``ConfigError`` says what is wrong. The path is ``/fed/link`` or
-    ``/fed/link/<domain>``: no dot segments, escapes, query, fragment or credentials."""
-    who = f"member {member_id}"
+    trailing slash); ``ConfigError`` says what is wrong (naming ``member_id`` when
+    given). The path is ``/fed/link`` or ``/fed/link/<domain>``: no dot segments,
+    escapes, query, fragment or credentials. The one rule for a link URL: the link
+    configuration and the members API both apply it."""
+    who = f"member {member_id}: " if member_id is not None else ""
     if not isinstance(url, str) or len(url) > 512 or any(c.isspace() for c in url):
-        raise ConfigError(f"{who}: link URL must be wss://HOST:PORT/fed/link[/DOMAIN]")
+        raise ConfigError(f"{who}link URL must be wss://HOST:PORT/fed/link[/DOMAIN]")
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ("ws", "wss") or not parts.hostname:
-        raise ConfigError(f"{who}: link URL must be wss://HOST:PORT/…")
+        raise ConfigError(f"{who}link URL must be wss://HOST:PORT/…")
     if parts.username is not None or parts.password is not None:
-        raise ConfigError(f"{who}: link URL must not hold credentials")
+        raise ConfigError(f"{who}link URL must not hold credentials")
     if parts.query or parts.fragment or "?" in url or "#" in url:
-        raise ConfigError(f"{who}: link URL must not have a query or fragment")
+        raise ConfigError(f"{who}link URL must not have a query or fragment")
     try:
         port = parts.port
     except ValueError:
-        raise ConfigError(f"{who}: link URL port must be a number in 1..65535") from None
+        raise ConfigError(f"{who}link URL port must be a number in 1..65535") from None
     if port == 0:
-        raise ConfigError(f"{who}: link URL port must be a number in 1..65535")
+        raise ConfigError(f"{who}link URL port must be a number in 1..65535")
     host = parts.hostname.lower()
     if scheme == "ws" and not is_loopback(host):
-        raise ConfigError(f"{who}: plain ws:// is allowed on loopback only")
+        raise ConfigError(f"{who}plain ws:// is allowed on loopback only")
     path = parts.path.rstrip("/") if parts.path != "/" else parts.path
     tail = path[len(LINK_PATH) :] if path.startswith(LINK_PATH) else None
     if tail is None or (tail and not tail.startswith("/")):
-        raise ConfigError(f"{who}: link path must be {LINK_PATH} or {LINK_PATH}/<domain>")
+        raise ConfigError(f"{who}link path must be {LINK_PATH} or {LINK_PATH}/<domain>")
     segment = tail[1:]
     if segment and (
         not _SEGMENT.match(segment) or ".." in segment or "/" in segment or "%" in segment
     ):
         raise ConfigError(
-            f"{who}: link path must be {LINK_PATH} or {LINK_PATH}/<domain> "
+            f"{who}link path must be {LINK_PATH} or {LINK_PATH}/<domain> "
             "(no dot segments, escapes or further segments)"
         )
     netloc = f"[{host}]" if ":" in host else host

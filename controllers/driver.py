@@ -99,7 +99,7 @@ class CommandDone:
     result: CommandResult
 
 
-DriverOutput = Send | Close | CommandDone
+DriverOutput = Send | Close | CommandDone | SyncAckReceived
 
 
 @dataclass(slots=True)
@@ -215,6 +215,7 @@ class LinkDriver:
                     untrusted(ack.dataset),
                     ack.revision,
                 )
+                out.append(item)  # for the data-set sync (ops/sync.py)
             else:  # Send, Close
                 out.append(item)
             if session.closed:

@@ -19,7 +19,7 @@ from controllers.client import LinkClient
 from controllers.clock import Clock, SystemClock
 from controllers.config import LinkSettings, MemberLinkConfig
 from controllers.driver import CommandResult
-from controllers.messages import ArgValue, CommandKind
+from controllers.messages import ArgValue, CommandKind, SyncAck
 from hub.live import LiveSink
 
 Target = str | tuple[str, str] | Mapping[str, str]
@@ -70,6 +70,8 @@ class LinkManager:
         self._links: dict[int, LinkClient] = {}
         self._started = False
         self._listeners: list[StatusSubscription] = []
+        self.on_sync_ack: Callable[[int, SyncAck], None] | None = None
+        """Called with ``(member_id, ack)`` for every ``sync_ack`` (ops/sync.py sets it)."""
 
     def subscribe(self, listener: StatusListener) -> StatusSubscription:
         """Call ``listener(member_id)`` whenever that link may have a new status: at once
@@ -78,6 +80,10 @@ class LinkManager:
         sub = StatusSubscription(self, listener)
         self._listeners = [*self._listeners, sub]
         return sub
+
+    def _sync_ack(self, member_id: int, ack: SyncAck) -> None:
+        if self.on_sync_ack is not None:
+            self.on_sync_ack(member_id, ack)
 
     def _notify(self, member_id: int) -> None:
         for sub in self._listeners:
@@ -124,6 +130,7 @@ class LinkManager:
             clock=self.clock,
             rng=random.Random(self._rng.random()),
             on_change=self._notify,
+            on_sync_ack=self._sync_ack,
         )
         self._links[config.member_id] = client
         client.start()

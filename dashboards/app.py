@@ -21,6 +21,8 @@ from dashboards.api import api
 from dashboards.errors import ApiError, error_response
 from dashboards.headers import SecurityHeaders
 from dashboards.jsonresp import json_response
+from dashboards.live_ws import live_route
+from dashboards.metrics import metrics_route
 from dashboards.openapi import build as build_openapi
 from dashboards.pages import page_routes
 from dashboards.services import Services
@@ -142,6 +144,8 @@ def create_app(services: Services) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/api/v1/openapi.json", openapi),
+        live_route(),
+        metrics_route(),
         *api.routes(services),
         *page_routes(services),
     ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 
 from dashboards.errors import ApiError
 from dashboards.services import Services
@@ -45,8 +45,11 @@ class Principal:
         )
 
 
-async def authenticate(request: Request, services: Services) -> Principal:
-    """The caller, or 401 (no/expired credentials) / 403 (CSRF, disabled account)."""
+async def authenticate(request: HTTPConnection, services: Services) -> Principal:
+    """The caller, or 401 (no/expired credentials) / 403 (CSRF, disabled account).
+
+    Also takes a websocket handshake (a GET: no CSRF token; /ws/live checks Origin).
+    """
     header = request.headers.get("authorization", "")
     if header:
         scheme, _, secret = header.partition(" ")
@@ -69,7 +72,7 @@ async def authenticate(request: Request, services: Services) -> Principal:
         admin = await services.admins.get(session.admin_id)
         if admin is None:
             raise ApiError(401, "unauthenticated", "log in first")
-        if request.method not in SAFE_METHODS:
+        if request.scope.get("method", "GET") not in SAFE_METHODS:
             sent = request.headers.get(CSRF_HEADER, "")
             if not sent or not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
                 raise ApiError(403, "csrf_failed", f"missing or wrong {CSRF_HEADER.upper()} header")

@@ -55,9 +55,14 @@ async def read_json(request: Request, schema: dict[str, Any], limit: int = MAX_B
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as e:
         raise ApiError(400, "invalid_json", f"body is not valid JSON: {e}") from None
+    check_json(data, schema)
+    return data
+
+
+def check_json(data: Any, schema: dict[str, Any]) -> None:
+    """Refuse (422) control characters anywhere and anything ``schema`` does not allow."""
     _refuse_control_characters(data, "")
     validate(data, schema)
-    return data
 
 
 _CONTROL = frozenset(chr(c) for c in range(32)) - {"\t", "\n", "\r"} | {"\x7f"}

@@ -27,6 +27,9 @@ DOMAIN_STATUS = {
     "has_protected_accounts": 409,
     "duplicate_id": 409,
     "range_conflict": 409,
+    "range_in_use": 409,
+    "not_delegated": 403,
+    "domain_outside_scope": 403,
 }
 """Status per domain error code; anything not listed is invalid input (422)."""
 

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from dashboards.endpoint import Api, Endpoint
-from dashboards.schemas import ERROR, NAME_PATTERN
+from dashboards.schemas import ERROR, NAME_PATTERN, NUMBER
 
 STATUS_TEXT = {
     400: "Malformed request",
@@ -31,7 +31,7 @@ def _operation(ep: Endpoint, version: str) -> dict[str, Any]:
     params: list[dict[str, Any]] = []
     for name in re.findall(r"{(\w+)}", ep.path):
         schema: dict[str, Any] = (
-            {"type": "string", "pattern": "^[0-9]{1,15}$"}
+            NUMBER
             if name == "number"
             else {"type": "string", "pattern": NAME_PATTERN}
             if name.endswith("_name")
@@ -85,6 +85,32 @@ def build(api: Api, version: str) -> dict[str, Any]:
         {"503": "not ready"},
     )
     paths[api.prefix + "/openapi.json"] = _public_get("This document", "meta", "openapi")
+    paths["/metrics"] = {
+        "get": {
+            "summary": "Prometheus metrics (loopback peers only, or a bearer token: a setting)",
+            "tags": ["live"],
+            "operationId": "metrics",
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "ok",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                },
+                "401": {
+                    "description": "token required",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
+                },
+                "403": {
+                    "description": "not allowed",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
+                },
+            },
+        }
+    }
     return {
         "openapi": "3.1.0",
         "info": {

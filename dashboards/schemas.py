@@ -5,21 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from hub.federation import MAX_DISPLAY_NAME, MAX_REMARK
-from hub.numbering import RangeType
+from hub.numbering import MAX_DIGITS, NUMBER_PATTERN, RangeType
 
 ID: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
 NULLABLE_ID: dict[str, Any] = {"type": ["integer", "null"], "minimum": 1, "maximum": 2**31 - 1}
 USERNAME: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 64}
 PASSWORD: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 128}
 DOMAIN: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 253}
-NUMBER: dict[str, Any] = {"type": "string", "pattern": "^[0-9]{1,15}$"}
+NUMBER: dict[str, Any] = {"type": "string", "pattern": NUMBER_PATTERN}
 REMARK: dict[str, Any] = {"type": "string", "maxLength": MAX_REMARK}
 TIME: dict[str, Any] = {"type": "string", "format": "date-time"}
 ROLE: dict[str, Any] = {"type": "string", "enum": ["admin", "security", "auditor"]}
 SERVER_URL: dict[str, Any] = {
     "type": ["string", "null"],
     "maxLength": 512,
-    "pattern": "^wss?://[^\\s/]+(:[0-9]{1,5})?(/[^\\s]*)?$",
+    "description": "wss://HOST:PORT/fed/link[/DOMAIN] (ws:// on loopback only; no dot "
+    "segments, query or credentials), stored normalised. Checked by the link layer's "
+    "rule (controllers.config.normalise_link_url): 422 invalid_server_url says why.",
 }
 SIP_HOST: dict[str, Any] = {
     "type": ["string", "null"],
@@ -156,6 +158,20 @@ NUMBER_OWNER = {
         "range_id": ID,
     },
     "required": ["member_id", "type"],
+}
+_MAX_SCOPED_RANGE: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 10**MAX_DIGITS}
+NUMBERING_SETTINGS = obj({"max_scoped_range": _MAX_SCOPED_RANGE}, ("max_scoped_range",))
+NUMBERING_SETTINGS_PATCH = obj({"max_scoped_range": _MAX_SCOPED_RANGE}, minProperties=1)
+
+NEXT_FREE = {
+    "type": "object",
+    "properties": {
+        "member_id": ID,
+        "type": {"type": "string"},
+        "number": NUMBER,
+        "range": RANGE,
+    },
+    "required": ["member_id", "type", "number", "range"],
 }
 
 ADMIN_CREATE = obj(

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from controllers.manager import LinkManager
 from dashboards.operations import BackupsPort, LogsPort, SectionPort
@@ -22,11 +22,15 @@ from sip.settings import Overrides
 from storage.admins import AdminStore
 from storage.api_tokens import TokenStore
 from storage.audit import AuditLog
+from storage.datasets import DataStore
 from storage.db import Database
 from storage.federation_store import FederationStore
 from storage.preferences import PreferenceStore
 from storage.sessions import SessionStore
 from storage.settings import SettingsStore
+
+if TYPE_CHECKING:
+    from dashboards.livehub import LiveHub
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,32 @@ class RedirectControl(Protocol):
     def status(self) -> dict[str, Any]: ...
 
 
+class SyncControl(Protocol):
+    """The data-set sync as the web sees it (``ops.sync.SyncService``)."""
+
+    interval: float
+
+    async def push(
+        self, member_id: int, datasets: Any = None, *, force: bool = False, full: bool = False
+    ) -> dict[str, str]:
+        """Push now; per data set what happened (sent, in step, waiting, link down)."""
+        ...
+
+    async def dry_run(self, member_id: int, datasets: Any = None) -> dict[str, dict[str, Any]]:
+        """What a push would change, per data set; changes nothing."""
+        ...
+
+    def status(self, member_id: int) -> dict[str, dict[str, Any]]: ...
+
+    def unsynced(self) -> dict[int, list[str]]:
+        """Bound members whose data is not in step, with the data sets concerned."""
+        ...
+
+    async def rebind(self, member_id: int) -> None:
+        """The member's server was bound anew (and wiped): send it everything."""
+        ...
+
+
 Hook = Callable[[], Awaitable[None]]
 
 
@@ -92,12 +122,16 @@ class Services:
     audit: AuditLog
     throttle: LoginThrottle
     settings: SettingsStore | None = None
+    data: DataStore | None = None
     preferences: PreferenceStore | None = None
     links: LinkControl | None = None
     live: LiveReader | None = None
     """The live state service (``hub.live``), the same one the links write; None when
     this process runs no links."""
     redirect: RedirectControl | None = None
+    sync: SyncControl | None = None
+    livehub: LiveHub | None = None
+    """The live hub of this node: /ws/live fan-out, one-click calls, journal, metrics."""
     # the operations side (``ops/operations.py`` attaches them; None: not offered)
     backups: BackupsPort | None = None
     logs: LogsPort | None = None

@@ -28,8 +28,8 @@ from emulator.spec import (
     VenueSpec,
 )
 from hub.conference import CascadeRef, ConferenceKind, VenueRole, VenueStatus
+from hub.federation import LEVEL_NAMES
 
-LEVEL_NAMES = ("province", "city", "county", "township", "village")
 _VENUE_KINDS = ("Hall", "Office", "Room", "Center", "Station", "Studio")
 
 
@@ -168,7 +168,7 @@ def build_demo_federation(
         nxt = []
         for parent in frontier:
             for i in range(1, fanout() + 1):
-                word = LEVEL_NAMES[level - 1]
+                word = LEVEL_NAMES[level]
                 short = "town" if word == "township" else word
                 key = f"{parent.key}.{short}{i}" if parent.parent_key else f"{short}{i}"
                 domain = f"{short}{i}.{parent.domain}"

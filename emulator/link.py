@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from controllers.auth import AuthError, MemberAuthenticator
-from controllers.codec import WireError
+from controllers.codec import FrameTooLarge, WireError
 from controllers.messages import (
     PROTOCOL_VERSIONS,
     Auth,
@@ -38,6 +38,7 @@ from controllers.outputs import (
     CLOSE_POLICY,
     CLOSE_PROTOCOL,
     CLOSE_TIMEOUT,
+    CLOSE_TOO_BIG,
 )
 from controllers.outputs import (
     Close as Close,
@@ -124,7 +125,8 @@ class MemberLinkSession:
         try:
             message = decode(data, self._max_frame)
         except WireError as exc:
-            return self._close(CLOSE_INVALID, f"bad frame: {exc}")
+            code = CLOSE_TOO_BIG if isinstance(exc, FrameTooLarge) else CLOSE_INVALID
+            return self._close(code, f"bad frame: {exc}")
         if message.DIRECTION is Direction.TO_HUB:
             return self._close(CLOSE_PROTOCOL, f"'{message.TYPE}' is not sent by hubs")
         nxt = TRANSITIONS.get((self.state, message.TYPE))

@@ -14,7 +14,8 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from types import MappingProxyType
+from typing import Protocol
 
 from controllers.auth import AuthPolicy, MemberAuthenticator
 from controllers.messages import (
@@ -24,9 +25,9 @@ from controllers.messages import (
     Message,
     Result,
     Sync,
-    SyncAck,
     encode,
 )
+from controllers.sso import SsoVerifier
 from emulator.behaviour import (
     Behaviour,
     CallOutcome,
@@ -37,11 +38,9 @@ from emulator.behaviour import (
     initial_stats,
 )
 from emulator.spec import EmulatedMemberSpec, VenueSpec
+from emulator.sync import Held, MemberData
 from emulator.world import MemberWorld
 from hub.conference import CascadeRef, Event, Venue, VenueStatus
-
-if TYPE_CHECKING:
-    from emulator.federation import EmulatedFederation
 
 
 class Outlet(Protocol):
@@ -54,6 +53,39 @@ class Outlet(Protocol):
     def backlog(self) -> int: ...
 
     def enqueue(self, data: bytes) -> None: ...
+
+
+class Peers(Protocol):
+    """What a member asks of the federation around it (``EmulatedFederation`` answers).
+
+    A Protocol, so that the member does not import the federation that imports it.
+    """
+
+    def meeting_owner(self, number: str) -> EmulatedMember | None:
+        """The member whose VMR range holds ``number`` (None: no member)."""
+        ...
+
+    def open_meeting(self, ref: CascadeRef) -> bool:
+        """Can ``ref`` be cascaded in (its VMR starts if it was not running)?"""
+        ...
+
+    def by_domain(self, domain: str) -> EmulatedMember | None:
+        """The member with this primary domain (None: not in this federation)."""
+        ...
+
+    def cascade_dropped(self, ref: CascadeRef) -> None:
+        """A cascade link to ``ref`` was hung up by this member."""
+        ...
+
+
+def local_accounts(spec: EmulatedMemberSpec) -> Held:
+    """Accounts a server had before it was bound to the hub (binding wipes them)."""
+    try:
+        number = spec.range_of("system_account").number(0)
+    except KeyError:
+        number = "0"
+    item = {"key": "local-admin", "number": number, "name": f"local-{spec.key}"}
+    return Held(0, MappingProxyType({"local-admin": MappingProxyType(item)}))
 
 
 def new_epoch() -> int:
@@ -75,7 +107,7 @@ class EmulatedMember:
         seed: int = 0,
         behaviour: Behaviour | None = None,
         policy: AuthPolicy | None = None,
-        federation: EmulatedFederation | None = None,
+        federation: Peers | None = None,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.spec = spec
@@ -83,11 +115,16 @@ class EmulatedMember:
         self.rng = random.Random(f"{seed}:{spec.key}")
         self.world = MemberWorld(spec.domain, new_epoch())
         self.authenticator = MemberAuthenticator(spec.username, spec.password, policy)
+        self.sso = SsoVerifier(spec.domain, spec.password, policy)
+        self.sso_signed_in: list[str] = []  # admins signed in from the hub
+        self.sso_refused = 0
         self.federation = federation
         self.wall = wall
         self.outlets: set[Outlet] = set()
         self.frozen = False  # fault injection: a hung server answers nothing
-        self.synced: dict[str, Sync] = {}
+        self.data = MemberData()  # what the hub pushed (emulator/sync.py)
+        self.data.held["user_accounts"] = local_accounts(spec)  # wiped by the first push
+        self.call_answer: CallOutcome | None = None  # fault injection: its meeting answers so
         self.events_sent = 0
         self._contacts = {v.id: v for v in spec.venues}
         self._by_number = {v.number: v for v in spec.venues}
@@ -247,7 +284,7 @@ class EmulatedMember:
         self.publish(self.world.ring(conf, venue))
         ring_s, outcome = call_outcome(self.rng, self.behaviour, reachable)
         if venue.cascade is not None and reachable:
-            outcome = CallOutcome.ANSWER
+            ring_s, outcome = self._meeting_answer(venue.cascade, ring_s)
 
         def settle() -> None:
             if self.world.venue(conf, venue.id) is None:  # conference ended meanwhile
@@ -263,6 +300,17 @@ class EmulatedMember:
 
         asyncio.get_running_loop().call_later(ring_s, settle)
 
+    def _meeting_answer(self, ref: CascadeRef, ring_s: float) -> tuple[float, CallOutcome]:
+        """A member's meeting answers a cascade call as a machine does (after the command
+        latency), unless that member is set to fail it (``call_answer``)."""
+        child = self.federation.by_domain(ref.member) if self.federation is not None else None
+        seeded = None if child is None else child.call_answer
+        if seeded is None or seeded is CallOutcome.ANSWER:
+            return command_latency(self.rng, self.behaviour), CallOutcome.ANSWER
+        if seeded is CallOutcome.NO_ANSWER:
+            return self.behaviour.ring[1] * 2, seeded
+        return min(ring_s, 0.5), seeded
+
     def auto_call(self, conf: str) -> None:
         """The auto-call policy: ring every contact assigned to ``conf``."""
         if not self.spec.auto_call:
@@ -272,9 +320,8 @@ class EmulatedMember:
                 self.ring(conf, self._venue(spec, VenueStatus.RINGING), spec.reachable)
 
     def on_sync(self, sync: Sync) -> None:
-        """Keep the pushed data set (a later issue gives it meaning) and acknowledge it."""
-        self.synced[sync.dataset] = sync
-        self._answer(SyncAck(sync.dataset, sync.revision, ok=True))
+        """Apply a pushed data set whole or not at all, keep it, and acknowledge it."""
+        self._answer(self.data.apply(sync))
 
     # -- statistics and scripted activity -----------------------------------------------
 

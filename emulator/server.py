@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import logging
 import time
 from collections import deque
 from collections.abc import Iterable
 from http import HTTPStatus
 from ssl import SSLContext
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -25,6 +27,7 @@ from websockets.http11 import Request, Response
 
 from controllers.config import is_loopback
 from controllers.messages import SnapshotMessage, encode
+from controllers.sso import SSO_PATH, SsoError
 from emulator import link
 from emulator.member import EmulatedMember
 
@@ -137,9 +140,36 @@ class EmulatorServer:
         path = request.path.split("?", 1)[0].rstrip("/")
         if path == LINK_PATH:
             return None
+        if path.startswith(SSO_PATH + "/"):
+            return self._sign_in(conn, path[len(SSO_PATH) + 1 :], request.path)
         if path.startswith(LINK_PATH + "/") and path[len(LINK_PATH) + 1 :] in self.members:
             return None
         return conn.respond(HTTPStatus.NOT_FOUND, "no such member link\n")
+
+    def _sign_in(self, conn: ServerConnection, domain: str, target: str) -> Response:
+        """Single sign-on from the hub: a valid token opens the (minimal) admin page."""
+        member = self.members.get(domain)
+        if member is None:
+            return conn.respond(HTTPStatus.NOT_FOUND, "no such member\n")
+        query = parse_qs(urlsplit(target).query)
+        token = (query.get("token") or [""])[0]
+        try:
+            sign_in = member.sso.verify(token, member.wall())
+        except SsoError as exc:
+            log.info("member %s refused a sign-in: %s", domain, exc)
+            member.sso_refused += 1
+            return conn.respond(HTTPStatus.FORBIDDEN, "sign-in refused\n")
+        member.sso_signed_in.append(sign_in.admin)
+        page = (
+            "<!doctype html><meta charset=utf-8><title>Administration</title>"
+            f"<h1>{html.escape(member.spec.display_name)}</h1>"
+            f"<p>Signed in from the federation hub as <b>{html.escape(sign_in.admin)}</b>.</p>"
+            f"<p>Accounts held: {len(member.data.items('user_accounts'))}</p>"
+        )
+        response = conn.respond(HTTPStatus.OK, page)
+        response.headers["Content-Type"] = "text/html; charset=utf-8"
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     def _member_for(self, path: str, first: bytes) -> EmulatedMember | None:
         path = path.split("?", 1)[0].rstrip("/")

@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hub.conference import ConferenceKind, VenueRole, VenueStatus
+from hub.federation import MAX_LEVEL
+from hub.numbering import NumberPlanError, RangeType, validate_number
 
-RANGE_TYPES = ("system_account", "general_meeting", "instant_meeting", "scheduled_meeting", "vmr")
+RANGE_TYPES = tuple(t.value for t in RangeType)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +27,12 @@ class NumberRangeSpec:
     def __post_init__(self) -> None:
         if self.type not in RANGE_TYPES:
             raise ValueError(f"unknown number range type {self.type!r}")
-        if not (self.start.isdigit() and self.end.isdigit() and len(self.start) == len(self.end)):
+        try:
+            validate_number(self.start)
+            validate_number(self.end)
+        except NumberPlanError as exc:
+            raise ValueError(exc.message) from None
+        if len(self.start) != len(self.end):
             raise ValueError("range bounds must be digit strings of the same length")
         if int(self.start) > int(self.end):
             raise ValueError("range start is after its end")
@@ -91,8 +98,8 @@ class EmulatedMemberSpec:
     auto_call: bool = True
 
     def __post_init__(self) -> None:
-        if not 1 <= self.level <= 5:
-            raise ValueError("a federation has at most 5 levels")
+        if not 1 <= self.level <= MAX_LEVEL:
+            raise ValueError(f"a federation has at most {MAX_LEVEL} levels")
         if (self.level == 1) != (self.parent_key is None):
             raise ValueError("exactly the level-1 member has no parent")
 

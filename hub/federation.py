@@ -1,8 +1,10 @@
 """The federation tree: members, their levels, domains and the scopes admins work in.
 
-Pure: the storage layer loads members into a :class:`Federation`, asks it to check a
-change (``check_add``/``check_update``/``check_remove``), writes the change, then applies
-it here. Every refusal is a :class:`FederationError` whose message says exactly why.
+Pure: the storage layer loads members into a :class:`Federation` and freezes it as part of
+a snapshot; to change it, storage takes a ``copy()``, asks the copy to check a change
+(``check_add``/``check_update``/``check_remove``), writes the change, applies it to the
+copy and publishes the copy frozen once the write is committed. Every refusal is a
+:class:`FederationError` whose message says exactly why.
 
 A member's *scope* is its subtree: an admin created for a member sees and changes that
 member and everything below it, nothing else. ``None`` as a scope means the whole
@@ -45,6 +47,10 @@ class UnknownMember(FederationError):
 
 class OutsideScope(FederationError):
     """The target member is not in the caller's subtree."""
+
+
+class FrozenFederation(RuntimeError):
+    """A published federation was asked to change: change a ``copy()`` instead."""
 
 
 def normalize_domain(domain: str) -> str:
@@ -135,14 +141,17 @@ class Member:
 class Federation:
     """The member tree with indexes for children, domains and usernames.
 
-    Mutate only through ``add``/``update``/``remove`` (each checks first and raises
-    :class:`FederationError` leaving the tree unchanged).
+    A draft is changed only through ``add``/``update``/``remove`` (each checks first and
+    raises :class:`FederationError` leaving the tree unchanged). Once published as part
+    of a snapshot it is frozen: it never changes again and those methods raise
+    :class:`FrozenFederation`; a writer changes a ``copy()`` instead.
     """
 
     _members: dict[int, Member] = field(default_factory=dict)
-    _children: dict[int | None, set[int]] = field(default_factory=dict)
+    _children: dict[int | None, frozenset[int]] = field(default_factory=dict)
     _by_domain: dict[str, int] = field(default_factory=dict)
     _by_username: dict[str, int] = field(default_factory=dict)
+    _frozen: bool = False
 
     @classmethod
     def of(cls, members: Iterable[Member]) -> Federation:
@@ -170,6 +179,10 @@ class Federation:
         except KeyError:
             raise UnknownMember(member_id) from None
 
+    def level_of(self, member_id: int) -> int:
+        """The member's level (1 = province), or :class:`UnknownMember`."""
+        return self.get(member_id).level
+
     def by_domain(self, domain: str) -> Member | None:
         """The member whose primary domain is ``domain`` (case-insensitive)."""
         mid = self._by_domain.get(domain.strip().lower().rstrip("."))
@@ -181,7 +194,7 @@ class Federation:
 
     def root(self) -> Member | None:
         """The province, if it has been created."""
-        roots = self._children.get(None, set())
+        roots = self._children.get(None, frozenset())
         return self._members[min(roots)] if roots else None
 
     def children(self, member_id: int | None) -> list[Member]:
@@ -257,8 +270,11 @@ class Federation:
             )
         return parent.level + 1
 
-    def check_add(self, m: Member) -> None:
-        """Raise :class:`FederationError` if ``m`` cannot join the tree as it is."""
+    def check_add(self, m: Member, scope: int | None = None) -> None:
+        """Raise :class:`FederationError` if ``m`` cannot join the tree as it is.
+
+        ``scope`` is the caller's: refusals about members outside it name nothing there.
+        """
         if m.id in self._members:
             raise FederationError("duplicate_id", f"member {m.id} exists already")
         if m.parent_id is None:
@@ -275,33 +291,53 @@ class Federation:
                 raise FederationError(
                     "invalid_level", f"a child of member {m.parent_id} is at level {expected}"
                 )
-        self._check_unique(m, exclude=None)
+        self._check_unique(m, exclude=None, scope=scope)
 
-    def _check_unique(self, m: Member, exclude: int | None) -> None:
+    def check_domain(self, scope: int | None, domain: str) -> None:
+        """Domains follow the tree: an admin of member S may give a member (S itself
+        included) only a domain under S's own (a subdomain of it); the federation-wide
+        admin (``scope`` None) any domain. Raises ``domain_outside_scope``."""
+        if scope is None:
+            return
+        base = self.get(scope).domain
+        if not normalize_domain(domain).endswith("." + base):
+            raise FederationError(
+                "domain_outside_scope",
+                f"domain {domain!r} must be a subdomain of your member's domain {base!r}",
+                {"domain": domain, "under": base},
+            )
+
+    def _check_unique(self, m: Member, exclude: int | None, scope: int | None = None) -> None:
         other = self._by_domain.get(m.domain)
         if other is not None and other != exclude:
-            raise FederationError(
-                "domain_taken",
-                f"domain {m.domain!r} is already the primary domain of member {other} "
-                f"({self._members[other].display_name})",
-                {"domain": m.domain, "member_id": other},
-            )
+            if self.is_within(scope, other):
+                message = (
+                    f"domain {m.domain!r} is already the primary domain of member {other} "
+                    f"({self._members[other].display_name})"
+                )
+                details: dict[str, object] = {"domain": m.domain, "member_id": other}
+            else:
+                message = f"domain {m.domain!r} is already taken"
+                details = {"domain": m.domain}
+            raise FederationError("domain_taken", message, details)
         other = self._by_username.get(m.username.lower())
         if other is not None and other != exclude:
-            raise FederationError(
-                "username_taken",
-                f"username {m.username!r} is already used by member {other}",
-                {"username": m.username, "member_id": other},
-            )
+            if self.is_within(scope, other):
+                message = f"username {m.username!r} is already used by member {other}"
+                details = {"username": m.username, "member_id": other}
+            else:
+                message = f"username {m.username!r} is already taken"
+                details = {"username": m.username}
+            raise FederationError("username_taken", message, details)
 
-    def check_update(self, m: Member) -> None:
+    def check_update(self, m: Member, scope: int | None = None) -> None:
         """Refuse an update that moves the member, changes its level or collides."""
         old = self.get(m.id)
         if old.parent_id != m.parent_id or old.level != m.level:
             raise FederationError(
                 "immutable_parent", "a member cannot be moved to another parent; delete and re-add"
             )
-        self._check_unique(m, exclude=m.id)
+        self._check_unique(m, exclude=m.id, scope=scope)
 
     def check_remove(self, member_id: int, cascade: bool = False) -> list[Member]:
         """The members a removal takes away (children first), or refuse.
@@ -309,7 +345,7 @@ class Federation:
         Without ``cascade`` a member that has children is refused and the message says so.
         """
         self.get(member_id)
-        kids = self._children.get(member_id, set())
+        kids = self._children.get(member_id, frozenset())
         if kids and not cascade:
             raise FederationError(
                 "has_children",
@@ -320,14 +356,21 @@ class Federation:
         return list(reversed(self.subtree(member_id)))
 
     # -- mutations -------------------------------------------------------------
+    def _writable(self) -> None:
+        if self._frozen:
+            raise FrozenFederation("a published federation never changes: change a copy()")
+
     def add(self, m: Member) -> None:
+        self._writable()
         self.check_add(m)
         self._members[m.id] = m
-        self._children.setdefault(m.parent_id, set()).add(m.id)
+        # Sets are shared with copies: replace, never change in place.
+        self._children[m.parent_id] = self._children.get(m.parent_id, frozenset()) | {m.id}
         self._by_domain[m.domain] = m.id
         self._by_username[m.username.lower()] = m.id
 
     def update(self, m: Member) -> None:
+        self._writable()
         self.check_update(m)
         old = self._members[m.id]
         del self._by_domain[old.domain]
@@ -338,19 +381,35 @@ class Federation:
 
     def remove(self, member_id: int, cascade: bool = False) -> list[Member]:
         """Remove the member (and, with ``cascade``, its subtree); return what went."""
+        self._writable()
         gone = self.check_remove(member_id, cascade)
         for m in gone:
             del self._members[m.id]
             del self._by_domain[m.domain]
             del self._by_username[m.username.lower()]
-            self._children.get(m.parent_id, set()).discard(m.id)
+            siblings = self._children.get(m.parent_id, frozenset()) - {m.id}
+            if siblings:
+                self._children[m.parent_id] = siblings
+            else:
+                self._children.pop(m.parent_id, None)
             self._children.pop(m.id, None)
         return gone
 
+    # -- snapshots -------------------------------------------------------------
     def copy(self) -> Federation:
+        """A draft with the same members: shallow copies of the indexes (sets are shared)."""
         return Federation(
             dict(self._members),
-            {k: set(v) for k, v in self._children.items()},
+            dict(self._children),
             dict(self._by_domain),
             dict(self._by_username),
         )
+
+    def freeze(self) -> Federation:
+        """Make this tree read-only for good (it is being published); returns it."""
+        self._frozen = True
+        return self
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen

@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import re
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+"""The line format of every fedhub process (``fedhub …`` and ``python -m sip``), e.g.
+``2026-11-30 15:03:00,123 WARNING fedhub.sip: SIP reject from …``. The fail2ban
+filter in docs/sip.md is anchored on it: change both together."""
+
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\\\u2028\u2029]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 

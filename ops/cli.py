@@ -16,8 +16,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from controllers.config import ConfigError, parse_networks
 from emulator import cli as emulator_cli
 from hub import password_policy
+from hub.logtext import LOG_FORMAT
 from hub.version import fedhub_version
 from ops import demo as demo_mod
 from ops import logs as logs_mod
@@ -83,6 +85,16 @@ def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
         return value
 
     return parse
+
+
+def _network(raw: str) -> str:
+    """A ``--link-network`` checked by the link layer's own rule (``parse_networks``),
+    so a typo stops the command with a usage error, not a traceback at start-up."""
+    try:
+        (network,) = parse_networks([raw])
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return str(network)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -314,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--link-network",
         action="append",
+        type=_network,
         metavar="CIDR",
         help="a network member links may dial (repeatable); default: any address but "
         "loopback, link-local and other special ones, which must be listed to be dialled",
@@ -420,9 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     # a line per connection is noise with hundreds of links; warnings still show
     logging.getLogger("websockets").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)

@@ -9,25 +9,33 @@ receives the result; ``fedhub serve``, ``fedhub demo`` and the tests call
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
+from typing import Any
 
 from starlette.applications import Starlette
 
 from controllers.config import LinkSettings
 from controllers.manager import LinkManager
+from controllers.messages import SyncAck
 from dashboards.app import create_app
+from dashboards.livehub import LiveHub
 from dashboards.services import HubConfig, Services
 from dashboards.throttle import LoginThrottle
+from hub.broker import InMemoryBroker
 from hub.live import LiveState
 from ops.links import LinkSupervisor
 from ops.operations import attach
 from ops.redirect import RedirectSupervisor
+from ops.sync import LinkSyncLinks, SyncService
 from storage.admins import AdminStore, Role
 from storage.api_tokens import TokenStore
 from storage.audit import AuditLog
+from storage.datasets import DataStore
 from storage.db import Database, sqlite_url_for
 from storage.federation_store import FederationStore
+from storage.journal import Journal
 from storage.lease import Lease
 from storage.passwords import hash_password_async
 from storage.preferences import PreferenceStore
@@ -70,6 +78,12 @@ def build_services(config: HubConfig) -> Services:
         else None
     )
     settings = SettingsStore(db)
+    data = DataStore(db)
+    sync = _data_sync(data, federation, settings, links) if links is not None else None
+    livehub = None
+    if live is not None:
+        livehub = LiveHub(live, InMemoryBroker(), journal=Journal(db), stored=settings)
+        live.subscribe(lambda change: livehub.publish_deltas(list(change.deltas)))
     redirect = None
     if config.sip:
         overrides = config.sip_overrides
@@ -88,18 +102,29 @@ def build_services(config: HubConfig) -> Services:
         audit=AuditLog(db),
         throttle=LoginThrottle(config.ip_failures_per_window, config.ip_window.total_seconds()),
         settings=settings,
+        data=data,
         preferences=PreferenceStore(db),
         links=links,
         live=live,
         redirect=redirect,
+        sync=sync,
+        livehub=livehub,
     )
 
     async def first_start() -> None:
         await bootstrap(services)
 
     services.on_start.append(first_start)
+    if livehub is not None and links is not None:
+        livehub.watch_links(links.manager)
+        livehub.serve_commands(links.manager)
+        services.on_start.append(livehub.start)
+        services.on_stop.append(livehub.stop)
     if links is not None:
         services.on_start.append(links.start)
+    if sync is not None:
+        services.on_start.append(sync.start)
+        services.on_stop.append(sync.stop)
     if redirect is not None:
         services.on_start.append(redirect.start)
         services.on_stop.append(redirect.stop)
@@ -107,6 +132,36 @@ def build_services(config: HubConfig) -> Services:
         services.on_stop.append(links.stop)
     attach(services)  # backups, logs, quotas, the schedule, the presence lock
     return services
+
+
+class _DataSync(SyncService):
+    """The sync of a hub process: its interval from the ``sync`` settings section."""
+
+    def __init__(self, settings: SettingsStore, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._settings = settings
+        self._acks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        stored, _ = await self._settings.get("sync")
+        self.interval = float(stored.get("interval_s", self.interval))
+        await super().start()
+
+    def ack_received(self, member_id: int, ack: SyncAck) -> None:
+        task = asyncio.get_running_loop().create_task(self.on_ack(member_id, ack))
+        self._acks.add(task)
+        task.add_done_callback(self._acks.discard)
+
+
+def _data_sync(
+    data: DataStore, federation: FederationStore, settings: SettingsStore, links: LinkSupervisor
+) -> _DataSync:
+    """Data-set sync over this node's member links: on change, on ack, every interval."""
+    sync = _DataSync(settings, data, federation, LinkSyncLinks(links.manager))
+    links.manager.on_sync_ack = sync.ack_received
+    data.on_change(sync.changed)
+    federation.on_change(sync.federation_changed)
+    return sync
 
 
 async def bootstrap(services: Services) -> None:

@@ -34,13 +34,7 @@ def routing_table(view: FederationView) -> RoutingTable:
             servers.append(MemberServer(m.id, m.domain, srv.sip_host, srv.sip_port or 5060))
         except ValueError as e:
             log.warning("member %s has an unusable SIP address: %s", m.id, e)
-    plan = view.plan
-
-    def resolve(number: str) -> int | None:
-        r = plan.range_for(number)
-        return None if r is None else r.member_id
-
-    return RoutingTable.of(servers, resolve)
+    return RoutingTable.of(servers, view.plan.resolve)
 
 
 class RedirectSupervisor:

@@ -25,6 +25,7 @@ import socket
 import sys
 from pathlib import Path
 
+from hub.logtext import LOG_FORMAT
 from sip.config import load_config
 from sip.redirect import RoutingTable
 from sip.service import RedirectService, RedirectSettings
@@ -146,9 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="processes sharing the sockets")
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logging.basicConfig(level=args.log_level.upper(), format=LOG_FORMAT)
     try:
         settings, _ = load_config(args.config)
     except ValueError as exc:

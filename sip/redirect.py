@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
 
+from hub.numbering import is_number
 from sip.errors import SipParseError
 from sip.headers import Via, is_token, split_values
 from sip.message import SipRequest, SipResponse
@@ -30,7 +31,6 @@ ALLOWED_METHODS: Final = ("INVITE", "ACK", "CANCEL", "OPTIONS", "REGISTER", "MES
 ALLOW: Final = ", ".join(ALLOWED_METHODS)
 ROUTED_METHODS: Final = frozenset({"INVITE", "MESSAGE", "SUBSCRIBE"})
 TRANSPORTS: Final = frozenset({"udp", "tcp", "tls"})
-MAX_NUMBER_DIGITS: Final = 15
 _TEL_SEPARATORS: Final = str.maketrans("", "", "-.()")
 
 
@@ -106,7 +106,7 @@ class RoutingTable:
         return self._by_member.get(member_id)
 
     def by_number(self, number: str) -> MemberServer | None:
-        if not (0 < len(number) <= MAX_NUMBER_DIGITS and number.isascii() and number.isdigit()):
+        if not is_number(number):
             return None
         member_id = self.resolve_number(number)
         return None if member_id is None else self._by_member.get(member_id)

@@ -1,11 +1,15 @@
 """Members and number ranges: stored in the database, checked by the pure core.
 
-Each node keeps the whole federation (tree + number plan) in memory, keyed by the
-stored revision. A change runs in one transaction that first bumps the revision — that
-UPDATE is the lock serializing every change across nodes (a row lock on PostgreSQL,
-the write lock on SQLite) — reloads the cache if another node moved the revision, asks
-the pure core whether the change is allowed, writes it, and applies it to the cache.
-Any failure drops the cache, so the next call reloads from what is really stored.
+Each node keeps the whole federation (tree + number plan + server addresses) in memory
+as a :class:`FederationView`: an immutable snapshot of one committed revision. A change
+runs in one transaction that first bumps the revision — that UPDATE is the lock
+serializing every change across nodes (a row lock on PostgreSQL, the write lock on
+SQLite) — reloads the snapshot if another node moved the revision, and takes a draft
+(copy-on-write copies of the tree, the plan and the servers, sharing structure with the
+snapshot). The pure core checks the change on the draft, the change is written and the
+draft changed; only once the transaction has committed is the draft frozen and published
+as the next snapshot. A failure anywhere drops the draft: the published snapshot, and
+everything built from it (the SIP routing table), never saw the change.
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from immutables import Map
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.federation import Federation, FederationError, Member
-from hub.numbering import NumberPlan, NumberRange, RangeType
+from hub.numbering import NumberPlan, NumberRange, RangeConflict, RangeType
 from storage.db import Database
 from storage.models import (
     AdminRow,
@@ -47,12 +52,16 @@ MEMBER_FIELDS = (
 
 @dataclass(frozen=True)
 class FederationView:
-    """The federation as of one stored revision. Treat as read-only."""
+    """The federation as of one committed revision: never changes once handed out.
+
+    ``federation`` and ``plan`` are frozen (their mutators raise), ``servers`` is an
+    immutable mapping. Hold a view as long as you like; ask ``current()`` for a newer one.
+    """
 
     revision: int
     federation: Federation
     plan: NumberPlan
-    servers: dict[int, MemberServerInfo]
+    servers: Map[int, MemberServerInfo]
 
 
 @dataclass(frozen=True)
@@ -79,9 +88,25 @@ ChangeListener = Callable[[], Awaitable[None]]
 
 
 @dataclass
-class _Change:
+class _Draft:
+    """A change in progress: its transaction and private copies of the snapshot's parts."""
+
     session: AsyncSession
-    view: FederationView
+    base: FederationView
+    federation: Federation
+    plan: NumberPlan
+    servers: dict[int, MemberServerInfo]
+
+    @classmethod
+    def of(cls, session: AsyncSession, base: FederationView) -> _Draft:
+        federation = base.federation.copy()
+        plan = base.plan.copy(lineage=federation)  # the draft's checks see the draft tree
+        return cls(session, base, federation, plan, dict(base.servers))
+
+    def publish(self, revision: int) -> FederationView:
+        return FederationView(
+            revision, self.federation.freeze(), self.plan.freeze(), Map(self.servers)
+        )
 
 
 class FederationStore:
@@ -112,7 +137,9 @@ class FederationStore:
             view = self._view
             if view is None or view.revision != rev:
                 view = await _load(s, rev)
-                self._view = view
+                latest = self._view  # a change may have published a newer one meanwhile
+                if latest is None or latest.revision < view.revision:
+                    self._view = view
             return view
 
     async def member_row(self, member_id: int) -> MemberRow | None:
@@ -151,29 +178,24 @@ class FederationStore:
         return max(live, logged) + 1
 
     @asynccontextmanager
-    async def _change(self) -> AsyncIterator[_Change]:
+    async def _change(self) -> AsyncIterator[_Draft]:
+        """One change: a draft to check and change, published only after the commit."""
         async with self._lock:
-            try:
-                async with self._db.session() as s:
-                    new_rev = (
-                        await s.execute(
-                            update(FederationRevision)
-                            .values(value=FederationRevision.value + 1)
-                            .returning(FederationRevision.value)
-                        )
-                    ).scalar_one()
-                    view = self._view
-                    if view is None or view.revision != new_rev - 1:
-                        view = await _load(s, new_rev - 1)
-                    self._view = None  # in flux until the commit succeeds
-                    change = _Change(s, view)
-                    yield change
-                self._view = FederationView(
-                    new_rev, change.view.federation, change.view.plan, change.view.servers
-                )
-            except BaseException:
-                self._view = None
-                raise
+            async with self._db.session() as s:
+                new_rev = (
+                    await s.execute(
+                        update(FederationRevision)
+                        .values(value=FederationRevision.value + 1)
+                        .returning(FederationRevision.value)
+                    )
+                ).scalar_one()
+                base = self._view
+                if base is None or base.revision != new_rev - 1:
+                    base = await _load(s, new_rev - 1)
+                draft = _Draft.of(s, base)
+                yield draft
+            # Committed: from here on the draft is what is stored.
+            self._view = draft.publish(new_rev)
         await self._notify()
 
     async def create_member(
@@ -191,8 +213,8 @@ class FederationStore:
         sip_port: int | None = None,
     ) -> Member:
         """Add a member under ``parent_id`` (which must be in ``scope``)."""
-        async with self._change() as ch:
-            fed = ch.view.federation
+        async with self._change() as d:
+            fed = d.federation
             if parent_id is None:
                 if scope is not None:
                     raise FederationError(
@@ -202,10 +224,11 @@ class FederationStore:
                 fed.require_within(scope, parent_id)
             level = fed.level_for_parent(parent_id)
             probe = Member(-1, parent_id, level, domain, display_name, username, remark)
-            fed.check_add(probe)
+            fed.check_domain(scope, probe.domain)
+            fed.check_add(probe, scope)
             now = utcnow()
             row = MemberRow(
-                id=await self._fresh_member_id(ch.session),
+                id=await self._fresh_member_id(d.session),
                 parent_id=parent_id,
                 level=level,
                 domain=probe.domain,
@@ -219,19 +242,19 @@ class FederationStore:
                 created_at=now,
                 updated_at=now,
             )
-            ch.session.add(row)
-            await ch.session.flush()
+            d.session.add(row)
+            await d.session.flush()
             member = _with_id(probe, row.id)
             fed.add(member)
-            ch.view.servers[row.id] = MemberServerInfo(server_url, sip_host, sip_port)
+            d.servers[row.id] = MemberServerInfo(server_url, sip_host, sip_port)
             return member
 
     async def update_member(
         self, scope: int | None, member_id: int, changes: Mapping[str, Any]
     ) -> Member:
         """Change fields of a member in ``scope``; ``password_hash`` may be among them."""
-        async with self._change() as ch:
-            fed = ch.view.federation
+        async with self._change() as d:
+            fed = d.federation
             old = fed.require_within(scope, member_id)
             fields = {
                 k: changes[k]
@@ -247,8 +270,10 @@ class FederationStore:
                 fields.get("username", old.username),
                 fields.get("remark", old.remark),
             )
-            fed.check_update(new)
-            row = await ch.session.get(MemberRow, member_id)
+            if new.domain != old.domain:
+                fed.check_domain(scope, new.domain)
+            fed.check_update(new, scope)
+            row = await d.session.get(MemberRow, member_id)
             assert row is not None
             for k in MEMBER_FIELDS:
                 if k in changes:
@@ -256,11 +281,9 @@ class FederationStore:
             if "password_hash" in changes:
                 row.password_hash = changes["password_hash"]
             row.updated_at = utcnow()
-            await ch.session.flush()
+            await d.session.flush()
             fed.update(new)
-            ch.view.servers[member_id] = MemberServerInfo(
-                row.server_url, row.sip_host, row.sip_port
-            )
+            d.servers[member_id] = MemberServerInfo(row.server_url, row.sip_host, row.sip_port)
             return new
 
     async def delete_member(
@@ -279,8 +302,8 @@ class FederationStore:
         is bound in the subtree (separation of duties; docs/api.md). The caller's own
         scope root cannot be deleted by the caller.
         """
-        async with self._change() as ch:
-            fed = ch.view.federation
+        async with self._change() as d:
+            fed = d.federation
             fed.require_within(scope, member_id)
             if scope is not None and member_id == scope:
                 raise FederationError(
@@ -288,7 +311,7 @@ class FederationStore:
                 )
             gone = fed.check_remove(member_id, cascade)
             if not cascade:
-                bound = await _bound_data(ch.session, member_id)
+                bound = await _bound_data(d.session, member_id)
                 if any(bound.values()):
                     what = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in bound.items() if n)
                     raise FederationError(
@@ -298,7 +321,7 @@ class FederationStore:
                     )
             ids = [m.id for m in gone]  # children first
             accounts = (
-                await ch.session.execute(
+                await d.session.execute(
                     select(AdminRow.id, AdminRow.username, AdminRow.role, AdminRow.member_id)
                     .where(AdminRow.member_id.in_(ids))
                     .order_by(AdminRow.id)
@@ -316,16 +339,14 @@ class FederationStore:
                 removed_admins.extend(
                     {"id": a.id, "username": a.username, "member_id": a.member_id} for a in accounts
                 )
-            await ch.session.execute(
-                delete(NumberRangeRow).where(NumberRangeRow.member_id.in_(ids))
-            )
-            await ch.session.execute(delete(AdminRow).where(AdminRow.member_id.in_(ids)))
+            await d.session.execute(delete(NumberRangeRow).where(NumberRangeRow.member_id.in_(ids)))
+            await d.session.execute(delete(AdminRow).where(AdminRow.member_id.in_(ids)))
             for mid in ids:
-                await ch.session.execute(delete(MemberRow).where(MemberRow.id == mid))
+                await d.session.execute(delete(MemberRow).where(MemberRow.id == mid))
             fed.remove(member_id, cascade=True)
             for mid in ids:
-                ch.view.plan.remove_member(mid)
-                ch.view.servers.pop(mid, None)
+                d.plan.remove_member(mid)
+                d.servers.pop(mid, None)
             return gone
 
     async def add_range(
@@ -337,12 +358,21 @@ class FederationStore:
         start: str,
         end: str,
         remark: str = "",
+        max_size: int | None = None,
     ) -> NumberRange:
-        """Give a member in ``scope`` a number range; refused if it overlaps any other."""
-        async with self._change() as ch:
-            ch.view.federation.require_within(scope, member_id)
+        """An admin of ``scope`` gives a member numbers (see ``NumberPlan.check_grant``):
+        from above, out of a block its subtree holds (the federation-wide admin also from
+        free space), at most ``max_size`` numbers for a scoped admin. A clash with a range
+        outside ``scope`` says only that the numbers are taken."""
+        async with self._change() as d:
+            d.federation.require_within(scope, member_id)
             probe = NumberRange(0, member_id, type, start, end, remark)  # type: ignore[arg-type]
-            ch.view.plan.check_add(probe)
+            try:
+                d.plan.check_grant(probe, scope, max_size)
+            except RangeConflict as e:
+                if not d.federation.is_within(scope, e.existing.member_id):
+                    raise e.hidden() from None
+                raise
             row = NumberRangeRow(
                 member_id=member_id,
                 type=str(probe.type),
@@ -352,26 +382,30 @@ class FederationStore:
                 start_value=int(probe.start),
                 end_value=int(probe.end),
                 remark=remark,
+                granted_by=scope,
                 created_at=utcnow(),
             )
-            ch.session.add(row)
-            await ch.session.flush()
+            d.session.add(row)
+            await d.session.flush()
             rng = NumberRange(row.id, member_id, probe.type, probe.start, probe.end, remark)
-            ch.view.plan.add(rng)
+            d.plan.add(rng)
             return rng
 
     async def remove_range(self, scope: int | None, member_id: int, range_id: int) -> NumberRange:
-        async with self._change() as ch:
-            ch.view.federation.require_within(scope, member_id)
-            rng = ch.view.plan.get(range_id)
+        """Take a member's range back: only from above (``NumberPlan.check_revoke``), and
+        only once nothing has been given out of it."""
+        async with self._change() as d:
+            d.federation.require_within(scope, member_id)
+            rng = d.plan.get(range_id)
             if rng.member_id != member_id:
                 raise FederationError(
                     "unknown_range",
                     f"range {range_id} does not belong to member {member_id}",
                     {"range_id": range_id, "member_id": member_id},
                 )
-            await ch.session.execute(delete(NumberRangeRow).where(NumberRangeRow.id == range_id))
-            ch.view.plan.remove(range_id)
+            d.plan.check_revoke(range_id, scope)
+            await d.session.execute(delete(NumberRangeRow).where(NumberRangeRow.id == range_id))
+            d.plan.remove(range_id)
             return rng
 
 
@@ -397,7 +431,12 @@ async def _load(s: AsyncSession, revision: int) -> FederationView:
     ]
     servers = {r.id: MemberServerInfo(r.server_url, r.sip_host, r.sip_port) for r in rows}
     ranges = (await s.execute(select(NumberRangeRow))).scalars().all()
+    fed = Federation.of(members).freeze()
     plan = NumberPlan(
-        NumberRange(r.id, r.member_id, RangeType(r.type), r.start, r.end, r.remark) for r in ranges
+        (
+            NumberRange(r.id, r.member_id, RangeType(r.type), r.start, r.end, r.remark)
+            for r in ranges
+        ),
+        lineage=fed,
     )
-    return FederationView(revision, Federation.of(members), plan, servers)
+    return FederationView(revision, fed, plan.freeze(), Map(servers))

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -84,6 +85,8 @@ class MemberRow(Base):
 
 
 class NumberRangeRow(Base):
+    """A block of numbers held by a member, given by an admin above it (see granted_by)."""
+
     __tablename__ = "number_ranges"
     __table_args__ = (Index("ix_number_ranges_extent", "length", "start_value", "end_value"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -97,6 +100,12 @@ class NumberRangeRow(Base):
     start_value: Mapped[int] = mapped_column(BigInteger, nullable=False)
     end_value: Mapped[int] = mapped_column(BigInteger, nullable=False)
     remark: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    # The member whose admin gave the range (out of its subtree's blocks); NULL: the
+    # federation-wide admin. Who holds which numbers follows from the ranges themselves
+    # (nesting and member levels: hub.numbering); this only records who gave them.
+    granted_by: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="RESTRICT"), nullable=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
 
@@ -208,6 +217,24 @@ class SettingsRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
 
+class JournalRow(Base):
+    """One event of the live journal (storage/journal.py): bounded, pruned by retention."""
+
+    __tablename__ = "live_journal"
+    __table_args__ = (
+        Index("ix_live_journal_at", "at"),
+        Index("ix_live_journal_member_conference", "member_id", "conference"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    member_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    conference: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    subject: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    data: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+
+
 class AdminPreferenceRow(Base):
     """What one admin chose for its own pages (the language); gone with the admin."""
 
@@ -217,3 +244,120 @@ class AdminPreferenceRow(Base):
     )
     locale: Mapped[str] = mapped_column(String(16), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+# --- federation data sets (hub/datasets.py): pushed to member servers -----------------
+
+
+class AccountRow(Base):
+    """A user, room-device or other account of a member server.
+
+    The password is kept only as the SIP digest secrets the member server needs to
+    authenticate the account's devices (HA1 = H(number:domain:password), MD5 and
+    SHA-256, RFC 7616); the plaintext is never stored, returned or logged.
+    """
+
+    __tablename__ = "accounts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    number: Mapped[str] = mapped_column(String(15), nullable=False, unique=True)
+    name: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    display_name: Mapped[str] = mapped_column(String(128), nullable=False, default="")
+    ha1_md5: Mapped[str] = mapped_column(String(32), nullable=False, default="")
+    ha1_sha256: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    version: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class RoomRow(Base):
+    """A physical meeting room of a member (name unique within the member)."""
+
+    __tablename__ = "rooms"
+    __table_args__ = (UniqueConstraint("member_id", "name", name="uq_rooms_member_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    name: Mapped[str] = mapped_column(String(128), nullable=False)
+    location: Mapped[str] = mapped_column(String(256), nullable=False, default="")
+    capacity: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    remark: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    version: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class VmrRow(Base):
+    """A virtual meeting room; its number lies in the member's vmr/general_meeting ranges."""
+
+    __tablename__ = "vmrs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    number: Mapped[str] = mapped_column(String(15), nullable=False, unique=True)
+    name: Mapped[str] = mapped_column(String(128), nullable=False)
+    remark: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    version: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class RouteRow(Base):
+    """A call route of a member: dialled numbers starting with ``prefix`` go to ``destination``."""
+
+    __tablename__ = "routes"
+    __table_args__ = (UniqueConstraint("member_id", "prefix", name="uq_routes_member_prefix"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    prefix: Mapped[str] = mapped_column(String(15), nullable=False)
+    destination: Mapped[str] = mapped_column(String(253), nullable=False)
+    priority: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    remark: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    version: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class DatasetVersionRow(Base):
+    """The version of one member's stored data set: bumped by every change to it."""
+
+    __tablename__ = "dataset_versions"
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    dataset: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class DatasetTombstoneRow(Base):
+    """A deleted item, kept until the member acknowledged a version past it."""
+
+    __tablename__ = "dataset_tombstones"
+    __table_args__ = (Index("ix_dataset_tombstones_member", "member_id", "dataset", "version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), nullable=False
+    )
+    dataset: Mapped[str] = mapped_column(String(32), nullable=False)
+    item_key: Mapped[str] = mapped_column(String(64), nullable=False)
+    version: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class SyncStateRow(Base):
+    """What a member server acknowledged of one data set, and how the last push went."""
+
+    __tablename__ = "sync_state"
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), primary_key=True
+    )
+    dataset: Mapped[str] = mapped_column(String(32), primary_key=True)
+    acked_version: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    last_success: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, nullable=False, default="")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from storage.db import Database
 from storage.models import AdminPreferenceRow, utcnow
@@ -24,9 +26,14 @@ class PreferenceStore:
             ).scalar()
 
     async def set_locale(self, admin_id: int, locale: str) -> None:
+        """Store the choice; one statement (insert or update), so two first choices at
+        once (two tabs) both succeed, the later one winning."""
+        insert = pg_insert if self._db.dialect == "postgresql" else sqlite_insert
+        now = utcnow()
+        stmt = insert(AdminPreferenceRow).values(admin_id=admin_id, locale=locale, updated_at=now)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[AdminPreferenceRow.admin_id],
+            set_={"locale": locale, "updated_at": now},
+        )
         async with self._db.session() as s:
-            row = await s.get(AdminPreferenceRow, admin_id)
-            if row is None:
-                s.add(AdminPreferenceRow(admin_id=admin_id, locale=locale, updated_at=utcnow()))
-            else:
-                row.locale, row.updated_at = locale, utcnow()
+            await s.execute(stmt)

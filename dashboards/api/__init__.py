@@ -11,16 +11,22 @@ api = Api()
 
 from dashboards.api import (  # noqa: E402,F401  (registration side effects)
     admins,
+    asyncapi,
     audit,
     auth,
     backups,
+    calls,
     commands,
+    data,
+    journal,
     live,
     logs,
     members,
     numbers,
     preferences,
     settings,
+    sso,
+    sync,
     system,
     tokens,
 )

@@ -8,32 +8,17 @@ the audit log with its outcome. (The live websocket will carry the same commands
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from controllers.commands import command_schema
 from dashboards.api import api
-from dashboards.api.live import ADMINS_ONLY, links_of
+from dashboards.api.live import ADMINS_ONLY
 from dashboards.endpoint import Ctx
 from dashboards.errors import ApiError
-from dashboards.schemas import obj
+from dashboards.services import Services
 
-KINDS = ["mute", "unmute", "camera_on", "camera_off", "layout", "hang_up", "call"]
-SCALAR = {
-    "type": ["string", "number", "boolean", "null"],
-    "maxLength": 128,
-    "minimum": -(10**15),
-    "maximum": 10**15,
-}
-COMMAND = obj(
-    {
-        "id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
-        "kind": {"type": "string", "enum": KINDS},
-        "conference": {"type": "string", "minLength": 1, "maxLength": 64},
-        "venue": {"type": "string", "maxLength": 64},
-        "args": {"type": "object", "maxProperties": 8, "additionalProperties": SCALAR},
-        "deadline_s": {"type": "number", "minimum": 0.1, "maximum": 60},
-    },
-    ("kind", "conference"),
-)
+COMMAND = command_schema()  # kinds, their arguments and limits: controllers/commands.py
 RESULT = {
     "type": "object",
     "properties": {
@@ -58,25 +43,47 @@ RESULT = {
 )
 async def send_command(ctx: Ctx) -> dict[str, Any]:
     mid = ctx.int_param("member_id")
-    b = ctx.body
-    ctx.target = f"member:{mid}/conference:{b['conference']}" + (
+    ctx.target, ctx.details = audit_fields(mid, ctx.body)
+    return await perform(ctx.services, ctx.me.scope, mid, ctx.body, ctx.details)
+
+
+def audit_fields(mid: int, b: dict[str, Any]) -> tuple[str, dict[str, object]]:
+    """The audit target and details of a command (REST and /ws/live write the same)."""
+    target = f"member:{mid}/conference:{b['conference']}" + (
         f"/venue:{b['venue']}" if b.get("venue") else ""
     )
-    ctx.details = {"kind": b["kind"], "args": b.get("args", {}), "id": b.get("id")}
-    view = await ctx.services.federation.current()
-    view.federation.require_within(ctx.me.scope, mid)
-    links = links_of(ctx)
-    if not links.owner:
-        raise ApiError(503, "links_elsewhere", "member links run on another node; retry there")
-    if links.manager.link(mid) is None:
+    return target, {"kind": b["kind"], "args": b.get("args", {}), "id": b.get("id")}
+
+
+async def perform(
+    services: Services, scope: int | None, mid: int, b: dict[str, Any], details: dict[str, object]
+) -> dict[str, Any]:
+    """Check the scope, route the command to the member's link, wait for its one result.
+
+    ``b`` is a body valid against ``COMMAND``. Raises ``FederationError`` (scope) or
+    ``ApiError`` (no link here); the outcome is added to ``details`` for the audit.
+    """
+    view = await services.federation.current()
+    view.federation.require_within(scope, mid)
+    links = services.links
+    if links is None:
+        raise ApiError(404, "links_disabled", "this node does not run member links")
+    live = services.livehub
+    started = time.monotonic()
+    target = (b["conference"], b.get("venue", ""))
+    deadline = float(b.get("deadline_s", 5.0))
+    if not links.owner:  # the node that owns the links carries it, through the broker
+        if live is None or not live.routes_commands:
+            raise ApiError(503, "links_elsewhere", "member links run on another node; retry there")
+        result: Any = await live.route(mid, b["kind"], target, b.get("args"), deadline, b.get("id"))
+    elif links.manager.link(mid) is None:
         raise ApiError(404, "not_linked", f"member {mid} has no link (is its server bound?)")
-    result = await links.manager.send_command(
-        mid,
-        b["kind"],
-        (b["conference"], b.get("venue", "")),
-        b.get("args"),
-        float(b.get("deadline_s", 5.0)),
-        b.get("id"),
-    )
-    ctx.details.update(status=result.status, reason=result.reason)
+    else:
+        result = await links.manager.send_command(
+            mid, b["kind"], target, b.get("args"), deadline, b.get("id")
+        )
+    details.update(status=result.status, reason=result.reason)
+    if live is not None:  # the live journal and /metrics see every command
+        live.metrics.command_seconds.observe(time.monotonic() - started)
+        live.record(mid, b["conference"], "command", b.get("venue", ""), dict(details))
     return {"id": result.id, "status": result.status, "reason": result.reason}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from controllers.config import ConfigError, normalise_link_url
 from dashboards.api import api
 from dashboards.endpoint import Ctx
 from dashboards.errors import ApiError
@@ -39,6 +40,17 @@ def _tree(view: FederationView, fed: Federation, m: Member) -> dict[str, Any]:
     node = member_json(view, m)
     node["children"] = [_tree(view, fed, c) for c in fed.children(m.id)]
     return node
+
+
+def _link_url(url: str | None) -> str | None:
+    """A member's link URL checked and normalised by the link layer's own rule
+    (``normalise_link_url``), so that only a URL a link can dial is ever stored."""
+    if url is None:
+        return None
+    try:
+        return normalise_link_url(url)
+    except ConfigError as e:
+        raise ApiError(422, "invalid_server_url", str(e), {"field": "server_url"}) from None
 
 
 async def _checked_password(password: str, username: str) -> str:
@@ -85,6 +97,7 @@ async def create_member(ctx: Ctx) -> dict[str, Any]:
     b = ctx.body
     ctx.target = f"member:{b['domain']}"
     ctx.details = {"parent_id": b["parent_id"], "domain": b["domain"], "username": b["username"]}
+    server_url = _link_url(b.get("server_url"))
     pw = await _checked_password(b["password"], b["username"])
     store = ctx.services.federation
     m = await store.create_member(
@@ -95,7 +108,7 @@ async def create_member(ctx: Ctx) -> dict[str, Any]:
         username=b["username"],
         password_hash=pw,
         remark=b.get("remark", ""),
-        server_url=b.get("server_url"),
+        server_url=server_url,
         sip_host=b.get("sip_host"),
         sip_port=b.get("sip_port"),
     )
@@ -137,6 +150,8 @@ async def update_member(ctx: Ctx) -> dict[str, Any]:
     ctx.target = f"member:{mid}"
     changes: dict[str, Any] = {k: v for k, v in ctx.body.items() if k != "password"}
     ctx.details = {"fields": sorted(ctx.body)}
+    if "server_url" in changes:
+        changes["server_url"] = _link_url(changes["server_url"])
     store = ctx.services.federation
     if "password" in ctx.body:
         view = await store.current()

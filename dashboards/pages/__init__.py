@@ -31,6 +31,7 @@ from dashboards.auth import Principal, authenticate
 from dashboards.errors import ApiError
 from dashboards.pages.i18n import LANG_COOKIE, LOCALES, Translator, messages, pick
 from dashboards.services import Services
+from hub.federation import FederationError
 from hub.version import fedhub_version
 from storage.admins import Role
 
@@ -95,6 +96,13 @@ def _environment() -> Environment:
 ENV = _environment()
 
 
+def catalog_json(locale: str) -> str:
+    """The locale's catalog as JSON safe inside ``<script type="application/json">``:
+    every ``<`` is escaped, so no translation can end the element (``</script>``) or
+    open a comment (``<!--``) and turn the rest of the page into markup."""
+    return orjson.dumps(messages(locale)).decode().replace("<", "\\u003c")
+
+
 def render(template: str, translator: Translator, **context: Any) -> HTMLResponse:
     """Render ``template`` in the translator's language, with the pages' CSP."""
     ENV.install_gettext_callables(  # type: ignore[attr-defined]
@@ -105,7 +113,7 @@ def render(template: str, translator: Translator, **context: Any) -> HTMLRespons
         locale=translator.locale,
         locales=LOCALES,
         version=fedhub_version(),
-        i18n_json=orjson.dumps(messages(translator.locale)).decode(),
+        i18n_json=catalog_json(translator.locale),
         **context,
     )
     return HTMLResponse(html, headers={"Content-Security-Policy": PAGE_CSP})
@@ -125,6 +133,26 @@ async def _principal(request: Request, services: Services) -> Principal | None:
         return await authenticate(request, services)
     except ApiError:
         return None
+
+
+MAX_NEXT = 2048
+"""The longest ``next`` the login page carries (a path of this hub is far shorter)."""
+
+
+def safe_next(raw: str) -> str:
+    """``raw`` if it is a path on this hub, else ``""``: the login's ``next`` is no open
+    redirect. Browsers drop tab, CR and LF anywhere in a URL and read ``\\`` as ``/``, so
+    ``/<tab>/evil.example`` would become ``//evil.example`` (another host) once the login
+    script navigates to it: control characters and backslashes are refused outright."""
+    if (
+        len(raw) > MAX_NEXT
+        or not raw.startswith("/")
+        or raw.startswith("//")
+        or "\\" in raw
+        or any(c < " " or c == "\x7f" for c in raw)
+    ):
+        return ""
+    return raw
 
 
 def _to_login(request: Request) -> RedirectResponse:
@@ -157,6 +185,23 @@ def _page_handler(page: Page, services: Services) -> Callable[[Request], Awaitab
             )
             denied.status_code = 403
             return denied
+        if "member_id" in request.path_params:
+            # a member outside the caller's subtree is "not found", as the API says
+            view = await services.federation.current()
+            try:
+                view.federation.require_within(me.scope, int(request.path_params["member_id"]))
+            except FederationError:
+                missing = render(
+                    "forbidden.html",
+                    t,
+                    me=admin.to_json(),
+                    csrf=me.csrf_token,
+                    nav=_nav(admin.role),
+                    page=page,
+                    home=HOME[admin.role],
+                )
+                missing.status_code = 404
+                return missing
         return render(
             f"{page.name}.html",
             t,
@@ -175,9 +220,7 @@ def _page_handler(page: Page, services: Services) -> Callable[[Request], Awaitab
 def _login_handler(services: Services) -> Callable[[Request], Awaitable[Response]]:
     async def login(request: Request) -> Response:
         me = await _principal(request, services)
-        nxt = request.query_params.get("next", "")
-        if not nxt.startswith("/") or nxt.startswith("//") or "\\" in nxt:
-            nxt = ""  # only paths of this hub: no open redirect
+        nxt = safe_next(request.query_params.get("next", ""))
         if me is not None:
             if me.admin.password_change_required:
                 return RedirectResponse("/password", status_code=303)

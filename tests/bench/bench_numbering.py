@@ -94,12 +94,103 @@ def make_conflicting(rng: random.Random, ranges: list[NumberRange], n: int) -> l
     return out
 
 
-def linear_resolve(rows: list[Row], number: str) -> tuple[int, RangeType] | None:
+def make_fresh(rng: random.Random, plan: NumberPlan, n: int) -> list[NumberRange]:
+    """``n`` new 13-digit ranges that overlap nothing (no plan range has 13 digits)."""
+    points = sorted(rng.sample(range(10**13), 2 * n))
+    return [
+        NumberRange(
+            id=2 * N_RANGES + k,
+            member_id=rng.randrange(1, N_MEMBERS + 1),
+            type=RangeType.VMR,
+            start=str(points[2 * k]).zfill(13),
+            end=str(points[2 * k + 1]).zfill(13),
+        )
+        for k in range(n)
+    ]
+
+
+class BenchTree:
+    """A member tree for the nested benchmark: parents and levels by member id."""
+
+    def __init__(self) -> None:
+        self.parent: dict[int, int | None] = {}
+        self.level: dict[int, int] = {}
+
+    def add(self, member_id: int, parent: int | None) -> None:
+        self.parent[member_id] = parent
+        self.level[member_id] = 1 if parent is None else self.level[parent] + 1
+
+    def level_of(self, member_id: int) -> int:
+        return self.level[member_id]
+
+    def is_within(self, scope: int | None, member_id: int) -> bool:
+        m: int | None = member_id
+        while m is not None:
+            if m == scope:
+                return True
+            m = self.parent[m]
+        return scope is None
+
+
+def make_nested(rng: random.Random) -> tuple[BenchTree, list[NumberRange]]:
+    """About 100k ranges delegated down 5 levels (12-digit numbers): the province holds 10
+    blocks; 20 cities, 10 counties per city, 10 townships per county and 10 villages per
+    township each hold a few blocks carved from their parent's (disjoint among siblings)."""
+    tree = BenchTree()
+    out: list[NumberRange] = []
+    fanout = {1: 20, 2: 10, 3: 10, 4: 10}
+    blocks = {1: 10, 2: 5, 3: 5, 4: 5, 5: 4}
+
+    def hold(member: int, spans: list[tuple[int, int]]) -> None:
+        for a, b in spans:
+            out.append(
+                NumberRange(
+                    len(out) + 1,
+                    member,
+                    RangeType.GENERAL_MEETING,
+                    str(a).zfill(12),
+                    str(b).zfill(12),
+                )
+            )
+
+    def carve(member: int, level: int, spans: list[tuple[int, int]]) -> None:
+        hold(member, spans)
+        if level not in fanout:
+            return
+        kids, each = fanout[level], blocks[level + 1]
+        per_span = -(-2 * kids * each // len(spans))  # half the slots stay the parent's
+        slots = [
+            (lo + k * ((hi - lo + 1) // per_span), lo + (k + 1) * ((hi - lo + 1) // per_span) - 1)
+            for lo, hi in spans
+            for k in range(per_span)
+        ]
+        rng.shuffle(slots)
+        for i in range(kids):
+            child = len(tree.parent) + 1
+            tree.add(child, member)
+            carve(child, level + 1, sorted(slots[i * each : (i + 1) * each]))
+
+    tree.add(1, None)
+    width = 10**12 // 20
+    carve(1, 1, [(k * 2 * width, k * 2 * width + width - 1) for k in range(blocks[1])])
+    return tree, out
+
+
+def linear_deepest(rows: list[tuple[int, int, int, int]], number: str) -> int | None:
+    """The nested baseline: scan everything, keep the deepest holder."""
+    value, best, best_level = int(number), None, 0
+    for lo, hi, member, level in rows:
+        if lo <= value <= hi and level > best_level:
+            best, best_level = member, level
+    return best
+
+
+def linear_resolve(rows: list[Row], number: str) -> int | None:
     """The baseline: a straight scan, as a naive implementation would do."""
     length, value = len(number), int(number)
-    for n, lo, hi, member, type_ in rows:
+    for n, lo, hi, member, _type in rows:
         if n == length and lo <= value <= hi:
-            return member, type_
+            return member
     return None
 
 
@@ -147,7 +238,22 @@ def main() -> None:
     print(f"NumberPlan(ranges) bulk load: {load_per_s:,.0f} ranges/s")
 
     copy_ms = statistics.median(timed(plan.copy) for _ in range(build_runs)) * 1000
-    print(f"copy(): {copy_ms:.1f} ms for {len(plan):,} ranges")
+    print(f"copy(): {copy_ms:.3f} ms for {len(plan):,} ranges")
+
+    # One stored change as the store makes it: draft = copy of the published snapshot,
+    # check + add one range, freeze and publish; the next change starts from that one.
+    snapshot = plan.freeze()
+    extra = make_fresh(rng, plan, 2_000)
+
+    def changes() -> None:
+        nonlocal snapshot
+        for r in extra:
+            draft = snapshot.copy()
+            draft.add(r)
+            snapshot = draft.freeze()
+
+    cow_ms = timed(changes) / len(extra) * 1000
+    print(f"copy-on-write change (copy + add + freeze): {cow_ms:.3f} ms on {len(plan):,} ranges")
 
     # (2) resolve() on half hits, half misses.
     resolve = plan.resolve
@@ -214,6 +320,39 @@ def main() -> None:
     next_free_per_s = nf_n / nf_s
     print(f"next_free(): {next_free_per_s:,.0f} calls/s")
 
+    # Nested delegation: a number answers to its deepest holder (one bisect per level).
+    tree, nested = make_nested(rng)
+    t_load = timed(lambda: NumberPlan(nested, lineage=tree))
+    nplan = NumberPlan(nested, lineage=tree).freeze()
+    top = [r for r in nested if r.member_id == 1]
+    nlookups = [
+        str(rng.randint(int(r.start), int(r.end))).zfill(12)
+        for r in (rng.choice(top) for _ in range(n_lookups))
+    ]
+    nresolve = nplan.resolve
+
+    def nested_all() -> None:
+        for number in nlookups:
+            nresolve(number)
+
+    nested_per_s = len(nlookups) / statistics.median(
+        [timed(nested_all) for _ in range(resolve_runs)]
+    )
+    deep = sum(1 for x in nlookups[:2000] if tree.level_of(nresolve(x) or 1) >= 3) / 2000
+    nrows = [(int(r.start), int(r.end), r.member_id, tree.level_of(r.member_id)) for r in nested]
+    nsample = nlookups[:n_linear]
+    assert [linear_deepest(nrows, x) for x in nsample] == [nresolve(x) for x in nsample]
+    nested_linear_per_s = n_linear / statistics.median(
+        [timed(lambda: [linear_deepest(nrows, x) for x in nsample]) for _ in range(linear_runs)]
+    )
+    nested_ratio = nested_per_s / nested_linear_per_s
+    print(
+        f"nested plan: {len(nested):,} ranges over {len(tree.level):,} members on 5 levels, "
+        f"loaded in {t_load:.2f} s; resolve(): {nested_per_s:,.0f} lookups/s "
+        f"({deep:.0%} answered at level 3 or deeper); linear deepest-holder scan: "
+        f"{nested_linear_per_s:,.1f}/s; {nested_ratio:,.0f}x faster"
+    )
+
     print(
         json.dumps(
             {
@@ -224,13 +363,19 @@ def main() -> None:
                 "members": N_MEMBERS,
                 "adds_per_s": round(adds_per_s),
                 "bulk_load_per_s": round(load_per_s),
-                "copy_ms": round(copy_ms, 1),
+                "copy_ms": round(copy_ms, 3),
+                "cow_change_ms": round(cow_ms, 3),
                 "resolve_per_s": round(resolve_per_s),
                 "resolve_hit_ratio": round(hits / len(lookups), 3),
                 "linear_resolve_per_s": round(linear_per_s, 1),
                 "resolve_vs_linear": round(ratio),
                 "refusals_per_s": round(refusals_per_s),
                 "next_free_per_s": round(next_free_per_s),
+                "nested_ranges": len(nested),
+                "nested_load_s": round(t_load, 2),
+                "nested_resolve_per_s": round(nested_per_s),
+                "nested_linear_per_s": round(nested_linear_per_s, 1),
+                "nested_resolve_vs_linear": round(nested_ratio),
                 "runs": {
                     "build": build_runs,
                     "resolve": resolve_runs,

@@ -22,8 +22,12 @@ from tests.support.live_server import live_hub
 SCREENSHOTS = os.environ.get("FEDHUB_SCREENSHOTS")  # a folder: save the main pages there
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """One Chromium per test module. Playwright's sync API keeps an event loop running on
+    this thread while it is open, and every later ``asyncio.run`` (the PostgreSQL
+    fixtures, the storage tests) then fails: a session-wide browser broke every test that
+    ran after the browser tests in one pytest run."""
     chromium = shutil.which("chromium")
     if chromium is None:
         if os.environ.get("FEDHUB_REQUIRE_BROWSER"):

@@ -135,8 +135,8 @@ def test_a_new_member_never_inherits_a_deleted_members_audit_history(root, clien
     city_b = root.create_member(prov["id"], "cityb").json()
     gone = root.create_member(city_b["id"], "gone").json()  # the highest id so far
     op = make_admin(client, "opgone", "admin", gone["id"])
-    r = op.post(f"/members/{gone['id']}/ranges", {"type": "vmr", "start": "7000", "end": "7099"})
-    assert r.status_code == 201
+    r = op.patch(f"/members/{gone['id']}", {"remark": "soon gone"})
+    assert r.status_code == 200
     assert root.delete(f"/members/{gone['id']}?cascade=true").status_code == 204
     fresh = root.create_member(city_a["id"], "fresh").json()
     assert fresh["id"] != gone["id"]

@@ -140,8 +140,15 @@ def test_bound_members_are_linked(root, client):
         client.portal.call(running.close)
 
 
-def test_unusable_link_url_is_reported(root):
-    prov = root.create_member(None, "prov", server_url="ws://10.1.2.3:9000/fed/link").json()
+def _store_link_url(client, member_id: int, url: str) -> None:
+    """Store ``url`` past the API (which refuses it): a row written before the rule."""
+    store = client.app.state.services.federation
+    client.portal.call(store.update_member, None, member_id, {"server_url": url})
+
+
+def test_unusable_link_url_is_reported(root, client):
+    prov = root.create_member(None, "prov").json()
+    _store_link_url(client, prov["id"], "ws://10.1.2.3:9000/fed/link")
     links = root.get("/links").json()["links"]
     assert links == [
         {
@@ -228,10 +235,10 @@ def test_scoped_admins_see_generic_link_errors(root, client):
 
 
 def test_bad_link_urls_are_reported_and_never_stop_the_links(root, client):
-    prov = root.create_member(None, "prov", server_url="ws://127.0.0.1:70000/fed/link").json()
-    city = root.create_member(
-        prov["id"], "city", server_url="ws://127.0.0.1:9/fed/link/../../internal/admin"
-    ).json()
+    prov = root.create_member(None, "prov").json()
+    city = root.create_member(prov["id"], "city").json()
+    _store_link_url(client, prov["id"], "ws://127.0.0.1:70000/fed/link")
+    _store_link_url(client, city["id"], "ws://127.0.0.1:9/fed/link/../../internal/admin")
     links = {x["member_id"]: x for x in root.get("/links").json()["links"]}
     assert links[prov["id"]]["state"] == "misconfigured"
     assert "port must be a number in 1..65535" in links[prov["id"]]["last_error"]

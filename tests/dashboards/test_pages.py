@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
+import orjson
 import pytest
 from babel.messages.extract import extract_from_dir
+from sqlalchemy import text
 
 from dashboards.pages import PAGE_CSP, PAGES
 from dashboards.pages.i18n import messages, pick
@@ -95,6 +98,25 @@ def test_login_next_is_never_an_open_redirect(client, root):
     assert _page(root, "/?next=/settings").headers["location"] == "/settings"
 
 
+@pytest.mark.parametrize(
+    "evil",
+    [
+        "/%09/evil.example/",  # a tab: the browser drops it and reads //evil.example
+        "/%0a/evil.example/",
+        "/%0D%0A/evil.example/",
+        "/%7F/x",
+        "/" + "a" * 3000,  # far longer than any path of this hub
+    ],
+)
+def test_login_next_with_control_characters_is_dropped(client, root, evil):
+    client.cookies.clear()
+    login = client.get(f"/?next={evil}")
+    assert login.status_code == 200
+    assert 'data-next=""' in login.text, evil  # the login script gets no target at all
+    r = _page(root, f"/?next={evil}")
+    assert r.status_code == 303 and r.headers["location"] == "/topology", evil
+
+
 def test_language_cookie_then_stored_preference(client, root):
     client.cookies.clear()  # anonymous: the login page
     r = client.get("/", cookies={"fedhub_lang": "en"})
@@ -168,3 +190,78 @@ def test_status_colours_have_enough_contrast():
         assert m, name
         ratio = (white + 0.05) / (_luminance(m.group(1)) + 0.05)
         assert ratio >= 4.5, (name, m.group(1), round(ratio, 2))
+
+
+def test_a_translation_cannot_end_the_catalog_script(client, root, monkeypatch):
+    """The catalog is embedded as JSON in a <script> element: a translation holding
+    ``</script>`` ended it and the rest was parsed as markup."""
+    import dashboards.pages as pages
+
+    hostile = "</script><img src=x id=xss><!--"
+    monkeypatch.setattr(pages, "messages", lambda locale: {"Topology": hostile})
+    r = _page(root, "/topology")
+    assert r.status_code == 200
+    m = re.search(r'<script type="application/json" id="fh-i18n">(.*?)</script>', r.text, re.S)
+    assert m is not None
+    assert orjson.loads(m.group(1)) == {"Topology": hostile}
+    assert "<img src=x" not in r.text
+
+
+def test_two_first_language_choices_at_once_both_succeed(db_url):
+    """Two tabs choosing a language at the same moment, before any was stored: both read
+    "no row" and inserted; on PostgreSQL the second failed (primary key) with a 500."""
+    from storage.admins import AdminStore, Role
+    from storage.db import Database
+    from storage.models import AdminPreferenceRow, utcnow
+    from storage.preferences import PreferenceStore
+
+    async def blocked_on_a_lock(db: Database) -> None:
+        if db.dialect != "postgresql":
+            return  # SQLite: the second writer waits for BEGIN IMMEDIATE; nothing to see
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while loop.time() < deadline:
+            async with db.session() as s:
+                waiting = (
+                    await s.execute(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity "
+                            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                        )
+                    )
+                ).scalar()
+            if waiting:
+                return
+            await asyncio.sleep(0.01)  # polling a condition, bounded by the deadline
+        raise AssertionError("the second choice never waited for the first")
+
+    async def run() -> None:
+        db = Database.open(db_url)
+        try:
+            await db.upgrade()
+            admin = await AdminStore(db).create("tabs", "x", Role.ADMIN, None)
+            store = PreferenceStore(db)
+            async with db.session() as s:  # the first tab's choice, not committed yet
+                s.add(AdminPreferenceRow(admin_id=admin.id, locale="en", updated_at=utcnow()))
+                await s.flush()
+                second = asyncio.create_task(store.set_locale(admin.id, "zh-CN"))
+                await blocked_on_a_lock(db)
+            await second
+            assert await store.locale(admin.id) == "zh-CN"
+            await store.set_locale(admin.id, "en")
+            assert await store.locale(admin.id) == "en"
+        finally:
+            await db.close()
+
+    asyncio.run(run())
+
+
+def test_conference_page_of_another_subtree_is_not_found(client, root):
+    prov = root.create_member(None, "prov").json()
+    city1 = root.create_member(prov["id"], "city1", domain="city1.prov.example.gov").json()
+    city2 = root.create_member(prov["id"], "city2", domain="city2.prov.example.gov").json()
+    city_admin = make_admin(client, "c1admin", "admin", city1["id"])
+    assert _page(city_admin, f"/conferences/{city1['id']}/100").status_code == 200
+    assert _page(city_admin, f"/conferences/{city2['id']}/100").status_code == 404
+    assert _page(city_admin, f"/conferences/{prov['id']}/100").status_code == 404
+    assert _page(city_admin, "/conferences/99999/100").status_code == 404

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
@@ -25,17 +26,37 @@ CALM = Behaviour(
 )
 
 
+LIMIT_S = 10.0  # a stuck test fails; a passing one never waits this long
+
+
 class Outlet:
     """A hub link as the member sees it, collecting what is sent (no socket needed)."""
 
     def __init__(self) -> None:
         self.frames: list[bytes] = []
+        self._arrived = asyncio.Event()
 
     up = True
     backlog = 0
 
     def enqueue(self, data: bytes) -> None:
         self.frames.append(data)
+        self._arrived.set()
+
+    async def until(self, condition: Callable[[], object]) -> None:
+        """Wait until ``condition()`` holds, checking after every frame the member sends.
+
+        Every change of a member goes out as a frame, so nothing can change unseen.
+        """
+        try:
+            async with asyncio.timeout(LIMIT_S):
+                while not condition():
+                    self._arrived.clear()
+                    await self._arrived.wait()
+        except TimeoutError:
+            raise AssertionError(
+                f"not within {LIMIT_S} s: {condition.__doc__ or condition}"
+            ) from None
 
     def messages(self) -> list:
         return [decode(f) for f in self.frames]
@@ -57,10 +78,6 @@ def prov(fed: EmulatedFederation) -> EmulatedMember:
     return fed.members["prov"]
 
 
-async def settle(seconds: float = 0.05) -> None:
-    await asyncio.sleep(seconds)
-
-
 def joined_venue(member: EmulatedMember) -> str:
     """A joined, unmuted contact with its camera on."""
     conf = member.spec.meeting
@@ -79,7 +96,7 @@ async def test_mute_camera_layout_hang_up() -> None:
     for i, kind in enumerate([CommandKind.MUTE, CommandKind.CAMERA_OFF, CommandKind.HANG_UP]):
         p.on_command(Command(f"c{i}", kind, conf, vid))
     p.on_command(Command("L", CommandKind.LAYOUT, conf, args={"layout": "2x2"}))
-    await settle()
+    await out.until(lambda: len(out.results()) == 4)
     assert all(r.ok for r in out.results()) and len(out.results()) == 4
     v = p.world.venue(conf, vid)
     assert v is not None and v.muted and not v.camera_on and v.status is VenueStatus.NOT_JOINED
@@ -98,7 +115,7 @@ async def test_commands_fail_with_reasons() -> None:
     p.on_command(Command("c", CommandKind.MUTE, conf, not_joined))
     p.on_command(Command("d", CommandKind.LAYOUT, conf))
     p.on_command(Command("e", CommandKind.CALL, conf, args={"number": "999"}))
-    await settle()
+    await out.until(lambda: len(out.results()) == 5)
     reasons = {r.id: r.reason for r in out.results()}
     assert not any(r.ok for r in out.results())
     assert "no conference" in reasons["a"] and "no venue" in reasons["b"]
@@ -112,7 +129,7 @@ async def test_a_repeated_command_id_gets_the_same_single_answer() -> None:
     cmd = Command("same", CommandKind.MUTE, p.spec.meeting, joined_venue(p))
     p.on_command(cmd)
     p.on_command(cmd)  # while in progress: ignored
-    await settle()
+    await out.until(lambda: out.results())
     p.on_command(cmd)  # after: the same answer again
     assert [r.id for r in out.results()] == ["same", "same"]
     assert sum(isinstance(m, EventMessage) for m in out.messages()) == 1
@@ -131,7 +148,7 @@ async def test_calls_fail_realistically(behaviour: Behaviour, reason: str) -> No
     p = prov(fed)
     spec = next(v for v in p.spec.venues if v.initial is VenueStatus.NOT_JOINED)
     p.on_command(Command("call", CommandKind.CALL, p.spec.meeting, args={"number": spec.number}))
-    await settle(0.6)
+    await out.until(lambda: out.results())
     (result,) = out.results()
     assert not result.ok and result.reason == reason
     venue = p.world.venue(p.spec.meeting, spec.id)
@@ -146,7 +163,7 @@ async def test_call_rings_then_joins_and_unreachable_venues_stay_offline() -> No
     offline = next(v for v in p.spec.venues if not v.reachable)
     p.on_command(Command("ok", CommandKind.CALL, conf, spec.id))
     p.on_command(Command("off", CommandKind.CALL, conf, offline.id))
-    await settle(0.3)
+    await out.until(lambda: len(out.results()) == 2)
     results = {r.id: r for r in out.results()}
     assert results["ok"].ok and results["off"].reason == "venue offline"
     kinds = [m.event.change.KIND for m in out.messages() if isinstance(m, EventMessage)]
@@ -158,12 +175,12 @@ async def test_calling_a_childs_vmr_cascades_it_in_and_auto_calls() -> None:
     p, city = prov(fed), fed.members[SPECS[1].key]
     link = cascade_venue_id(city.spec.meeting)
     p.on_command(Command("h", CommandKind.HANG_UP, p.spec.meeting, link))
-    await settle()
+    await out.until(lambda: out.results())
     assert p.world.venue(p.spec.meeting, link).status is VenueStatus.NOT_JOINED  # type: ignore[union-attr]
     spare = city.spec.range_of("vmr").number(7)  # a VMR that is not running yet
     p.on_command(Command("c", CommandKind.CALL, p.spec.meeting, link))
     p.on_command(Command("n", CommandKind.CALL, p.spec.meeting, args={"number": spare}))
-    await settle(0.3)
+    await out.until(lambda: len(out.results()) == 3)
     assert all(r.ok for r in out.results() if r.id in "cn")
     assert p.world.venue(p.spec.meeting, link).status is VenueStatus.JOINED  # type: ignore[union-attr]
     new_link = p.world.venue(p.spec.meeting, cascade_venue_id(spare))
@@ -177,17 +194,26 @@ async def test_auto_call_rings_assigned_contacts() -> None:
     city.publish(city.world.end_conference(city.spec.meeting))
     city.publish(city.world.start_conference(city.spec.meeting, "again", "vmr", 0.0))  # type: ignore[arg-type]
     city.auto_call(city.spec.meeting)
-    await settle(0.3)
     assigned = {v.id for v in city.spec.venues if v.conference == city.spec.meeting}
+    assert assigned and set(city.world.venue_ids(city.spec.meeting)) == assigned  # ringing
+
+    def answered() -> bool:
+        """every assigned contact answered or failed"""
+        venues = [city.world.venue(city.spec.meeting, v) for v in assigned]
+        return all(v is not None and v.status is not VenueStatus.RINGING for v in venues)
+
+    await out.until(answered)
     assert set(city.world.venue_ids(city.spec.meeting)) == assigned
 
 
 async def test_sync_is_kept_and_acknowledged() -> None:
     fed, out = federation()
     p = prov(fed)
-    p.on_sync(Sync("accounts", 3, ({"id": 1},)))
-    assert out.messages()[-1] == SyncAck("accounts", 3, True)
-    assert p.synced["accounts"].revision == 3
+    assert "local-admin" in p.data.items("user_accounts")  # before the hub pushes anything
+    p.on_sync(Sync("user_accounts", 3, ({"key": "1", "name": "alice"},)))
+    assert out.messages()[-1] == SyncAck("user_accounts", 3, True)
+    assert p.data.version("user_accounts") == 3
+    assert list(p.data.items("user_accounts")) == ["1"]  # the local account was wiped
 
 
 async def test_statistics_and_scripted_activity_emit_events() -> None:
@@ -208,7 +234,7 @@ async def test_statistics_and_scripted_activity_emit_events() -> None:
     assert len(stats) == joined
     out.frames.clear()
     task = asyncio.create_task(drive(list(fed.members.values()), Activity.flood(2000), seed=1))
-    await settle(0.3)
+    await out.until(lambda: len(out.frames) > 100)
     task.cancel()
     assert len(out.frames) > 100
 

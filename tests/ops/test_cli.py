@@ -198,3 +198,23 @@ def test_serve_with_sip_runs_the_redirector(tmp_path: Path):
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(20) == 0
+
+
+def test_serve_link_network_reaches_the_hub_config(tmp_path: Path):
+    from ops.cli import _config, build_parser
+
+    nets = ["10.0.0.0/8", "::1", "192.168.7.9/24"]
+    flags = [arg for net in nets for arg in ("--link-network", net)]
+    args = build_parser().parse_args(["serve", "--data", str(tmp_path), *flags])
+    config = _config(args)
+    assert config.link_networks == ("10.0.0.0/8", "::1/128", "192.168.7.0/24")
+    plain = _config(build_parser().parse_args(["serve", "--data", str(tmp_path)]))
+    assert plain.link_networks == ()  # default: any address but the special ones
+
+
+def test_serve_refuses_a_malformed_link_network(tmp_path: Path):
+    r = fedhub("serve", "--data", str(tmp_path), "--link-network", "10.0.0.300/8")
+    assert r.returncode == 2, r.stderr
+    assert "argument --link-network" in r.stderr and "10.0.0.300/8" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "fedhub.db").exists() and not list(tmp_path.iterdir())  # not started

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from sip.config import RangeResolver
+from sip.config import number_plan
 from sip.headers import parse_cseq, parse_name_addr, parse_vias
 from sip.message import CALL_ID_RE, SipResponse, parse_message
 from sip.redirect import MemberServer, RoutingTable
 
 ALPHA = MemberServer(1, "alpha.example.com", "127.0.0.11", 5060, 5061)
 BETA = MemberServer(2, "beta.example.com", "127.0.0.12", 5070, None)
-RANGES = [("1000", "1999", 1), ("2000", "2999", 2)]
+RANGES = [
+    {"member_id": 1, "start": "1000", "end": "1999"},
+    {"member_id": 2, "start": "2000", "end": "2999"},
+]
 
 
 def make_table() -> RoutingTable:
-    return RoutingTable.of([ALPHA, BETA], RangeResolver(RANGES))
+    return RoutingTable.of([ALPHA, BETA], number_plan(RANGES).resolve)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sip.config import RangeResolver, load_config
+from sip.config import load_config, number_plan
 from sip.service import RedirectSettings
 
 
@@ -52,6 +52,8 @@ def test_load(tmp_path: Path) -> None:
                 {"member_id": 2, "start": "15", "end": "30"},
             ]
         },
+        {"ranges": [{"member_id": 1, "start": "10", "end": "20", "type": "phone"}]},
+        {"ranges": [{"member_id": 1, "start": "1" * 16, "end": "2" * 16}]},
         [],
     ],
 )
@@ -63,7 +65,13 @@ def test_rejects(tmp_path: Path, data: object) -> None:
 
 
 def test_range_resolver_boundaries() -> None:
-    resolve = RangeResolver([("1000", "1999", 1), ("2000", "2000", 2), ("05", "09", 3)])
+    resolve = number_plan(
+        [
+            {"member_id": 1, "start": "1000", "end": "1999"},
+            {"member_id": 2, "start": "2000", "end": "2000", "type": "vmr"},
+            {"member_id": 3, "start": "05", "end": "09"},
+        ]
+    ).resolve
     assert [resolve(n) for n in ["0999", "1000", "1999", "2000", "2001", "05", "5", "09"]] == [
         None,
         1,

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import ssl
 from pathlib import Path
 
 import pytest
 
+from hub.logtext import LOG_FORMAT
 from sip.redirect import EMPTY_TABLE, MemberServer, RoutingTable
 from sip.service import RedirectService
 from sip.tls import CERT_FILE, KEY_FILE, self_signed
 from tests.sip.conftest import make_table, request
+from tests.sip.fail2ban import banned_host
 from tests.sip.net import UdpClient, read_response, settings
 from tests.support.clock import ManualClock
-
-# The fail2ban failregex documented in docs/sip.md; <HOST> is fail2ban's host tag.
-FAIL2BAN = r"SIP reject from <HOST>:\d+ transport=\S+ reason=\S+"
-FAIL2BAN_RE = re.compile(FAIL2BAN.replace("<HOST>", r"(?P<host>[0-9a-fA-F.:]+)"))
 
 
 @pytest.fixture
@@ -126,9 +123,9 @@ async def test_rejections_log_one_fail2ban_line(
     assert (await client.receive()).status == 200  # the first answer this client gets:
     assert client.queue.empty()  # scanners got nothing; unaddressable garbage neither
     client.close()
-    lines = [r.getMessage() for r in caplog.records if r.name == "fedhub.sip"]
-    matches = [m for m in map(FAIL2BAN_RE.search, lines) if m]
-    assert [m.group("host") for m in matches] == ["127.0.0.4", "127.0.0.4"]
+    formatter = logging.Formatter(LOG_FORMAT)  # as the processes write them
+    lines = [formatter.format(r) for r in caplog.records if r.name == "fedhub.sip"]
+    assert [banned_host(line) for line in lines] == ["127.0.0.4", "127.0.0.4"]
     assert "reason=scanner" in lines[0] and "reason=malformed" in lines[1]
     assert service.stats["rejected.scanner"] == 3
 

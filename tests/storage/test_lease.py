@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
@@ -60,38 +61,51 @@ def test_sqlite_node_always_holds(tmp_path):
     asyncio.run(run())
 
 
+class WatchedLease(Lease):
+    """A real lease that counts how often its holder-to-be has asked for it."""
+
+    def __init__(self, db: Database, name: str):
+        super().__init__(db, name)
+        self.tries = 0
+
+    async def try_acquire(self) -> bool:
+        got = await super().try_acquire()
+        self.tries += 1
+        return got
+
+
+async def until(check: Callable[[], bool], within: float = 20.0, what: str = "") -> None:
+    """Wait until ``check()`` holds (polled on the event loop); fail after ``within`` s."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + within
+    while not check():
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
 def test_only_one_node_runs_member_links(db_url):
     """Two hub nodes on one database: links run on exactly one; the other takes over."""
 
     async def run() -> None:
         a, b = Database.open(db_url), Database.open(db_url)
         await a.upgrade()
+        la, lb = WatchedLease(a, "member-links"), WatchedLease(b, "member-links")
+        sa = LinkSupervisor(FederationStore(a), LinkManager(live=LiveState()), la, check_s=0.05)
+        sb = LinkSupervisor(FederationStore(b), LinkManager(live=LiveState()), lb, check_s=0.05)
         try:
-            sa = LinkSupervisor(
-                FederationStore(a),
-                LinkManager(live=LiveState()),
-                Lease(a, "member-links"),
-                check_s=0.1,
-            )
-            sb = LinkSupervisor(
-                FederationStore(b),
-                LinkManager(live=LiveState()),
-                Lease(b, "member-links"),
-                check_s=0.1,
-            )
             await sa.start()
             await sb.start()
-            await asyncio.sleep(0.3)
             if db_url.startswith("sqlite"):
                 assert sa.owner and sb.owner  # one node per SQLite file by design
                 return
+            # B has asked again and again while A held the lease, and never got it.
+            await until(lambda: lb.tries >= 4, what="B's lease checks")
             assert [sa.owner, sb.owner] == [True, False]
+            assert la.tries >= 1
             await sa.stop()
-            for _ in range(50):
-                if sb.owner:
-                    break
-                await asyncio.sleep(0.1)
-            assert sb.owner
+            await until(lambda: sb.owner, what="B taking over")
+            assert not sa.owner
         finally:
             await sa.stop()
             await sb.stop()

@@ -7,11 +7,14 @@ import { renderTree, reveal } from "./tree.js";
 const treeEl = document.getElementById("member-tree");
 const detail = document.getElementById("member-detail");
 const canWrite = !!document.getElementById("add-root");
+const OPERATOR = document.body.dataset.role === "admin"; // only the admin role may read links
 const TYPE_LABEL = {
   system_account: () => t("System accounts"), general_meeting: () => t("General meetings"),
   instant_meeting: () => t("Instant meetings"), scheduled_meeting: () => t("Scheduled meetings"),
   vmr: () => t("Virtual meeting rooms"),
 };
+/** What an optional field emptied in the edit form means to the API. */
+const CLEARED = { remark: "", sip_host: null, sip_port: null };
 let byId = new Map();
 let selected = null;
 let links = {};
@@ -25,10 +28,12 @@ function index(members) {
 async function loadTree() {
   const { members } = await api("GET", "/members");
   index(members);
-  try {
-    links = {};
-    for (const l of (await api("GET", "/links")).links) links[l.member_id] = l;
-  } catch (e) { /* no links on this node or not allowed */ }
+  links = {};
+  if (OPERATOR) {
+    try {
+      for (const l of (await api("GET", "/links")).links) links[l.member_id] = l;
+    } catch (e) { /* no links on this node */ }
+  }
   const addRoot = document.getElementById("add-root");
   if (addRoot) addRoot.hidden = members.length > 0;
   renderTree(treeEl, members, {
@@ -72,8 +77,11 @@ function memberForm(title, initial, submit) {
   return form;
 }
 
+let showing = 0; // which select() call owns the detail pane (a later click wins)
+
 async function select(id) {
   selected = id;
+  const mine = ++showing;
   const m = byId.get(id);
   if (!m) { detail.replaceChildren(h("p", { class: "hint" }, t("Choose a member in the tree."))); return; }
   history.replaceState(null, "", `#member-${id}`);
@@ -92,11 +100,15 @@ async function select(id) {
     field(t("Remark"), m.remark));
   const ranges = h("section", { class: "ranges" }, h("h3", {}, t("Number ranges")));
   detail.replaceChildren(head, dl, ranges);
-  await showRanges(m, ranges);
-  if (canWrite && !m.server_url) detail.append(bindForm(m));
+  // mark the choice at once, with the heading (not after its ranges have loaded)
   treeEl.querySelectorAll('[role="treeitem"]').forEach((li) => {
     li.setAttribute("aria-selected", String(Number(li.dataset.member) === id));
   });
+  await showRanges(m, ranges);
+  // another member was chosen while this one's ranges loaded: its pane is not ours (the
+  // bind form appended here would have bound this member from the other one's details)
+  if (mine !== showing) return;
+  if (canWrite && !m.server_url) detail.append(bindForm(m));
 }
 
 async function showRanges(m, box) {
@@ -162,7 +174,11 @@ function edit(m) {
   detail.replaceChildren(memberForm(t("Edit {name}", { name: m.display_name }), m, async (values) => {
     const changes = {};
     for (const k of ["domain", "display_name", "username", "remark", "sip_host", "sip_port", "password"]) {
-      if (k in values && values[k] !== m[k]) changes[k] = values[k];
+      if (k in values) {
+        if (values[k] !== m[k]) changes[k] = values[k];
+      } else if (k in CLEARED && m[k] !== CLEARED[k] && m[k] !== undefined) {
+        changes[k] = CLEARED[k]; // an emptied field clears it (it was left out and kept)
+      }
     }
     if (Object.keys(changes).length) await api("PATCH", `/members/${m.id}`, changes);
     toast(t("Saved."));

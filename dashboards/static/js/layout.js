@@ -5,7 +5,12 @@ document.getElementById("fh-logout")?.addEventListener("click", async () => {
   try {
     await api("POST", "/auth/logout");
   } catch (e) {
-    /* already logged out: go to the login anyway */
+    // 401: already logged out. Anything else and the session may still be alive: say so
+    // instead of going to "/", which would send a live session straight back in.
+    if (e.status !== 401) {
+      toast(e.message);
+      return;
+    }
   }
   location.assign("/");
 });

@@ -11,6 +11,15 @@ lang.addEventListener("change", () => {
   location.reload();
 });
 
+/** `next` as a path of this hub, or "/" if it would leave it (the server checks it too). */
+function sameOrigin(next) {
+  try {
+    const u = new URL(next || "/", location.origin);
+    if (u.origin === location.origin) return u.pathname + u.search + u.hash;
+  } catch (e) { /* not a URL at all */ }
+  return "/";
+}
+
 form.addEventListener("submit", async (ev) => {
   ev.preventDefault();
   showError(error, null);
@@ -33,7 +42,7 @@ form.addEventListener("submit", async (ev) => {
     if (res.password_change_required) {
       location.assign("/password");
     } else {
-      location.assign(form.dataset.next || "/");
+      location.assign(sameOrigin(form.dataset.next));
     }
   } catch (e) {
     let msg = e.message;

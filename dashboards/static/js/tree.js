@@ -15,6 +15,11 @@ export function reveal(ul, id, parentOf) {
 export function renderTree(ul, members, { label, onSelect, selected } = {}) {
   const open = ul._open || (ul._open = new Set());
   const seen = ul._seen || (ul._seen = new Set());
+  // a re-render (a refresh, a twisty) keeps the keyboard focus where it was: replacing
+  // the rows would otherwise drop it on <body> (every 5 s on the topology page)
+  const active = ul.contains(document.activeElement) ? document.activeElement : null;
+  const focusedId = active?.closest('[role="treeitem"]')?.dataset.member;
+  const focusedLink = active?.tagName === "A";
   ul.replaceChildren();
   const add = (parent, m, depth) => {
     const kids = m.children || [];
@@ -38,7 +43,11 @@ export function renderTree(ul, members, { label, onSelect, selected } = {}) {
           onclick: (ev) => {
             ev.stopPropagation();
             expanded ? open.delete(m.id) : open.add(m.id);
-            renderTree(ul, members, { label, onSelect, selected });
+            // the selection may have moved since the last full render: keep the current one
+            const current = ul.querySelector('[role="treeitem"][aria-selected="true"]');
+            renderTree(ul, members, {
+              label, onSelect, selected: current ? Number(current.dataset.member) : selected,
+            });
           },
         }, expanded ? "▾" : "▸")
       : h("span", { class: "twisty" });
@@ -56,6 +65,14 @@ export function renderTree(ul, members, { label, onSelect, selected } = {}) {
     }
   };
   members.forEach((m) => add(ul, m, 0));
+  const items = [...ul.querySelectorAll('[role="treeitem"]')];
+  const back = focusedId != null && ul.querySelector(`[role="treeitem"][data-member="${focusedId}"]`);
+  if (back) {
+    items.forEach((li) => { li.tabIndex = li === back ? 0 : -1; });
+    ((focusedLink && back.querySelector("a")) || back).focus();
+  } else if (items.length && !items.some((li) => li.tabIndex === 0)) {
+    items[0].tabIndex = 0; // the selected row is hidden in a closed branch: Tab still reaches the tree
+  }
   if (!ul._keys) {
     ul._keys = true;
     ul.addEventListener("keydown", (ev) => {

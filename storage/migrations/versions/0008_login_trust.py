@@ -11,8 +11,8 @@ aggregated audit rows, API-set credentials awaiting a second person
 - ``audit_log``: ``count`` and ``aggregate_key`` (unique): refused anonymous attempts
   are one row per source, window and reason, with a count.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-30
 """
 
@@ -25,8 +25,8 @@ import orjson
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
@@ -86,7 +86,7 @@ def _rename_case_duplicates() -> None:
         )
         reason = (
             f"admin username {name!r} differed from the older {first[low]!r} only in case; "
-            f"renamed to {new!r} (migration 0005: usernames are unique ignoring case)"
+            f"renamed to {new!r} (migration 0008: usernames are unique ignoring case)"
         )
         log.warning("%s", reason)
         now = datetime.now(UTC)

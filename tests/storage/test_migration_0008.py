@@ -1,4 +1,4 @@
-"""Migration 0005 on a database that already holds names equal but for case."""
+"""Migration 0008 on a database that already holds names equal but for case."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def test_case_duplicates_are_renamed_and_logged(db_url):
         db = Database.open(db_url)
         try:
             async with db.engine.begin() as conn:
-                await conn.run_sync(_upgrade_to, "0004")
+                await conn.run_sync(_upgrade_to, "0007")
                 now = datetime.now(UTC)
                 if db.dialect == "sqlite":
                     now = now.replace(tzinfo=None)

@@ -1,0 +1,367 @@
+"""Federation data of a member: accounts, physical rooms, VMRs and call routes (CRUD).
+
+Under ``/members/{id}/accounts|rooms|vmrs|routes``. An admin manages its own member's
+data and its subordinates' (the member must be in its scope), nothing above or beside.
+Numbers must lie in the member's ranges (accounts: ``system_account``; VMRs: ``vmr`` or
+``general_meeting``); numbers and account names are unique federation-wide, and a clash
+is named only when the other item is in the caller's scope (else just "taken").
+Account passwords go in, never out: the API stores only the SIP digest secrets the
+member server needs (storage/datasets.py) and never echoes or logs the password.
+Every change is pushed to the member server by the sync (``/members/{id}/sync``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from starlette.responses import Response
+
+from dashboards.api import api
+from dashboards.api.members import READERS, WRITERS
+from dashboards.endpoint import Ctx
+from dashboards.errors import ApiError
+from dashboards.schemas import DOMAIN, NUMBER, PASSWORD, REMARK, obj
+from hub import password_policy
+from hub.datasets import MAX_DISPLAY, AccountKind, DataError
+from storage.datasets import RESOURCES, DataStore, Resource, RowsRefused, Scope, item_json
+
+DATA_STATUS = {
+    "unknown_item": 404,
+    "taken": 409,
+    "name_taken": 409,
+    "number_taken": 409,
+    "prefix_taken": 409,
+}
+"""Status per data-set refusal code; anything else is invalid input (422)."""
+
+ACCOUNT_NAME = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"}
+TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_DISPLAY}
+FIELDS: dict[str, dict[str, dict[str, Any]]] = {
+    "accounts": {
+        "kind": {"type": "string", "enum": [k.value for k in AccountKind]},
+        "number": NUMBER,
+        "name": ACCOUNT_NAME,
+        "display_name": {"type": "string", "maxLength": MAX_DISPLAY},
+        "password": PASSWORD,
+    },
+    "rooms": {
+        "name": TEXT,
+        "location": {"type": "string", "maxLength": 256},
+        "capacity": {"type": "integer", "minimum": 0, "maximum": 100_000},
+        "remark": REMARK,
+    },
+    "vmrs": {"number": NUMBER, "name": TEXT, "remark": REMARK},
+    "routes": {
+        "prefix": NUMBER,
+        "destination": {**DOMAIN, "pattern": "^[A-Za-z0-9.:\\[\\]-]+$"},
+        "priority": {"type": "integer", "minimum": 0, "maximum": 1000},
+        "remark": REMARK,
+    },
+}
+REQUIRED = {
+    "accounts": ("kind", "number", "name"),
+    "rooms": ("name",),
+    "vmrs": ("number", "name"),
+    "routes": ("prefix", "destination"),
+}
+
+
+def _item_schema(resource: str) -> dict[str, Any]:
+    props: dict[str, Any] = {"id": {"type": "integer"}, "member_id": {"type": "integer"}}
+    props.update({k: v for k, v in FIELDS[resource].items() if k != "password"})
+    props["version"] = {"type": "integer"}
+    return {"type": "object", "properties": props, "required": ["id", "member_id", "version"]}
+
+
+def store(ctx: Ctx) -> DataStore:
+    data = ctx.services.data
+    if data is None:
+        raise ApiError(503, "no_data_store", "this node keeps no federation data")
+    return data
+
+
+async def scope_for(ctx: Ctx, member_id: int) -> Scope:
+    """The federation as of now, with ``member_id`` checked to be in the caller's scope."""
+    view = await ctx.services.federation.current()
+    view.federation.require_within(ctx.me.scope, member_id)
+    return Scope(view.federation, view.plan, ctx.me.scope)
+
+
+def refusal(e: DataError) -> ApiError:
+    return ApiError(DATA_STATUS.get(e.code, 422), e.code, e.message, dict(e.details))
+
+
+async def _password(ctx: Ctx, name: str | None) -> str | None:
+    password = ctx.body.get("password")
+    if password is None:
+        return None
+    reasons = password_policy.check(password, name or "")
+    if reasons:
+        raise ApiError(422, "weak_password", "password " + "; ".join(reasons), {"reasons": reasons})
+    return str(password)
+
+
+def _register(resource: Resource) -> None:
+    name = resource.name
+    single = name[:-1]
+    path = f"/members/{{member_id}}/{name}"
+    item_path = f"{path}/{{item_id}}"
+    fields = FIELDS[name]
+    item = _item_schema(name)
+
+    async def list_items(ctx: Ctx) -> dict[str, Any]:
+        mid = ctx.int_param("member_id")
+        await scope_for(ctx, mid)
+        raw = ctx.query("after", "0", max_len=10) or "0"
+        if not (raw.isascii() and raw.isdigit()):
+            raise ApiError(422, "invalid_input", "query parameter after must be an item id")
+        after = int(raw)
+        rows = await store(ctx).items(resource, mid, after=after)
+        return {name: [item_json(resource, r) for r in rows]}
+
+    async def create(ctx: Ctx) -> dict[str, Any]:
+        mid = ctx.int_param("member_id")
+        ctx.target = f"member:{mid}/{single}"
+        ctx.details = {k: v for k, v in ctx.body.items() if k != "password"}
+        scope = await scope_for(ctx, mid)
+        password = await _password(ctx, ctx.body.get("name"))
+        try:
+            row = await store(ctx).create(scope, resource, mid, ctx.body, password=password)
+        except DataError as e:
+            raise refusal(e) from None
+        ctx.target = f"member:{mid}/{single}:{row.id}"
+        return item_json(resource, row)
+
+    async def get(ctx: Ctx) -> dict[str, Any]:
+        mid, iid = ctx.int_param("member_id"), ctx.int_param("item_id")
+        await scope_for(ctx, mid)
+        try:
+            return item_json(resource, await store(ctx).get(resource, mid, iid))
+        except DataError as e:
+            raise refusal(e) from None
+
+    async def change(ctx: Ctx) -> dict[str, Any]:
+        mid, iid = ctx.int_param("member_id"), ctx.int_param("item_id")
+        ctx.target = f"member:{mid}/{single}:{iid}"
+        ctx.details = {k: v for k, v in ctx.body.items() if k != "password"}
+        ctx.details["password_changed"] = "password" in ctx.body
+        scope = await scope_for(ctx, mid)
+        data = store(ctx)
+        try:
+            current = await data.get(resource, mid, iid)
+            account_name = ctx.body.get("name", getattr(current, "name", ""))
+            password = await _password(ctx, account_name)
+            row = await data.update(scope, resource, mid, iid, ctx.body, password=password)
+        except DataError as e:
+            raise refusal(e) from None
+        return item_json(resource, row)
+
+    async def remove(ctx: Ctx) -> None:
+        mid, iid = ctx.int_param("member_id"), ctx.int_param("item_id")
+        ctx.target = f"member:{mid}/{single}:{iid}"
+        await scope_for(ctx, mid)
+        try:
+            row = await store(ctx).delete(resource, mid, iid)
+        except DataError as e:
+            raise refusal(e) from None
+        ctx.details = {k: getattr(row, k) for k in resource.fields}
+
+    for fn, op in (
+        (list_items, f"list_{name}"),
+        (create, f"create_{single}"),
+        (get, f"get_{single}"),
+        (change, f"update_{single}"),
+        (remove, f"delete_{single}"),
+    ):
+        fn.__name__ = fn.__qualname__ = op  # the OpenAPI operation id
+
+    async def export(ctx: Ctx) -> Response:
+        mid = ctx.int_param("member_id")
+        await scope_for(ctx, mid)
+        rows: list[Any] = []
+        after = 0
+        while batch := await store(ctx).items(resource, mid, after=after):
+            rows += batch
+            after = batch[-1].id
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(resource.fields)
+        for r in rows:
+            w.writerow([_safe_cell(getattr(r, f)) for f in resource.fields])
+        return Response(
+            buf.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}-{mid}.csv"'},
+        )
+
+    async def import_csv(ctx: Ctx) -> dict[str, Any]:
+        mid = ctx.int_param("member_id")
+        ctx.target = f"member:{mid}/{name}"
+        scope = await scope_for(ctx, mid)
+        parsed, problems = _parse_csv(name, ctx.body["csv"])
+        ctx.details = {"rows": len(parsed) + len(problems)}
+        good: list[tuple[dict[str, Any], str | None]] = []
+        for n, values in parsed:
+            password = values.pop("password", None)
+            if password is not None:
+                reasons = password_policy.check(password, str(values.get("name", "")))
+                if reasons:
+                    problems.append(_row(n, "weak_password", "password " + "; ".join(reasons)))
+            good.append((values, password))
+        data = store(ctx)
+        try:
+            added = await data.create_many(scope, resource, mid, good, check_only=bool(problems))
+        except RowsRefused as e:  # with the rows refused before: one report of every row
+            problems += [_row(parsed[n - 1][0], err.code, err.message) for n, err in e.rows]
+            raise _refused_rows(problems) from None
+        ctx.details["imported"] = len(added)
+        return {"imported": len(added)}
+
+    export.__name__ = export.__qualname__ = f"export_{name}"
+    import_csv.__name__ = import_csv.__qualname__ = f"import_{name}"
+    api.route(
+        "GET",
+        f"{path}/export",
+        summary=f"A member's {name} as CSV (no secrets)",
+        tag="data",
+        roles=READERS,
+        errors=(403, 404),
+        media_type="text/csv",
+    )(export)
+    api.route(
+        "POST",
+        f"{path}/import",
+        summary=f"Add {name} from CSV, all or nothing, with a per-row error report",
+        tag="data",
+        body=obj({"csv": {"type": "string", "minLength": 1}}, ("csv",)),
+        response={"type": "object", "properties": {"imported": {"type": "integer"}}},
+        roles=WRITERS,
+        action=f"{single}.import",
+        errors=(403, 404, 409, 422),
+    )(import_csv)
+    api.route(
+        "GET",
+        path,
+        summary=f"A member's {name}",
+        tag="data",
+        response={"type": "object", "properties": {name: {"type": "array", "items": item}}},
+        roles=READERS,
+        query=(("after", {"type": "integer"}, "only items with a larger id (paging)"),),
+        errors=(403, 404),
+    )(list_items)
+    api.route(
+        "POST",
+        path,
+        summary=f"Add a {single} to a member in your scope",
+        tag="data",
+        ok=201,
+        body=obj(fields, REQUIRED[name]),
+        response=item,
+        roles=WRITERS,
+        action=f"{single}.create",
+        errors=(403, 404, 409, 422),
+    )(create)
+    api.route(
+        "GET",
+        item_path,
+        summary=f"One {single}",
+        tag="data",
+        response=item,
+        roles=READERS,
+        errors=(403, 404),
+    )(get)
+    api.route(
+        "PATCH",
+        item_path,
+        summary=f"Change a {single}",
+        tag="data",
+        body=obj(fields, (), minProperties=1),
+        response=item,
+        roles=WRITERS,
+        action=f"{single}.update",
+        errors=(403, 404, 409, 422),
+    )(change)
+    api.route(
+        "DELETE",
+        item_path,
+        summary=f"Remove a {single}",
+        tag="data",
+        ok=204,
+        roles=WRITERS,
+        action=f"{single}.delete",
+        errors=(403, 404),
+    )(remove)
+
+
+MAX_IMPORT_ROWS = 5000
+INTEGERS = {"capacity", "priority"}
+
+
+def _row(n: int, code: str, message: str) -> dict[str, Any]:
+    return {"row": n, "code": code, "message": message}
+
+
+def _refused_rows(rows: list[dict[str, Any]]) -> ApiError:
+    rows.sort(key=lambda r: r["row"])
+    return ApiError(
+        422,
+        "import_refused",
+        f"{len(rows)} rows refused; nothing was imported",
+        {"rows": rows[:500], "count": len(rows)},
+    )
+
+
+def _parse_csv(resource: str, text: str) -> tuple[list[tuple[int, dict[str, Any]]], list[Any]]:
+    """Rows (numbered from 1 after the header) checked against the create schema."""
+    reader = csv.DictReader(io.StringIO(text))
+    try:
+        columns = list(reader.fieldnames or [])
+        rows = list(itertools.islice(reader, MAX_IMPORT_ROWS + 1))
+    except csv.Error as exc:
+        raise ApiError(422, "invalid_csv", f"not CSV: {exc}") from None
+    allowed = set(FIELDS[resource])
+    unknown = [c for c in columns if c not in allowed]
+    missing = [c for c in REQUIRED[resource] if c not in columns]
+    if unknown or missing or len(set(columns)) != len(columns):
+        raise ApiError(
+            422,
+            "invalid_csv",
+            f"columns must be among {sorted(allowed)} with {list(REQUIRED[resource])}",
+            {"unknown": unknown[:20], "missing": missing},
+        )
+    validator = Draft202012Validator(obj(FIELDS[resource], REQUIRED[resource]))
+    good: list[tuple[int, dict[str, Any]]] = []
+    problems: list[dict[str, Any]] = []
+    for n, raw in enumerate(rows, start=1):
+        if n > MAX_IMPORT_ROWS:
+            raise ApiError(422, "too_many_rows", f"at most {MAX_IMPORT_ROWS} rows per import")
+        if None in raw:
+            problems.append(_row(n, "invalid_row", "more cells than columns"))
+            continue
+        values: dict[str, Any] = {k: v for k, v in raw.items() if v not in (None, "")}
+        for k in INTEGERS & set(values):
+            cell = str(values[k])
+            values[k] = int(cell) if cell.isascii() and cell.isdigit() and len(cell) < 10 else cell
+        errors = sorted(validator.iter_errors(values), key=lambda e: list(e.path))
+        if errors:
+            where = "/".join(str(p) for p in errors[0].path) or "row"
+            rule = errors[0].validator
+            problems.append(_row(n, "invalid_input", f"{where}: fails '{rule}'"))
+            continue
+        good.append((n, values))
+    return good, problems
+
+
+def _safe_cell(v: object) -> object:
+    """Cells a spreadsheet would run as formulas are quoted with '."""
+    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + v
+    return v
+
+
+for _resource in RESOURCES.values():
+    _register(_resource)

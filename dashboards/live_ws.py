@@ -1,0 +1,343 @@
+"""``/ws/live``: the dashboard websocket.
+
+Role: one connection's adapter onto the node's ``LiveHub`` (dashboards/livehub.py):
+a reader (inbound frames, validated against ``dashboards.api.asyncapi.INBOUND``) and
+its own writer task that drains only its own queue of the fan-out, so a slow
+dashboard never delays another.
+
+Handshake: the session cookie (browsers) or ``Authorization: Bearer fh_…``; no
+credentials → 401, an ``Origin`` other than the hub's own → 403, an account that must
+change its password → 403, a role other than ``admin`` → 403. Frames larger than
+``max_frame`` close the connection with 1009, more than ``rate`` frames per second
+(burst ``burst``) with 1008. Commands take the REST command route's path
+(``dashboards.api.commands.perform``) and are audited the same way. The frames are
+documented in docs/live-api.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from dashboards.api.asyncapi import INBOUND
+from dashboards.api.commands import audit_fields, perform
+from dashboards.api.live import ADMINS_ONLY
+from dashboards.auth import Principal, authenticate, require_password_changed, require_role
+from dashboards.body import check_json
+from dashboards.errors import ApiError, error_response
+from dashboards.forwarded import client_ip, is_https
+from dashboards.livehub import LiveHub
+from hub.controllist import ControlList, VenueFilter
+from hub.federation import FederationError
+
+log = logging.getLogger("fedhub.live")
+
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+
+
+# ---------------------------------------------------------------------------------------
+# The endpoint
+# ---------------------------------------------------------------------------------------
+
+
+def own_origin(ws: WebSocket, trusted_proxies: frozenset[str]) -> str:
+    """The hub's own origin as the browser names it: scheme://host[:port]."""
+    secure = ws.scope.get("scheme") in ("https", "wss") or is_https(ws.scope, trusted_proxies)
+    return f"{'https' if secure else 'http'}://{ws.headers.get('host', '')}".lower()
+
+
+def same_origin(origin: str, own: str) -> bool:
+    def norm(u: str) -> tuple[str, str, int | None]:
+        p = urlsplit(u.strip().lower())
+        try:
+            port = p.port or (443 if p.scheme == "https" else 80)
+        except ValueError:
+            return ("", "", None)
+        return (p.scheme, p.hostname or "", port)
+
+    return norm(origin) == norm(own) and norm(own)[1] != ""
+
+
+async def live_endpoint(ws: WebSocket) -> None:
+    services = ws.app.state.services
+    hub: LiveHub | None = services.livehub
+    config = services.config
+    try:
+        origin = ws.headers.get("origin")
+        if origin is not None and not same_origin(origin, own_origin(ws, config.trusted_proxies)):
+            raise ApiError(
+                403, "foreign_origin", "this websocket accepts the hub's own origin only"
+            )
+        principal = await authenticate(ws, services)
+        require_password_changed(principal)
+        require_role(principal, ADMINS_ONLY)
+        if hub is None:
+            raise ApiError(404, "live_disabled", "this node does not serve the live hub")
+    except ApiError as e:
+        log.info(
+            "refused /ws/live from %s: %s %s",
+            client_ip(ws.scope, config.trusted_proxies),
+            e.status,
+            e.code,
+        )
+        await ws.send_denial_response(error_response(e))
+        return
+    await ws.accept()
+    conn = _Connection(ws, hub, services, principal, client_ip(ws.scope, config.trusted_proxies))
+    await conn.run()
+
+
+class _Connection:
+    """One dashboard: its reader loop, its writer task and its commands."""
+
+    def __init__(
+        self, ws: WebSocket, hub: LiveHub, services: Any, principal: Principal, ip: str
+    ) -> None:
+        self.ws, self.hub, self.services, self.me, self.ip = ws, hub, services, principal, ip
+        self.cid, self.wake = hub.open()
+        s = hub.settings
+        self._tokens = float(s.burst)
+        self._last = hub.clock()
+        self._inflight: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        writer = asyncio.get_running_loop().create_task(self._writer(), name=f"ws-{self.cid}")
+        try:
+            await self._reader()
+        except WebSocketDisconnect:
+            pass
+        finally:
+            writer.cancel()
+            for task in list(self._inflight):
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
+            self.hub.close(self.cid)
+
+    async def _writer(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            sent, close = await self._send_batch()
+            if close is not None:
+                log.info("closing /ws/live %d: it fell behind too often", self.cid)
+                await self.ws.close(close, "too slow; reconnect later")
+                return
+            if sent:  # more may have queued (or a resnapshot be due) while sending
+                self.wake.set()
+
+    async def _send_batch(self) -> tuple[int, int | None]:
+        """Send what the fan-out holds for us. A function of its own so that no frame
+        (a snapshot can be megabytes) stays referenced while the writer waits."""
+        frames, close = self.hub.fanout.pop(self.cid, self.hub.clock())
+        for frame in frames:
+            await self.ws.send({"type": "websocket.send", "text": frame})
+        return len(frames), close
+
+    async def _reader(self) -> None:
+        s = self.hub.settings
+        while True:
+            msg = await self.ws.receive()
+            if msg["type"] == "websocket.disconnect":
+                return
+            text = msg.get("text")
+            size = len(text) if text is not None else len(msg.get("bytes") or b"")
+            if size > s.max_frame:
+                await self.ws.close(CLOSE_TOO_BIG, f"frames are limited to {s.max_frame} bytes")
+                return
+            if not self._take_token():
+                await self.ws.close(CLOSE_POLICY, f"more than {s.rate:g} frames per second")
+                return
+            if text is None:
+                self._error(None, "bad_frame", "send JSON text frames")
+                continue
+            self._handle(text)
+
+    def _take_token(self) -> bool:
+        s, now = self.hub.settings, self.hub.clock()
+        self._tokens = min(float(s.burst), self._tokens + (now - self._last) * s.rate)
+        self._last = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+    def _error(self, frame_id: object, code: str, message: str) -> None:
+        fid = frame_id if isinstance(frame_id, str) and len(frame_id) <= 64 else None
+        self.hub.reply(self.cid, {"type": "error", "id": fid, "code": code, "message": message})
+
+    def _handle(self, text: str) -> None:
+        try:
+            frame = orjson.loads(text)
+        except orjson.JSONDecodeError as e:
+            return self._error(None, "bad_frame", f"not JSON: {e}")
+        if not isinstance(frame, dict):
+            return self._error(None, "bad_frame", "a frame is a JSON object with a type")
+        kind, fid = frame.get("type"), frame.get("id")
+        schema = INBOUND.get(kind) if isinstance(kind, str) else None
+        if schema is None:
+            known = ", ".join(sorted(INBOUND))
+            return self._error(fid, "unknown_type", f"type must be one of {known}")
+        try:
+            check_json(frame, schema)
+        except ApiError as e:
+            return self._error(fid, "invalid_frame", e.message)
+        if kind == "subscribe":
+            self._spawn(self._subscribe(frame))
+        elif kind == "unsubscribe":
+            if not self.hub.fanout.unsubscribe(self.cid, str(fid)):
+                self._error(fid, "unknown_subscription", f"no subscription {fid!r} is open")
+        else:
+            if len(self._inflight) >= self.hub.settings.commands_in_flight:
+                return self._error(fid, "busy", "too many commands in flight; wait for results")
+            self._spawn(self._command(frame))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _subscribe(self, f: dict[str, Any]) -> None:
+        filters = f.get("filters", {})
+        try:
+            view = await self.services.federation.current()
+            fed = view.federation
+            fed.require_within(self.me.scope, f["member_id"])
+            vf = VenueFilter.build(
+                fed,
+                self.me.scope,
+                filters.get("members"),
+                filters.get("status"),
+                filters.get("muted"),
+                filters.get("camera_on"),
+            )
+        except FederationError as e:
+            return self._error(f["id"], e.code, e.message)
+        refusal = self.hub.fanout.subscribe(self.cid, f["id"], f["member_id"], f["conference"], vf)
+        if refusal is not None:
+            return self._error(f["id"], refusal.code, refusal.message)
+        self.hub.wake(self.cid)
+
+    # -- commands ------------------------------------------------------------------------
+
+    async def _command(self, f: dict[str, Any]) -> None:
+        fut, new = self.hub.remembered(self.me.admin.id, f["id"])
+        if new:
+            try:
+                fut.set_result(await self._execute(f))
+            except Exception as e:  # never leave a remembered command unanswered
+                log.exception("command %s failed", f["id"])
+                fut.set_result(
+                    [self._result(f["id"], "failed", f"internal error: {type(e).__name__}")]
+                )
+        for frame in await asyncio.shield(fut):
+            self.hub.reply(self.cid, frame)
+
+    @staticmethod
+    def _result(cid: str, status: str, reason: str, **extra: object) -> dict[str, Any]:
+        return {"type": "result", "id": cid, "status": status, "reason": reason, **extra}
+
+    async def _execute(self, f: dict[str, Any]) -> list[dict[str, Any]]:
+        cid = f["id"]
+        if "venues" in f or "selection" in f:
+            if f["kind"] in ("layout", "call") or "venue" in f:
+                return [
+                    self._result(
+                        cid,
+                        "failed",
+                        "invalid_frame: selections take venue commands and no 'venue'",
+                    )
+                ]
+            targets = await self._selection(f)
+            if isinstance(targets, str):
+                return [self._result(cid, "failed", targets)]
+            if not targets:
+                return [self._result(cid, "failed", "the selection holds no venue in your scope")]
+            results = await asyncio.gather(*(self._one(f, t, len(targets)) for t in targets))
+            return list(results)
+        return [await self._one(f, (f["member_id"], f["conference"], f.get("venue", "")), 0)]
+
+    async def _selection(self, f: dict[str, Any]) -> list[tuple[int, str, str]] | str:
+        view = await self.services.federation.current()
+        fed = view.federation
+        try:
+            fed.require_within(self.me.scope, f["member_id"])
+        except FederationError as e:
+            return f"{e.code}: {e.message}"
+        allowed = VenueFilter.build(fed, self.me.scope)
+        listed = ControlList(self.hub.reader, f["member_id"], f["conference"])
+        if not listed.exists:
+            return f"not_found: member {f['member_id']} runs no conference {f['conference']!r} now"
+        if f.get("selection") == "all":
+            return [k for k, v in listed.venues.items() if allowed.admits(v)]
+        wanted = {(r["member_id"], r["conference"], r["id"]) for r in f["venues"]}
+        return [k for k in wanted if k in listed.venues and allowed.admits(listed.venues[k])] + [
+            k for k in wanted if k not in listed.venues
+        ]
+
+    async def _one(
+        self, f: dict[str, Any], target: tuple[int, str, str], of: int
+    ) -> dict[str, Any]:
+        mid, conference, venue = target
+        body: dict[str, Any] = {"kind": f["kind"], "conference": conference}
+        body["id"] = f["id"] if not of else _sub_id(f["id"], target)
+        if venue:
+            body["venue"] = venue
+        for k in ("args", "deadline_s"):
+            if k in f:
+                body[k] = f[k]
+        extra: dict[str, object] = (
+            {"venue": {"member_id": mid, "conference": conference, "id": venue}, "of": of}
+            if of
+            else {}
+        )
+        target_text, details = audit_fields(mid, body)
+        details["via"] = "ws"
+        try:
+            out = await perform(self.services, self.me.scope, mid, body, details)
+        except FederationError as e:
+            await self._audit(target_text, "refused", f"{e.code}: {e.message}", details)
+            return self._result(f["id"], "failed", f"{e.code}: {e.message}", **extra)
+        except ApiError as e:
+            await self._audit(target_text, "refused", f"{e.code}: {e.message}", details)
+            return self._result(f["id"], "failed", f"{e.code}: {e.message}", **extra)
+        await self._audit(target_text, "ok", "", details)
+        return self._result(f["id"], out["status"], out["reason"], **extra)
+
+    async def _audit(
+        self, target: str, result: str, reason: str, details: dict[str, object]
+    ) -> None:
+        p = self.me
+        try:
+            await self.services.audit.record(
+                action="command",
+                result=result,
+                admin_id=p.admin.id,
+                admin_name=p.label,
+                member_id=p.admin.member_id,
+                source_ip=self.ip,
+                target=target,
+                reason=reason,
+                details=details,
+            )
+        except Exception:
+            log.exception("could not write the audit log for a live command")
+
+
+def _sub_id(command_id: str, target: tuple[int, str, str]) -> str:
+    """The member-link command id of one venue of a selection (stable, ≤ 64 chars)."""
+    digest = hashlib.blake2s(repr(target).encode(), digest_size=6).hexdigest()
+    return f"{command_id[:51]}-{digest}"
+
+
+def live_route() -> WebSocketRoute:
+    return WebSocketRoute("/ws/live", live_endpoint)

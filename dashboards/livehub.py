@@ -1,0 +1,440 @@
+"""The node's live service: fan-out tick, link watching, journal and metrics hooks.
+
+Role: the asyncio side of ``hub.fanout.Fanout``, shared by every ``/ws/live``
+connection (dashboards/live_ws.py), one-click calls (dashboards/api/calls.py) and
+``/metrics``. It receives the cascade deltas through the ``hub.broker`` channel
+``live.deltas`` (the links publish there; every node's hub subscribes), flushes the
+fan-out every tick and wakes the writers of the connections that got frames, marks
+members stale while their link is down, and appends every state change, link change,
+command and call result to the journal (storage/journal.py), flushed once a second.
+Built by ops/hub.py; ``start()``/``stop()`` run in the app's lifespan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import itertools
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol
+
+from controllers.manager import LinkManager
+from dashboards.api.calls import CallRegistry
+from dashboards.metrics import HubMetrics
+from hub.broker import Broker, Publication
+from hub.cascade import ConferenceDelta, Delta
+from hub.controllist import LiveReader
+from hub.fanout import Fanout, FanoutSettings
+from storage.journal import Journal, Retention
+from storage.settings import SettingsStore
+
+log = logging.getLogger("fedhub.live")
+
+TRIM_AFTER = 32 * 1024 * 1024
+"""Characters of snapshots sent after which the freed heap is returned to the system."""
+
+
+def _malloc_trim() -> None:
+    """glibc keeps freed large buffers in its heap; return them (no-op elsewhere)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+DELTAS = "live.deltas"
+"""Broker channel of cascade deltas (published by the node that owns the links)."""
+
+COMMANDS = "live.commands"
+"""Broker channel of commands for the node that owns the links (``RoutedCommand``)."""
+
+
+def replies(node: str) -> str:
+    """Broker channel of the results for commands issued on ``node``."""
+    return f"live.replies.{node}"
+
+
+@dataclass(frozen=True, slots=True)
+class RoutedCommand:
+    """A command issued on ``origin`` for a member whose link another node owns."""
+
+    request: str
+    origin: str
+    member_id: int
+    kind: str
+    conference: str
+    venue: str
+    args: dict[str, Any] | None
+    deadline: float
+    command_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RoutedResult:
+    request: str
+    id: str
+    status: str
+    reason: str
+
+
+SECTION = "live"
+"""Settings section: journal retention and who may read /metrics (docs/live-api.md)."""
+
+DEFAULTS: dict[str, Any] = {
+    "journal_max_age_days": 7,
+    "journal_max_rows": 1_000_000,
+    "metrics_access": "loopback",
+}
+
+
+class LiveView(LiveReader, Protocol):
+    """What the live hub reads of the live state (``hub.live.LiveState``)."""
+
+    def position(self, member_id: int) -> tuple[int | None, int]: ...
+
+    def members(self) -> Sequence[int]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSettings:
+    """Limits and timers of the live websocket (seconds, frames, bytes)."""
+
+    fanout: FanoutSettings = field(default_factory=FanoutSettings)
+    max_frame: int = 64 * 1024
+    rate: float = 20.0
+    burst: int = 40
+    commands_in_flight: int = 64
+    link_poll: float = 0.25
+    remembered_commands: int = 4096
+    journal_flush: float = 1.0
+    settings_poll: float = 30.0
+
+
+class LiveHub:
+    """This node's live service; ``start()`` in the app's lifespan, ``stop()`` after."""
+
+    def __init__(
+        self,
+        reader: LiveView,
+        broker: Broker[Any],
+        settings: LiveSettings | None = None,
+        *,
+        node: str | None = None,
+        journal: Journal | None = None,
+        stored: SettingsStore | None = None,
+        link_states: Callable[[], dict[int, bool]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings or LiveSettings()
+        self.reader = reader
+        self.broker = broker
+        self.fanout = Fanout(reader, self.settings.fanout)
+        self.clock = clock
+        self.journal = journal
+        self.stored = stored
+        self.options: dict[str, Any] = dict(DEFAULTS)
+        self.metrics = HubMetrics()
+        self._link_states = link_states
+        self._links: dict[int, bool] = {}
+        self._wakes: dict[int, asyncio.Event] = {}
+        self._ids = itertools.count(1)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._commands: OrderedDict[tuple[int, str], asyncio.Future[list[dict[str, Any]]]] = (
+            OrderedDict()
+        )
+        self._journaled: dict[tuple[int, str, str], tuple[object, ...]] = {}
+        self.calls = CallRegistry()
+        self._spawned: set[asyncio.Task[Any]] = set()
+        self.node = node or broker.node
+        self._routed: dict[str, asyncio.Future[RoutedResult]] = {}
+        self._requests = itertools.count(1)
+        self._subs = [
+            broker.subscribe(DELTAS, self._on_deltas),
+            broker.subscribe(replies(self.node), self._on_reply),
+        ]
+
+    # -- commands for links another node owns ------------------------------------------
+
+    @property
+    def routes_commands(self) -> bool:
+        """Whether a command for a link owned elsewhere can reach that node."""
+        return self.broker.spans_nodes
+
+    def serve_commands(self, manager: LinkManager) -> None:
+        """Carry out commands published for members whose link ``manager`` holds."""
+
+        def on_command(pub: Publication[Any]) -> None:
+            cmd = pub.data
+            if isinstance(cmd, RoutedCommand) and manager.link(cmd.member_id) is not None:
+                self.spawn(self._carry_out(manager, cmd))
+
+        self._subs.append(self.broker.subscribe(COMMANDS, on_command))
+
+    async def _carry_out(self, manager: LinkManager, cmd: RoutedCommand) -> None:
+        r = await manager.send_command(
+            cmd.member_id,
+            cmd.kind,
+            (cmd.conference, cmd.venue),
+            cmd.args,
+            cmd.deadline,
+            cmd.command_id,
+        )
+        self.broker.publish(
+            replies(cmd.origin), RoutedResult(cmd.request, r.id, r.status, r.reason)
+        )
+
+    def _on_reply(self, pub: Publication[Any]) -> None:
+        res = pub.data
+        fut = self._routed.get(res.request) if isinstance(res, RoutedResult) else None
+        if fut is not None and not fut.done():
+            fut.set_result(res)
+
+    async def route(
+        self,
+        member_id: int,
+        kind: str,
+        target: tuple[str, str],
+        args: dict[str, Any] | None,
+        deadline: float,
+        command_id: str | None,
+    ) -> RoutedResult:
+        """Send a command through the broker to the node owning the link; one result.
+
+        At-most-once delivery: a lost command or reply shows as ``timeout`` a little
+        after the deadline (the owner's own deadline answers first when it got it).
+        """
+        request = f"{self.node}-{next(self._requests)}"
+        fut: asyncio.Future[RoutedResult] = asyncio.get_running_loop().create_future()
+        self._routed[request] = fut
+        cmd = RoutedCommand(
+            request, self.node, member_id, kind, target[0], target[1], args, deadline, command_id
+        )
+        try:
+            self.broker.publish(COMMANDS, cmd)
+            return await asyncio.wait_for(fut, deadline + 1.0)
+        except TimeoutError:
+            reason = f"no node carried the command within {deadline:g} s"
+            return RoutedResult(request, command_id or request, "timeout", reason)
+        finally:
+            self._routed.pop(request, None)
+
+    # -- inputs ------------------------------------------------------------------------
+
+    def publish_deltas(self, deltas: list[Delta]) -> None:
+        """The links' delta sink: hand the batch to every node's fan-out."""
+        self.broker.publish(DELTAS, deltas)
+
+    def _on_deltas(self, pub: Publication[list[Delta]]) -> None:
+        self.fanout.apply(pub.data)
+        if self.journal is not None:
+            try:
+                self._journal_deltas(pub.data)
+            except Exception:  # the journal must never stop the stream
+                log.exception("journaling live deltas failed")
+
+    def _journal_deltas(self, deltas: list[Delta]) -> None:
+        """State changes into the journal; statistics-only changes are left out."""
+        assert self.journal is not None
+        for d in deltas:
+            try:
+                seq = self.reader.position(d.member_id)[1]
+            except KeyError:  # a member forgotten in the same batch
+                seq = 0
+            if isinstance(d, ConferenceDelta):
+                c = d.conference
+                data: dict[str, Any] = (
+                    {"ended": True}
+                    if c is None
+                    else {"name": c.name, "kind": c.kind.value, "layout": c.layout}
+                )
+                if c is None:
+                    for key in [k for k in self._journaled if k[:2] == (d.member_id, d.number)]:
+                        del self._journaled[key]
+                self.journal.append(d.member_id, d.number, "conference", "", seq, data)
+                continue
+            key = (d.member_id, d.conference, d.venue_id)
+            v = d.venue
+            if v is None:
+                self._journaled.pop(key, None)
+                gone = {"removed": True}
+                self.journal.append(d.member_id, d.conference, "venue", d.venue_id, seq, gone)
+                continue
+            shown = (v.status, v.muted, v.camera_on, v.role, v.reason, v.name)
+            if self._journaled.get(key) == shown:
+                continue  # statistics only
+            self._journaled[key] = shown
+            data = {
+                "status": v.status.value,
+                "muted": v.muted,
+                "camera_on": v.camera_on,
+                "role": v.role.value,
+                "reason": v.reason,
+            }
+            if v.cascade is not None:
+                data["cascade"] = {"member": v.cascade.member, "conference": v.cascade.conference}
+            self.journal.append(d.member_id, d.conference, "venue", d.venue_id, seq, data)
+
+    def record(
+        self, member_id: int, conference: str, kind: str, subject: str, data: dict[str, Any]
+    ) -> None:
+        """Journal a command, result or call event (no-op without a journal)."""
+        if self.journal is not None:
+            self.journal.append(member_id, conference, kind, subject, 0, data)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.reload_options()
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._tick(), name="live-tick")]
+        if self._link_states is not None:
+            self._tasks.append(loop.create_task(self._watch_links(), name="live-links"))
+        if self.journal is not None:
+            self._tasks.append(loop.create_task(self._flush_journal(), name="live-journal"))
+
+    async def reload_options(self) -> None:
+        """Read the ``live`` settings section (journal retention, metrics access)."""
+        if self.stored is None:
+            return
+        try:
+            stored, _ = await self.stored.get(SECTION)
+        except Exception:
+            log.exception("could not read the live settings")
+            return
+        self.options = {**DEFAULTS, **stored}
+        if self.journal is not None:
+            self.journal.retention = Retention(
+                max_age=timedelta(days=float(self.options["journal_max_age_days"])),
+                max_rows=int(self.options["journal_max_rows"]),
+            )
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coro`` in the background (kept referenced; cancelled at stop)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._spawned.add(task)
+        task.add_done_callback(self._spawned.discard)
+
+    async def stop(self) -> None:
+        await self.calls.stop()
+        for task in list(self._spawned):
+            task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self.journal is not None:
+            with contextlib.suppress(Exception):
+                await self.journal.flush()
+
+    async def _tick(self) -> None:
+        tick = self.settings.fanout.tick
+        trimmed_at, trimmed_chars = self.clock(), 0
+        while True:
+            await asyncio.sleep(tick)
+            now = self.clock()
+            for cid in self.fanout.flush(now):
+                wake = self._wakes.get(cid)
+                if wake is not None:
+                    wake.set()
+            sent = self.fanout.counters.snapshot_chars
+            if sent - trimmed_chars > TRIM_AFTER and now - trimmed_at > 1.0:
+                # Snapshots are large one-off strings (copied per client on their way
+                # out); hand the freed heap back so a burst of them does not stay in RSS.
+                trimmed_at, trimmed_chars = now, sent
+                _malloc_trim()
+
+    async def _flush_journal(self) -> None:
+        assert self.journal is not None
+        polled = self.clock()
+        while True:
+            await asyncio.sleep(self.settings.journal_flush)
+            try:
+                await self.journal.flush()
+            except Exception:
+                log.exception("writing the live journal failed (kept in memory, bounded)")
+            if self.clock() - polled >= self.settings.settings_poll:
+                polled = self.clock()
+                await self.reload_options()
+
+    async def _watch_links(self) -> None:
+        while True:
+            self.check_links()
+            await asyncio.sleep(self.settings.link_poll)
+
+    def watch_links(self, manager: LinkManager) -> None:
+        """Read link states from ``manager`` (members it holds state for)."""
+
+        def states() -> dict[int, bool]:
+            out = {}
+            for mid in self.reader.members():
+                link = manager.link(mid)
+                out[mid] = link is not None and link.link_state == "up"
+            return out
+
+        self._link_states = states
+
+    def check_links(self) -> None:
+        """Mark members whose link went down stale (and back); cheap when nothing moved."""
+        if self._link_states is None:
+            return
+        states = self._link_states()
+        for mid, up in states.items():
+            if self._links.get(mid, True) != up:
+                self.fanout.set_link(mid, up)
+                self.record(mid, "", "link", "", {"up": up})
+            self._links[mid] = up
+        for mid in [m for m in self._links if m not in states]:
+            del self._links[mid]
+            self.fanout.set_link(mid, True)
+
+    def links_up(self) -> dict[int, bool]:
+        return dict(self._links)
+
+    # -- connections -----------------------------------------------------------------------
+
+    def open(self) -> tuple[int, asyncio.Event]:
+        cid = next(self._ids)
+        self.fanout.connect(cid)
+        wake = self._wakes[cid] = asyncio.Event()
+        return cid, wake
+
+    def close(self, cid: int) -> None:
+        self.fanout.disconnect(cid)
+        self._wakes.pop(cid, None)
+
+    def reply(self, cid: int, frame: dict[str, Any]) -> None:
+        self.fanout.reply(cid, frame)
+        self.wake(cid)
+
+    def wake(self, cid: int) -> None:
+        wake = self._wakes.get(cid)
+        if wake is not None:
+            wake.set()
+
+    @property
+    def connections(self) -> int:
+        return len(self._wakes)
+
+    def remembered(
+        self, admin_id: int, command_id: str
+    ) -> tuple[asyncio.Future[list[dict[str, Any]]], bool]:
+        """The future of a command id (idempotency): (future, True if it is new)."""
+        key = (admin_id, command_id)
+        fut = self._commands.get(key)
+        if fut is not None:
+            self._commands.move_to_end(key)
+            return fut, False
+        fut = asyncio.get_running_loop().create_future()
+        self._commands[key] = fut
+        while len(self._commands) > self.settings.remembered_commands:
+            self._commands.popitem(last=False)
+        return fut, True

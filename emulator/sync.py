@@ -1,0 +1,100 @@
+"""The member server's side of data-set sync: apply a push atomically, keep it, answer.
+
+Role: what an emulated member holds of each data set the hub pushes (accounts, rooms,
+VMRs, routes, the federation list, domains, numbers), as ``(version, items by key)``.
+``apply(sync)`` returns the one ``SyncAck`` to send. A push is applied whole or not at
+all: it is checked and applied to a copy, which replaces the held data set only if
+every item was good. Pushing the version already held is acknowledged again without
+change (idempotent); a delta whose ``base`` is not the held version is refused, so
+the hub sends everything; a whole data set always replaces what is held. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from controllers.messages import Sync, SyncAck
+
+MAX_KEY = 64
+MAX_ITEMS = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """One data set as the member holds it."""
+
+    version: int = 0
+    items: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+
+
+class BadItem(ValueError):
+    """An item of a push that cannot be applied; the whole push is refused."""
+
+
+def _key(item: Mapping[str, Any]) -> str:
+    key = item.get("key")
+    if not isinstance(key, str) or not 0 < len(key) <= MAX_KEY:
+        raise BadItem(f"item key must be a string of 1..{MAX_KEY} characters, not {key!r}")
+    return key
+
+
+class MemberData:
+    """Every data set a member server holds (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.held: dict[str, Held] = {}
+        self.applied = 0  # pushes that changed something
+
+    def version(self, dataset: str) -> int:
+        return self.held.get(dataset, Held()).version
+
+    def items(self, dataset: str) -> Mapping[str, Mapping[str, Any]]:
+        return self.held.get(dataset, Held()).items
+
+    def apply(self, sync: Sync) -> SyncAck:
+        """Apply one push whole or not at all; the ack to send back."""
+        current = self.held.get(sync.dataset, Held())
+        if not sync.full and sync.revision == current.version:
+            return SyncAck(sync.dataset, sync.revision, ok=True)  # a repeated delta: held
+        if not sync.full and sync.base != current.version:
+            return SyncAck(
+                sync.dataset,
+                sync.revision,
+                ok=False,
+                error=f"holding version {current.version}, not {sync.base}: send everything",
+            )
+        try:
+            items = self._applied(current, sync)
+        except BadItem as exc:
+            return SyncAck(sync.dataset, sync.revision, ok=False, error=str(exc)[:512])
+        self.held[sync.dataset] = Held(sync.revision, MappingProxyType(items))
+        self.applied += 1
+        return SyncAck(sync.dataset, sync.revision, ok=True)
+
+    @staticmethod
+    def _applied(current: Held, sync: Sync) -> dict[str, Mapping[str, Any]]:
+        items: dict[str, Mapping[str, Any]] = {} if sync.full else dict(current.items)
+        for item in sync.items:
+            key = _key(item)
+            deleted = item.get("deleted", False)
+            if not isinstance(deleted, bool):
+                raise BadItem(f"item {key}: deleted must be a boolean")
+            if deleted:
+                items.pop(key, None)
+            else:
+                items[key] = MappingProxyType(dict(item))
+            if len(items) > MAX_ITEMS:
+                raise BadItem(f"more than {MAX_ITEMS} items")
+        return items
+
+    def lose_everything(self) -> None:
+        """Fault injection: the server lost its data (a disk was replaced)."""
+        self.held.clear()
+
+    def wipe(self, datasets: tuple[str, ...]) -> None:
+        """Binding: the server forgets what it held of ``datasets`` (its local accounts)."""
+        for d in datasets:
+            self.held.pop(d, None)

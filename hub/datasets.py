@@ -1,0 +1,113 @@
+"""Federation data sets: what the platform owns and pushes to every member server.
+
+Role: the nine data sets and their rules, pure. Six are stored per member (three kinds
+of accounts, physical rooms, virtual meeting rooms, call routes); three are derived
+from the federation itself (the member list, primary domains, number resources).
+``check_*`` functions decide whether a record may exist given the number plan;
+storage calls them inside its write transaction and raises what they raise.
+Every refusal is a ``DataError(code, message, details)``.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+from hub.numbering import NumberPlan, NumberPlanError, RangeType, validate_number
+
+MAX_NAME = 64
+MAX_DISPLAY = 128
+MAX_REMARK = 512
+_ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+
+
+class Dataset(StrEnum):
+    """The nine data sets a member server receives, each versioned on its own."""
+
+    USER_ACCOUNTS = "user_accounts"
+    ROOM_ACCOUNTS = "room_accounts"
+    OTHER_ACCOUNTS = "other_accounts"
+    ROOMS = "rooms"
+    VMRS = "vmrs"
+    ROUTES = "routes"
+    FEDERATION = "federation"
+    DOMAINS = "domains"
+    NUMBERS = "numbers"
+
+
+DERIVED: frozenset[Dataset] = frozenset({Dataset.FEDERATION, Dataset.DOMAINS, Dataset.NUMBERS})
+"""Computed from the federation (members, domains, ranges): versioned by its revision
+and always sent whole."""
+STORED: tuple[Dataset, ...] = tuple(d for d in Dataset if d not in DERIVED)
+
+
+class AccountKind(StrEnum):
+    USER = "user"
+    ROOM_DEVICE = "room_device"
+    OTHER = "other"
+
+
+ACCOUNT_DATASET: dict[AccountKind, Dataset] = {
+    AccountKind.USER: Dataset.USER_ACCOUNTS,
+    AccountKind.ROOM_DEVICE: Dataset.ROOM_ACCOUNTS,
+    AccountKind.OTHER: Dataset.OTHER_ACCOUNTS,
+}
+
+
+class DataError(Exception):
+    """A refused data change; ``code`` is machine-readable, ``details`` JSON-able."""
+
+    def __init__(self, code: str, message: str, details: dict[str, object] | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details: dict[str, object] = details or {}
+
+
+def check_account_name(name: str) -> str:
+    if not isinstance(name, str) or not _ACCOUNT_NAME.match(name):
+        raise DataError(
+            "invalid_name",
+            "an account name is 1-64 letters, digits, '_', '.', '@' or '-', "
+            "starting with a letter or digit",
+            {"name": name if isinstance(name, str) else repr(name)},
+        )
+    return name
+
+
+def _number(number: str) -> str:
+    try:
+        return validate_number(number)
+    except NumberPlanError as exc:
+        raise DataError(exc.code, exc.message, exc.details) from None
+
+
+def check_number_in(
+    plan: NumberPlan, member_id: int, number: str, types: tuple[RangeType, ...]
+) -> str:
+    """``number`` if it lies in one of ``member_id``'s ranges of ``types``, else refuse."""
+    _number(number)
+    rng = plan.range_for(number)
+    if rng is None or rng.member_id != member_id or rng.type not in types:
+        kinds = " or ".join(str(t) for t in types)
+        raise DataError(
+            "number_outside_ranges",
+            f"number {number} is not in one of member {member_id}'s {kinds} ranges",
+            {"number": number, "member_id": member_id, "range_types": [str(t) for t in types]},
+        )
+    return number
+
+
+def check_account_number(plan: NumberPlan, member_id: int, number: str) -> str:
+    """Accounts take numbers from their member's ``system_account`` ranges."""
+    return check_number_in(plan, member_id, number, (RangeType.SYSTEM_ACCOUNT,))
+
+
+def check_vmr_number(plan: NumberPlan, member_id: int, number: str) -> str:
+    """Virtual meeting rooms take numbers from ``vmr`` (or ``general_meeting``) ranges."""
+    return check_number_in(plan, member_id, number, (RangeType.VMR, RangeType.GENERAL_MEETING))
+
+
+def check_route_prefix(prefix: str) -> str:
+    """A call route matches dialled numbers by a 1-15 digit prefix."""
+    return _number(prefix)

@@ -1,0 +1,537 @@
+"""Benchmark of the live fan-out: member event -> dashboard frame, against raw broadcast.
+
+Run from the project root: ``python tests/bench/bench_fanout.py [--quick]``.
+
+Four processes (this file in four roles), so no two sides share an event loop:
+
+* ``emulator``: the load federation (a province and N-1 cities, all cascaded into the
+  province's meeting). On ``rate R`` it floods mute/camera/quality events at R per
+  second over every member but the probe members, and toggles the mute of one probe
+  venue every 50 ms, printing each probe's wall-clock emission time (the event is
+  clocked where the emulator emits it).
+* ``hub``: the real hub (``ops.hub.build_services`` + ``create_app`` on uvicorn and
+  uvloop, journal included) linked to every member; dashboards subscribe to the
+  province's federation conference on ``/ws/live``.
+* ``raw``: the same links feeding a minimal ``websockets`` server that sends one frame
+  per event to every client with ``websockets.broadcast``.
+* ``clients``: C dashboards on one event loop; each records when it first sees each
+  new mute state of a probe venue.
+
+Per rate and server: probe latency p50/p99 (emission -> frame received), frames and
+bytes per second received by all clients, the server's CPU (share of one core), and
+the server's RSS growth per dashboard after all connected. Human-readable lines, then
+one JSON object as the last line, with ``"goal": {"rate": 2000, "hub_p99_ms": …,
+"raw_p99_ms": …}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+SEED = 7
+PROBES = 10
+PROBE_EVERY = 0.05
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def load(members: int, venues: int) -> list[Any]:
+    from emulator.federation import build_load_federation
+
+    return build_load_federation(SEED, members, venues)
+
+
+def probe_marker(specs: list[Any]) -> bytes:
+    """The common prefix of the probe venues' ids (the last PROBES members)."""
+    ids = [s.venues[0].id for s in specs[-PROBES:]]
+    prefix = os.path.commonprefix(ids)  # noqa: RUF071 - ids, not paths
+    assert not any(s.venues[0].id.startswith(prefix) for s in specs[:-PROBES]), prefix
+    return f'"id":"{prefix}'.encode()
+
+
+async def stdin_lines() -> asyncio.StreamReader:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    return reader
+
+
+def say(obj: object) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+# -- roles ------------------------------------------------------------------------------
+
+
+async def role_emulator(a: argparse.Namespace) -> None:
+    from emulator.activity import Activity, drive
+    from emulator.behaviour import Behaviour
+    from emulator.federation import serve_federation
+
+    specs = load(a.members, a.venues)
+    quiet = Behaviour((0.0, 0.0), (0.0, 0.0), 0.0, 0.0, 0.0, 0.0, 0.0)
+    running = await serve_federation(specs, behaviour=quiet, idle_timeout=120)
+    members = running.federation.members
+    flood = [members[s.key] for s in specs[:-PROBES]]
+    probes = [(members[s.key], s.meeting, s.venues[0].id) for s in specs[-PROBES:]]
+    say({"port": running.server.port})
+    tasks: list[asyncio.Task[None]] = []
+
+    async def probe() -> None:
+        i = 0
+        while True:
+            await asyncio.sleep(PROBE_EVERY)
+            m, conf, vid = probes[i % PROBES]
+            i += 1
+            venue = m.world.venue(conf, vid)
+            if venue is None:
+                continue
+            t = time.time()
+            m.publish(m.world.set_muted(conf, vid, not venue.muted))
+            say({"p": vid, "v": not venue.muted, "t": t})
+
+    stdin = await stdin_lines()
+    while line := (await stdin.readline()).decode().split():
+        for t in tasks:
+            t.cancel()
+        tasks = []
+        if line[0] == "stop":
+            say({"events": sum(m.events_sent for m in members.values())})
+        if line[0] == "rate":
+            rate = float(line[1])
+            tasks = [
+                asyncio.create_task(drive(flood, Activity.flood(rate), SEED)),
+                asyncio.create_task(probe()),
+            ]
+        elif line[0] == "quit":
+            break
+    await running.close()
+
+
+async def _links(a: argparse.Namespace, on_delta: Any, live: Any = None) -> Any:
+    """Link to every member; ``on_delta`` gets each batch of cascade deltas."""
+    from argon2 import PasswordHasher
+
+    from controllers.config import LinkSettings, MemberLinkConfig
+    from controllers.manager import LinkManager
+    from hub.live import LiveState
+    from tests.controllers.linkkit import LOOPBACK, rules_for
+
+    specs = load(a.members, a.venues)
+    if live is None:
+        live = LiveState()
+    live.set_rules(rules_for(specs))  # what each emulated member may claim
+    live.subscribe(lambda change: on_delta(list(change.deltas)))
+    fast = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+    configs = [
+        MemberLinkConfig(
+            i,
+            s.domain,
+            f"ws://127.0.0.1:{a.emulator_port}/fed/link/{s.domain}",
+            s.username,
+            fast.hash(s.password),
+        )
+        for i, s in enumerate(specs, start=1)
+    ]
+    settings = LinkSettings(
+        heartbeat_interval=3,
+        heartbeat_timeout=30,
+        handshake_timeout=60,
+        snapshot_timeout=60,
+        allowed_networks=LOOPBACK,
+    )
+    manager = LinkManager(configs, live=live, settings=settings)
+    await manager.start()
+    while not manager.all_up():  # noqa: ASYNC110 - waiting for the links is the setup
+        await asyncio.sleep(0.05)
+    return manager, specs
+
+
+async def role_hub(a: argparse.Namespace) -> None:
+    import uvicorn
+    from argon2 import PasswordHasher
+
+    from dashboards.app import create_app
+    from dashboards.services import HubConfig
+    from ops.hub import bootstrap, build_services
+    from storage.admins import Role
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-fanout-"))
+    services = build_services(HubConfig(data_dir=tmp))
+    assert services.links is not None
+    services.on_start.remove(services.links.start)  # this process links on its own
+    await bootstrap(services)
+    fast = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+    prov = load(a.members, a.venues)[0]
+    await services.federation.create_member(
+        None,
+        parent_id=None,
+        domain=prov.domain,
+        display_name=prov.display_name,
+        username=prov.username,
+        password_hash=fast.hash(prov.password),
+    )
+    admin = await services.admins.create(
+        "bench", fast.hash("Bench-Pass1"), Role.ADMIN, None, password_change_required=False
+    )
+    token, _ = await services.tokens.create(admin.id, "bench")
+    hub = services.livehub
+    assert hub is not None and services.live is not None
+    # build_services already feeds the live hub from the live state: no second sink
+    manager, specs = await _links(a, lambda deltas: None, services.live)
+    hub.watch_links(manager)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(services),
+            host="127.0.0.1",
+            port=a.port,
+            log_level="warning",
+            lifespan="on",
+            loop="uvloop",
+        )
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    say({"port": a.port, "token": token, "conference": specs[0].meeting})
+    stdin = await stdin_lines()
+    await stdin.readline()
+    server.should_exit = True
+    await serving
+    await manager.stop()
+
+
+async def role_raw(a: argparse.Namespace) -> None:
+    import orjson
+    from websockets.asyncio.server import broadcast, serve
+
+    from hub.cascade import VenueDelta
+
+    clients: set[Any] = set()
+    received = [0]
+
+    def on_delta(deltas: list[Any]) -> None:
+        received[0] += len(deltas)
+        for d in deltas:
+            if isinstance(d, VenueDelta) and d.venue is not None:
+                frame = orjson.dumps(
+                    {"member_id": d.member_id, "conference": d.conference, "venue": d.venue}
+                ).decode()
+                broadcast(clients, frame)
+
+    async def handler(ws: Any) -> None:
+        clients.add(ws)
+        try:
+            await ws.wait_closed()
+        finally:
+            clients.discard(ws)
+
+    manager, _ = await _links(a, on_delta)
+    async with serve(handler, "127.0.0.1", a.port, compression=None, max_size=2**20):
+        say({"port": a.port, "token": "", "conference": ""})
+        stdin = await stdin_lines()
+        await stdin.readline()
+    print(f"raw server: {received[0]} deltas received", file=sys.stderr)
+    await manager.stop()
+
+
+async def role_clients(a: argparse.Namespace) -> None:
+    from websockets.asyncio.client import connect
+
+    specs = load(a.members, a.venues)
+    marker = probe_marker(specs)
+    seen: list[tuple[str, bool, float]] = []
+    counts = {"frames": 0, "bytes": 0}
+    hub = a.mode == "hub"
+    headers = {"Authorization": f"Bearer {a.token}"} if hub else {}
+    sub = json.dumps({"type": "subscribe", "id": "top", "member_id": 1, "conference": a.conference})
+
+    async def one(ready: asyncio.Event) -> None:
+        async with connect(
+            a.url, additional_headers=headers, max_size=None, compression=None, open_timeout=300
+        ) as ws:
+            if hub and not os.environ.get("BENCH_NOSUB"):
+                await ws.send(sub)
+                await ws.recv(decode=False)  # the snapshot
+            ready.set()
+            last: dict[str, bool] = {}
+            while True:
+                msg = await ws.recv(decode=False)
+                t = time.time()
+                counts["frames"] += 1
+                counts["bytes"] += len(msg)
+                pos = msg.find(marker)
+                while pos >= 0:
+                    start = pos + 6
+                    vid = msg[start : msg.index(b'"', start)].decode()
+                    m = msg.find(b'"muted":', pos)
+                    value = msg[m + 8 : m + 12] == b"true"
+                    if last.get(vid) is not value:
+                        last[vid] = value
+                        seen.append((vid, value, t))
+                    pos = msg.find(marker, pos + 1)
+
+    tasks = []
+    for batch in range(0, a.clients, 10):  # a few at a time: each snapshot is large
+        events = [asyncio.Event() for _ in range(min(10, a.clients - batch))]
+        tasks += [asyncio.create_task(one(e)) for e in events]
+        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), 300)
+    say({"connected": len(tasks)})
+    stdin = await stdin_lines()
+    while line := (await stdin.readline()).decode().strip():
+        if line == "report":
+            say({**counts, "seen": seen})
+            seen.clear()
+            counts.update(frames=0, bytes=0)
+        else:
+            break
+    for t in tasks:
+        t.cancel()
+
+
+# -- the conductor ---------------------------------------------------------------------
+
+
+class Child:
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(cls, *args: str) -> Child:
+        return await cls.start_file(__file__, *args)
+
+    @classmethod
+    async def start_file(cls, script: str, *args: str) -> Child:
+        """Run ``script`` with ``args`` in its own process (JSON lines on stdout)."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            script,
+            *args,
+            cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            limit=2**28,
+        )
+        return cls(proc)
+
+    async def line(self, within: float = 600) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        raw = await asyncio.wait_for(self.proc.stdout.readline(), within)
+        if not raw:
+            raise RuntimeError("a benchmark process ended early")
+        return dict(json.loads(raw))
+
+    def tell(self, text: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text.encode() + b"\n")
+
+    def cpu(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+    async def stop(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.terminate()
+            await self.proc.wait()
+
+
+def pct(values: list[float], q: float) -> float | None:
+    """The q-quantile, or None when no probe arrived in time (a saturated server)."""
+    if not values:
+        return None
+    s = sorted(values)
+    return round(s[min(len(s) - 1, int(q * len(s)))], 1)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def conduct(a: argparse.Namespace) -> dict[str, Any]:
+    common = ["--members", str(a.members), "--venues", str(a.venues)]
+    emu = await Child.start("--role", "emulator", *common)
+    emissions: dict[str, list[tuple[float, bool]]] = {}
+    results: dict[str, Any] = {}
+    sent_total = [0]
+    try:
+        port = (await emu.line())["port"]
+
+        async def read_probes() -> None:
+            while True:
+                p = await emu.line(within=3600)
+                if "events" in p:
+                    sent_total[0] = p["events"]
+                    continue
+                emissions.setdefault(p["p"], []).append((p["t"], p["v"]))
+
+        reader = asyncio.create_task(read_probes())
+        for target in ("hub", "raw"):
+            srv_port = free_port()
+            t0 = time.perf_counter()
+            srv = await Child.start(
+                "--role", target, *common, "--emulator-port", str(port), "--port", str(srv_port)
+            )
+            ready = await srv.line()
+            link_s = time.perf_counter() - t0
+            rss0 = srv.rss_kib()
+            scheme_path = "/ws/live" if target == "hub" else "/"
+            cli = await Child.start(
+                "--role",
+                "clients",
+                *common,
+                "--mode",
+                target,
+                "--url",
+                f"ws://127.0.0.1:{srv_port}{scheme_path}",
+                "--token",
+                ready["token"],
+                "--conference",
+                ready["conference"],
+                "--clients",
+                str(a.clients),
+            )
+            t1 = time.perf_counter()
+            await cli.line()
+            connect_s = time.perf_counter() - t1
+            await asyncio.sleep(1.0)
+            rss1 = srv.rss_kib()
+            per_client = (rss1 - rss0) / a.clients
+            print(
+                f"{target}: {a.members} links up in {link_s:.1f} s; {a.clients} dashboards "
+                f"connected in {connect_s:.1f} s; RSS +{per_client:.0f} KiB per dashboard",
+                flush=True,
+            )
+            results[target] = {"rss_kib_per_dashboard": round(per_client, 1), "rates": {}}
+            for rate in a.rates:
+                emu.tell("stop")
+                await asyncio.sleep(0.3)
+                before = sent_total[0]
+                emu.tell(f"rate {rate}")
+                await asyncio.sleep(a.warmup)
+                cli.tell("report")  # forget the warm-up
+                await cli.line()
+                w0, c0, e0, k0 = time.time(), srv.cpu(), emu.cpu(), cli.cpu()
+                await asyncio.sleep(a.seconds)
+                w1, c1, e1, k1 = time.time(), srv.cpu(), emu.cpu(), cli.cpu()
+                emu.tell("stop")
+                await asyncio.sleep(1.5)  # let the last frames arrive
+                cli.tell("report")
+                rep = await cli.line()
+                lat = []
+                for vid, value, t_arr in rep["seen"]:
+                    sent = [t for t, v in emissions.get(vid, ()) if v is value and t <= t_arr]
+                    if sent and w0 <= sent[-1] <= w1:
+                        lat.append((t_arr - sent[-1]) * 1000)
+                wall = w1 - w0
+                emitted = (sent_total[0] - before) / (wall + a.warmup + 1.5)
+                row = {
+                    "emitted_per_s": round(emitted),
+                    "p50_ms": pct(lat, 0.5),
+                    "p99_ms": pct(lat, 0.99),
+                    "samples": len(lat),
+                    "frames_per_s": round(rep["frames"] / (wall + 1.5)),
+                    "mbytes_per_s": round(rep["bytes"] / (wall + 1.5) / 1e6, 2),
+                    "server_cpu": round((c1 - c0) / wall, 2),
+                    "emulator_cpu": round((e1 - e0) / wall, 2),
+                    "clients_cpu": round((k1 - k0) / wall, 2),
+                }
+                results[target]["rates"][str(rate)] = row
+                print(
+                    f"  {target} @ {rate}/s (emitted {row['emitted_per_s']}/s): p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms "
+                    f"({row['samples']} samples); {row['frames_per_s']:,} frames/s, "
+                    f"{row['mbytes_per_s']} MB/s; CPU: server {row['server_cpu']:.0%}, "
+                    f"emulator {row['emulator_cpu']:.0%}, clients {row['clients_cpu']:.0%}",
+                    flush=True,
+                )
+            cli.tell("quit")
+            srv.tell("quit")
+            await cli.stop()
+            try:
+                await asyncio.wait_for(srv.proc.wait(), 30)
+            except TimeoutError:  # a saturated server may never read its "quit"
+                await srv.stop()
+        reader.cancel()
+        emu.tell("quit")
+    finally:
+        await emu.stop()
+    goal_rate = "2000"
+    hub_mem = results["hub"]["rss_kib_per_dashboard"]
+    raw_mem = results["raw"]["rss_kib_per_dashboard"]
+    return {
+        "bench": "fanout",
+        "members": a.members,
+        "venues": a.venues,
+        "clients": a.clients,
+        "hub": results["hub"],
+        "raw": results["raw"],
+        "memory_ratio": round(hub_mem / raw_mem, 2) if raw_mem > 0 else None,
+        "goal": {
+            "rate": 2000,
+            "hub_p99_ms": results["hub"]["rates"].get(goal_rate, {}).get("p99_ms"),
+            "raw_p99_ms": results["raw"]["rates"].get(goal_rate, {}).get("p99_ms"),
+        },
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "load_average": os.getloadavg()[0],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smaller federation, 2000/s only")
+    ap.add_argument("--role", default="conductor")
+    ap.add_argument("--members", type=int, default=2000)
+    ap.add_argument("--venues", type=int, default=10_000)
+    ap.add_argument("--clients", type=int, default=500)
+    ap.add_argument("--emulator-port", type=int, default=0)
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--mode", default="hub")
+    ap.add_argument("--url", default="")
+    ap.add_argument("--token", default="")
+    ap.add_argument("--conference", default="")
+    a = ap.parse_args()
+    import uvloop
+
+    if a.role != "conductor":
+        role = {
+            "emulator": role_emulator,
+            "hub": role_hub,
+            "raw": role_raw,
+            "clients": role_clients,
+        }[a.role]
+        uvloop.run(role(a))
+        return
+    if a.quick:
+        a.members, a.venues, a.clients = 500, 2_500, 200
+        a.rates, a.warmup, a.seconds = [2000], 1.5, 4.0
+    else:
+        a.rates, a.warmup, a.seconds = [1000, 2000, 5000], 2.0, 8.0
+    result = uvloop.run(conduct(a))
+    result["quick"] = a.quick
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""One-click call over the demo federation with seeded failures (busy, no answer, offline)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from emulator.behaviour import Behaviour, CallOutcome
+from emulator.federation import build_demo_federation
+from emulator.member import cascade_venue_id
+from tests.dashboards.livekit import Hub, dash, live_hub, until
+
+pytestmark = pytest.mark.timeout(120)
+
+SPECS = build_demo_federation(8, cities=3, counties=1, townships=1, villages=(1, 1))
+QUICK_CALLS = Behaviour(
+    latency=(0.01, 0.05),
+    ring=(0.1, 0.3),
+    p_busy=0.0,
+    p_no_answer=0.0,
+    p_offline=0.0,
+    p_command_fail=0.0,
+    stats_interval=0.0,
+)
+
+
+@pytest.fixture
+async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
+    async with live_hub(tmp_path, SPECS, QUICK_CALLS) as h:
+        await h.admin("root", "admin", None)
+        await h.admin("cityops", "admin", "city1")
+        yield h
+
+
+def hang_up_every_cascade(hub: Hub) -> None:
+    """Nobody is in the federation conference yet: every cascade link left."""
+    members = hub.running.federation.members
+    for spec in hub.specs:
+        if spec.parent_key is not None:
+            parent = members[spec.parent_key]
+            conf = hub.spec(spec.parent_key).meeting
+            parent.publish(parent.world.leave(conf, cascade_venue_id(spec.meeting), "hung up"))
+
+
+async def poll(http: httpx.AsyncClient, call_id: str, token: str) -> dict:
+    auth = {"Authorization": f"Bearer {token}"}
+    body: dict = {}
+
+    async def done() -> bool:
+        nonlocal body
+        body = (await http.get(f"/api/v1/live/calls/{call_id}", headers=auth)).json()
+        return body["state"] == "done"
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30.0
+    while not await done():  # polls the API as a dashboard would
+        assert loop.time() < deadline, body
+        await asyncio.sleep(0.05)
+    return body
+
+
+async def test_call_all_reports_each_failure_and_recall_brings_them_in(hub: Hub) -> None:
+    members = hub.running.federation.members
+    hang_up_every_cascade(hub)
+    members["city1.county1.town1.village1"].call_answer = CallOutcome.BUSY
+    members["city2.county1.town1"].call_answer = CallOutcome.NO_ANSWER
+    members["city3"].frozen = True  # a member server that is down
+    root = hub.tokens["root"]
+    auth = {"Authorization": f"Bearer {root}"}
+    prov, meeting = hub.ids["prov"], hub.spec("prov").meeting
+    async with httpx.AsyncClient(base_url=hub.base) as http, dash(hub, root) as d:
+        await d.send({"type": "subscribe", "id": "p", "member_id": prov, "conference": meeting})
+        await d.until(lambda f: f["type"] == "snapshot")
+        r = await http.post(
+            "/api/v1/live/call-all", json={"member_id": prov, "conference": meeting}, headers=auth
+        )
+        assert r.status_code == 202, r.text
+        call_id = r.json()["call_id"]
+        body = await poll(http, call_id, root)
+        by_key = {k: m for k in hub.ids for m in body["members"] if m["member_id"] == hub.ids[k]}
+        assert len(by_key) == len(SPECS)
+        expect = {
+            "prov": ("acknowledged", ""),
+            "city1": ("acknowledged", ""),
+            "city1.county1.town1.village1": ("failed", "busy"),
+            "city2.county1.town1": ("failed", "no answer"),
+            "city3": ("failed", "venue offline"),
+        }
+        for key, (status, reason) in expect.items():
+            assert (by_key[key]["status"], by_key[key]["reason"]) == (status, reason), key
+        assert by_key["city2.county1.town1.village1"]["status"] == "failed"
+        assert by_key["city2.county1.town1.village1"]["reason"].startswith("not reached")
+        assert by_key["city3.county1"]["reason"].startswith("not reached")
+        assert by_key["city1.county1"]["venues"]["joined"] > 0
+        assert set(by_key["city1"]["venues"]) >= {"joined", "ringing", "failed"}
+        # the same progress streamed to the conference's subscribers
+        await d.until(
+            lambda f: f["type"] == "call_progress" and f["state"] == "done", what="progress done"
+        )
+        progress = [f for f in d.frames if f["type"] == "call_progress"]
+        assert all(f["call_id"] == call_id and f["id"] == "p" for f in progress)
+        streamed = {m["member_id"]: m["status"] for f in progress for m in f["members"]}
+        assert streamed == {m["member_id"]: m["status"] for m in body["members"]}
+        # scope: a city admin neither sees this call nor calls the province
+        city = {"Authorization": f"Bearer {hub.tokens['cityops']}"}
+        assert (await http.get(f"/api/v1/live/calls/{call_id}", headers=city)).status_code == 404
+        r = await http.post(
+            "/api/v1/live/call-all", json={"member_id": prov, "conference": meeting}, headers=city
+        )
+        assert r.status_code == 403
+        # fix the faults, then re-call the failed ones with one request
+        members["city1.county1.town1.village1"].call_answer = None
+        members["city2.county1.town1"].call_answer = None
+        members["city3"].frozen = False
+        await until(hub.converged, 30, "city3 linked again")
+        r = await http.post(f"/api/v1/live/calls/{call_id}/recall", headers=auth)
+        assert r.status_code == 202 and r.json() == {"call_id": call_id}
+        body = await poll(http, call_id, root)
+        assert {m["status"] for m in body["members"]} == {"acknowledged"}, body
+        tree = hub.services.livehub.reader.cascade_tree(prov, meeting)  # type: ignore[union-attr]
+        assert tree is not None and {n.member_id for n in tree.walk()} == set(hub.ids.values())
+        assert all(n.link in (None, "joined") for n in tree.walk())
+
+
+async def test_call_chosen_members_and_refusals(hub: Hub) -> None:
+    hang_up_every_cascade(hub)
+    root = {"Authorization": f"Bearer {hub.tokens['root']}"}
+    prov, meeting = hub.ids["prov"], hub.spec("prov").meeting
+    async with httpx.AsyncClient(base_url=hub.base) as http:
+        chosen = [hub.ids["city2"], hub.ids["city2.county1"]]
+        r = await http.post(
+            "/api/v1/live/call-all",
+            json={"member_id": prov, "conference": meeting, "members": chosen},
+            headers=root,
+        )
+        assert r.status_code == 202
+        body = await poll(http, r.json()["call_id"], hub.tokens["root"])
+        assert sorted(m["member_id"] for m in body["members"]) == sorted([prov, *chosen])
+        assert {m["status"] for m in body["members"]} == {"acknowledged"}
+        r = await http.post(
+            "/api/v1/live/call-all",
+            json={"member_id": prov, "conference": "999999999"},
+            headers=root,
+        )
+        assert r.status_code == 404
+        r = await http.post(
+            "/api/v1/live/call-all",
+            json={"member_id": hub.ids["city1"], "conference": meeting, "members": [prov]},
+            headers=root,
+        )
+        assert r.status_code == 422
+        assert (await http.get("/api/v1/live/calls/nope", headers=root)).status_code == 404

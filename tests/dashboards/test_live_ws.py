@@ -1,0 +1,363 @@
+"""/ws/live over real sockets: uvicorn on an ephemeral port, linked to the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from dashboards.api.asyncapi import INBOUND
+from emulator.activity import Activity, drive
+from emulator.federation import build_demo_federation
+from hub.conference import VenueStatus
+from hub.controllist import VenueFilter
+from tests.dashboards.livekit import PASSWORD, Hub, dash, live_hub, slow_socket, until
+
+pytestmark = pytest.mark.timeout(120)
+
+# province, 2 cities, and one county -> township -> village line under each city
+SPECS = build_demo_federation(21, cities=2, counties=1, townships=1, villages=(1, 1))
+
+
+@pytest.fixture
+async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
+    async with live_hub(tmp_path, SPECS) as h:
+        await h.admin("root", "admin", None)
+        await h.admin("cityops", "admin", "city1")
+        yield h
+
+
+def sub(sid: str, hub: Hub, key: str = "prov", **filters: object) -> dict:
+    frame = {"type": "subscribe", "id": sid, "member_id": hub.ids[key]}
+    frame["conference"] = hub.spec(key).meeting
+    if filters:
+        frame["filters"] = filters
+    return frame
+
+
+async def test_handshake_refusals(hub: Hub) -> None:
+    with pytest.raises(InvalidStatus) as e:
+        async with dash(hub):
+            pass
+    assert e.value.response.status_code == 401
+    assert b"unauthenticated" in e.value.response.body
+    with pytest.raises(InvalidStatus) as e:
+        async with dash(hub, "fh_not-a-token"):
+            pass
+    assert e.value.response.status_code == 401
+    with pytest.raises(InvalidStatus) as e:  # cross-site websocket hijacking
+        async with dash(hub, hub.tokens["root"], origin="http://evil.example"):  # type: ignore[arg-type]
+            pass
+    assert e.value.response.status_code == 403 and b"foreign_origin" in e.value.response.body
+    token = await hub.admin("newbie", "admin", None, must_change=True)
+    with pytest.raises(InvalidStatus) as e:
+        async with dash(hub, token):
+            pass
+    assert e.value.response.status_code == 403
+    assert b"password_change_required" in e.value.response.body
+    token = await hub.admin("aud", "auditor", None)
+    with pytest.raises(InvalidStatus) as e:
+        async with dash(hub, token):
+            pass
+    assert e.value.response.status_code == 403
+    # the hub's own origin and a browser session cookie are welcome
+    async with httpx.AsyncClient(base_url=hub.base) as http:
+        r = await http.post("/api/v1/auth/login", json={"username": "root", "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        cookie = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
+    own = f"http://127.0.0.1:{hub.port}"
+    async with dash(hub, headers={"Cookie": cookie}, origin=own) as d:  # type: ignore[arg-type]
+        await d.send(sub("s", hub))
+        assert (await d.recv())["type"] == "snapshot"
+
+
+async def test_snapshot_and_deltas_equal_the_state_after_a_long_random_run(hub: Hub) -> None:
+    members = list(hub.running.federation.members.values())
+    async with dash(hub, hub.tokens["root"]) as d:
+        await d.send(sub("all", hub))
+        await d.send(sub("joined", hub, status=["joined"], members=[hub.ids["city2"]]))
+        snap = await d.until(lambda f: f["type"] == "snapshot" and f["id"] == "all")
+        assert snap["seq"] == 1 and snap["tree"]["member_id"] == hub.ids["prov"]
+        assert len(list(_walk(snap["tree"]))) == len(SPECS)
+        assert d.screens["all"] == hub.truth()
+        activity = asyncio.get_running_loop().create_task(
+            drive(members, Activity.flood(400), seed=5)
+        )
+        seen = 0
+        while seen < 60:  # a long random run: many deltas, joins, leaves, mutes, stats
+            f = await d.recv(60)  # generous: CI machines can be very busy
+            seen += f["type"] == "delta"
+        activity.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await activity
+        await d.drain_until(lambda: d.screens["all"] == hub.truth(), 60, "the full list")
+        city2 = hub.services.federation
+        view = await city2.current()
+        f = VenueFilter.build(view.federation, None, [hub.ids["city2"]], ["joined"])
+        await d.drain_until(lambda: d.screens["joined"] == hub.truth(f=f), 60, "filtered")
+        assert d.screens["joined"] and all(
+            v["status"] == "joined" and v["member_id"] != hub.ids["city1"]
+            for v in d.screens["joined"].values()
+        )
+        assert max(d.seq.values()) > 10
+
+
+def _walk(tree: dict):
+    yield tree
+    for c in tree["children"]:
+        yield from _walk(c)
+
+
+async def test_scope_a_city_admin_sees_only_its_subtree(hub: Hub) -> None:
+    async with dash(hub, hub.tokens["cityops"]) as d:
+        await d.send(sub("prov", hub))
+        err = await d.recv()
+        assert err["type"] == "error" and err["id"] == "prov" and err["code"] == "outside_scope"
+        await d.send(sub("p2", hub, "prov", members=[hub.ids["city1"]]))
+        assert (await d.recv())["code"] == "outside_scope"
+        await d.send(sub("sib", hub, "city2"))
+        assert (await d.recv())["code"] == "outside_scope"
+        await d.send({**sub("gone", hub, "city1"), "conference": "999999999"})
+        assert (await d.recv())["code"] == "not_found"
+        await d.send({**sub("nobody", hub, "city1"), "member_id": 99999})
+        assert (await d.recv())["code"] == "unknown_member"
+        await d.send(sub("mine", hub, "city1"))
+        snap = await d.until(lambda f: f["type"] == "snapshot")
+        assert {n["member_id"] for n in _walk(snap["tree"])} <= {
+            hub.ids[k] for k in hub.ids if k.startswith("city1")
+        }
+        await d.drain_until(lambda: d.screens["mine"] == hub.truth("city1"), what="own list")
+        assert {v["member_id"] for v in d.screens["mine"].values()} <= {
+            hub.ids[k] for k in hub.ids if k.startswith("city1")
+        }
+        assert not [f for f in d.frames if f["type"] == "snapshot" and f["id"] != "mine"]
+
+
+async def test_bad_frames_get_errors_and_the_connection_stays(hub: Hub) -> None:
+    async with dash(hub, hub.tokens["root"]) as d:
+        bad = [
+            "not json",
+            "[1, 2]",
+            '{"no": "type"}',
+            '{"type": "dance", "id": "x"}',
+            '{"type": "subscribe", "id": "s1"}',
+            '{"type": "subscribe", "id": "s1", "member_id": "1", "conference": "1"}',
+            '{"type": "subscribe", "id": "s1", "member_id": 1, "conference": "1", "extra": 1}',
+            '{"type": "command", "id": "c1", "member_id": 1, "conference": "1", "kind": "explode"}',
+            '{"type": "unsubscribe", "id": "never"}',
+            '{"type": "subscribe", "id": "s\\u0000", "member_id": 1, "conference": "1"}',
+        ]
+        for raw in bad:
+            await d.send(raw)
+            f = await d.recv()
+            assert f["type"] == "error" and f["code"] and f["message"], raw
+        await d.send(b"\x00binary")
+        assert (await d.recv())["code"] == "bad_frame"
+        await d.send(sub("ok", hub))
+        assert (await d.recv())["type"] == "snapshot"  # still connected and served
+
+
+async def test_frame_size_and_rate_limits_close_the_connection(hub: Hub) -> None:
+    async with dash(hub, hub.tokens["root"]) as d:
+        await d.send('{"type":"unsubscribe","id":"' + "x" * 70_000 + '"}')
+        with pytest.raises(ConnectionClosed) as e:
+            await d.recv()
+        assert e.value.rcvd is not None and e.value.rcvd.code == 1009
+    async with dash(hub, hub.tokens["root"]) as d:
+        for i in range(200):
+            try:
+                await d.send({"type": "unsubscribe", "id": f"n{i}"})
+            except ConnectionClosed:
+                break
+        with pytest.raises(ConnectionClosed) as e:
+            while True:
+                await d.recv()
+        assert e.value.rcvd is not None and e.value.rcvd.code == 1008
+
+
+def _venue(hub: Hub, key: str, status: str = "joined") -> tuple[str, str]:
+    m = hub.running.federation.members[key]
+    conf = hub.spec(key).meeting
+    for v in m.world.snapshot().conferences:
+        if v.number == conf:
+            for venue in v.venues:
+                if venue.cascade is None and venue.status == status:
+                    return conf, venue.id
+    raise AssertionError("no such venue")
+
+
+async def test_commands_one_result_idempotent_audited(hub: Hub) -> None:
+    conf, venue = _venue(hub, "city1.county1")
+    mid = hub.ids["city1.county1"]
+    member = hub.running.federation.members["city1.county1"]
+    muted = member.world.venue(conf, venue).muted  # type: ignore[union-attr]
+    kind = "unmute" if muted else "mute"
+    cmd = {"type": "command", "id": "cmd-1", "member_id": mid, "conference": conf}
+    cmd |= {"venue": venue, "kind": kind, "deadline_s": 5}
+    async with dash(hub, hub.tokens["root"]) as d:
+        await d.send(sub("s", hub))
+        await d.send(cmd)
+        r1 = await d.until(lambda f: f["type"] == "result")
+        assert r1 == {"type": "result", "id": "cmd-1", "status": "ok", "reason": ""}
+        await d.drain_until(lambda: d.screens["s"][(mid, conf, venue)]["muted"] is not muted)
+        await d.send(cmd)  # the same id again: the first result, no second action
+        assert await d.until(lambda f: f["type"] == "result") == r1
+    async with dash(hub, hub.tokens["cityops"]) as d:  # a city admin: its own subtree only
+        await d.send({**cmd, "id": "cmd-2", "member_id": hub.ids["city2"]})
+        r = await d.until(lambda f: f["type"] == "result")
+        assert r["status"] == "failed" and r["reason"].startswith("outside_scope")
+    entries = [
+        e
+        for e in await _audit(hub)
+        if e.action == "command" and e.details.get("id") in ("cmd-1", "cmd-2")
+    ]
+    assert sorted((e.details["id"], e.result) for e in entries) == [
+        ("cmd-1", "ok"),
+        ("cmd-2", "refused"),
+    ]
+    assert entries[0].details.get("via") == "ws"
+
+
+async def _audit(hub: Hub) -> list:
+    from storage.audit import AuditQuery
+
+    return list(await hub.services.audit.query(AuditQuery(limit=500)))
+
+
+async def test_a_frozen_member_times_out_and_its_venues_turn_stale(hub: Hub) -> None:
+    conf, venue = _venue(hub, "city2.county1.town1")
+    key = "city2.county1.town1"
+    mid = hub.ids[key]
+    async with dash(hub, hub.tokens["root"]) as d:
+        await d.send(sub("s", hub))
+        await d.until(lambda f: f["type"] == "snapshot")
+        hub.running.federation.members[key].frozen = True
+        cmd = {"type": "command", "id": "t-1", "member_id": mid, "conference": conf}
+        await d.send(cmd | {"venue": venue, "kind": "mute", "deadline_s": 0.3})
+        r = await d.until(lambda f: f["type"] == "result")
+        assert r["status"] == "timeout" and r["reason"]
+        await d.drain_until(
+            lambda: all(v["stale"] for k, v in d.screens["s"].items() if k[0] == mid),
+            what="stale venues",
+        )
+        node = next(n for n in _walk(d.trees["s"]) if n["member_id"] == mid)
+        assert node["stale"] is True
+        assert not any(v["stale"] for k, v in d.screens["s"].items() if k[0] != mid)
+        hub.running.federation.members[key].frozen = False
+        await d.drain_until(
+            lambda: not any(v["stale"] for v in d.screens["s"].values()), what="back up"
+        )
+
+
+async def test_selection_all_in_scope_one_result_per_venue(hub: Hub) -> None:
+    async with dash(hub, hub.tokens["cityops"]) as d:
+        frame = {"type": "command", "id": "sel-1", "member_id": hub.ids["city1"]}
+        frame |= {"conference": hub.spec("city1").meeting, "kind": "mute", "selection": "all"}
+        await d.send(frame)
+        listed = hub.truth("city1")
+        results = [await d.until(lambda f: f["type"] == "result") for _ in listed]
+        assert {
+            (r["venue"]["member_id"], r["venue"]["conference"], r["venue"]["id"]) for r in results
+        } == set(listed)
+        assert all(r["of"] == len(listed) and r["id"] == "sel-1" for r in results)
+        by_status = {k: listed[k]["status"] for k in listed}
+        for r in results:
+            k = (r["venue"]["member_id"], r["venue"]["conference"], r["venue"]["id"])
+            assert (r["status"] == "ok") == (by_status[k] == VenueStatus.JOINED.value), r
+        frame |= {
+            "id": "sel-2",
+            "member_id": hub.ids["prov"],
+            "conference": hub.spec("prov").meeting,
+        }
+        await d.send(frame)
+        r = await d.until(lambda f: f["type"] == "result")
+        assert r["status"] == "failed" and r["reason"].startswith("outside_scope")
+
+
+async def test_asyncapi_document_publishes_the_enforced_schemas(hub: Hub) -> None:
+    async with httpx.AsyncClient(base_url=hub.base) as http:
+        doc = (await http.get("/api/v1/asyncapi.json")).json()
+    assert doc["asyncapi"] == "3.0.0" and doc["channels"]["live"]["address"] == "/ws/live"
+    for name, schema in INBOUND.items():
+        assert doc["components"]["messages"][name]["payload"] == orjson.loads(orjson.dumps(schema))
+    assert {"snapshot", "delta", "result", "error", "call_progress"} <= set(
+        doc["components"]["messages"]
+    )
+
+
+async def test_a_slow_client_is_resnapshotted_and_fast_ones_are_not(tmp_path: Path) -> None:
+    from hub.fanout import FanoutSettings
+
+    async with live_hub(tmp_path, SPECS) as hub:
+        live = hub.services.livehub
+        assert live is not None
+        live.fanout.settings = FanoutSettings(queue_frames=8, resnapshots_per_minute=100)
+        token = await hub.admin("root", "admin", None)
+        members = list(hub.running.federation.members.values())
+        async with dash(hub, token) as fast1, dash(hub, token) as fast2:
+            async with dash(hub, token, sock=slow_socket(hub.port), max_queue=1) as slow:
+                for d in (fast1, fast2):
+                    await d.send(sub("s", hub))
+                    await d.until(lambda f: f["type"] == "snapshot")
+                # the slow one watches the same conference 16 times over: it backs up sooner
+                for i in range(16):
+                    await slow.send(sub("s" if i == 0 else f"s{i}", hub))
+                activity = asyncio.get_running_loop().create_task(
+                    drive(members, Activity.flood(1500), seed=9)
+                )
+                try:
+                    # the slow one does not read; the fast ones keep up meanwhile
+                    await until(
+                        lambda: live.fanout.counters.overflows > 0, 30, "the slow client behind"
+                    )
+                    for _ in range(20):
+                        await fast1.recv()
+                        await fast2.recv()
+                finally:
+                    activity.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await activity
+                await slow.drain_until(
+                    lambda: (
+                        [f["id"] for f in slow.frames if f["type"] == "snapshot"].count("s") >= 2
+                    ),
+                    what="a fresh snapshot",
+                )
+                for d in (fast1, fast2, slow):
+                    await d.drain_until(lambda d=d: d.screens["s"] == hub.truth(), what="converged")
+                snaps = [f for f in slow.frames if f["type"] == "snapshot" and f["id"] == "s"]
+                assert snaps[1]["seq"] > snaps[0]["seq"]
+            for d in (fast1, fast2):
+                assert [f["type"] for f in d.frames].count("snapshot") == 1
+
+
+async def test_hanging_up_a_cascade_link_ends_that_branch_and_a_call_brings_it_back(
+    hub: Hub,
+) -> None:
+    prov, meeting = hub.ids["prov"], hub.spec("prov").meeting
+    branch = {hub.ids[k] for k in hub.ids if k.startswith("city2")}
+    async with dash(hub, hub.tokens["root"]) as d:
+        await d.send(sub("s", hub))
+        snap = await d.until(lambda f: f["type"] == "snapshot")
+        node = next(n for n in snap["tree"]["children"] if n["member_id"] == hub.ids["city2"])
+        assert node["link"] == "joined" and node["venue"]
+        cmd = {"type": "command", "member_id": prov, "conference": meeting, "venue": node["venue"]}
+        await d.send(cmd | {"id": "end-1", "kind": "hang_up"})
+        r = await d.until(lambda f: f["type"] == "result")
+        assert r["status"] == "ok", r
+        await d.drain_until(
+            lambda: not any(k[0] in branch for k in d.screens["s"]), what="branch gone"
+        )
+        city2 = next(n for n in d.trees["s"]["children"] if n["member_id"] == hub.ids["city2"])
+        assert city2["link"] == "not_joined"  # still in the tree, to be called back
+        assert d.screens["s"] == hub.truth()
+        await d.send(cmd | {"id": "back-1", "kind": "call"})
+        r = await d.until(lambda f: f["type"] == "result")
+        assert r["status"] == "ok", r
+        await d.drain_until(lambda: d.screens["s"] == hub.truth(), what="branch back")
+        assert any(k[0] in branch for k in d.screens["s"])

@@ -1,0 +1,137 @@
+"""Binding and sync over a real link: a bound emulated member server gets its data."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import httpx
+import pytest
+
+from emulator.federation import build_demo_federation, serve_federation
+from tests.dashboards.conftest import make_admin
+
+PASSWORD = "Dev1ce-Secret!"
+
+
+@pytest.fixture
+def hub_config(hub_config):
+    """The emulated members listen on 127.0.0.1, which links may dial only when allowed."""
+    return dataclasses.replace(hub_config, link_networks=("127.0.0.1/32", "::1/128"))
+
+
+def _wait(fn, timeout: float = 30.0):
+    """Poll a condition (the hub and the emulator run on the TestClient's loop)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"not within {timeout} s: {fn.__doc__ or fn}")
+
+
+def test_binding_wipes_then_syncs_and_changes_follow(root, client):
+    specs = build_demo_federation(seed=5, cities=1, counties=1, townships=1, villages=(1, 1))[:2]
+    running = client.portal.call(lambda: serve_federation(specs, "127.0.0.1", 0, seed=5))
+    try:
+        ids: dict[str, int] = {}
+        for spec in specs:
+            r = root.post(
+                "/members",
+                {
+                    "parent_id": ids.get(spec.parent_key),
+                    "domain": spec.domain,
+                    "display_name": spec.display_name,
+                    "username": spec.username,
+                    "password": spec.password,
+                },
+            )
+            assert r.status_code == 201, r.text
+            ids[spec.key] = r.json()["id"]
+        city_spec = specs[1]
+        city = ids[city_spec.key]
+        accounts_range = city_spec.range_of("system_account")
+        for spec in specs:  # the hub trusts a member's conferences only inside its ranges
+            for rng in spec.ranges:
+                r = root.post(
+                    f"/members/{ids[spec.key]}/ranges",
+                    {"type": rng.type, "start": rng.start, "end": rng.end},
+                )
+                assert r.status_code == 201, r.text
+        first = accounts_range.number(1)
+        body = {"kind": "user", "number": first, "name": "alice", "password": PASSWORD}
+        assert root.post(f"/members/{city}/accounts", body).status_code == 201
+        member = running.federation.members[city_spec.key]
+        assert "local-admin" in member.data.items("user_accounts")
+
+        url = running.urls[city_spec.key]
+        r = root.post(f"/members/{city}/bind", {"server_url": url, "confirm_wipe": False})
+        assert r.status_code == 409 and r.json()["error"]["code"] == "confirm_wipe"
+        assert root.get(f"/members/{city}").json()["server_url"] is None
+        r = root.post(f"/members/{city}/bind", {"server_url": url, "confirm_wipe": True})
+        assert r.status_code == 200, r.text
+
+        def got_alice() -> bool:
+            """the member server holds alice and nothing of its own"""
+            held = member.data.items("user_accounts")
+            return [a["name"] for a in held.values()] == ["alice"]
+
+        _wait(got_alice)
+        _wait(lambda: member.data.items("federation") and member.data.items("numbers"))
+        domains = {i["domain"] for i in member.data.items("federation").values()}
+        assert domains == {s.domain for s in specs}
+        second = accounts_range.number(2)
+        body = {"kind": "user", "number": second, "name": "bob", "password": PASSWORD}
+        assert root.post(f"/members/{city}/accounts", body).status_code == 201
+        _wait(lambda: len(member.data.items("user_accounts")) == 2)  # on change, unasked
+
+        def in_step():
+            """the hub's sync status shows the member in step"""
+            datasets = root.get(f"/members/{city}/sync").json()["datasets"]
+            return not any(d["pending"] for d in datasets.values()) and datasets
+
+        status = _wait(in_step)
+        assert root.get("/sync/unsynced").json()["members"] == []
+        assert status["user_accounts"]["acked_version"] == status["user_accounts"]["version"] == 2
+        assert status["user_accounts"]["last_success"] and not status["user_accounts"]["last_error"]
+
+        # dry run after the member lost its data (the hub cannot know yet): changes nothing
+        client.portal.call(lambda: _lose(member))
+        r = root.post(f"/members/{city}/sync", {"dry_run": True, "datasets": ["user_accounts"]})
+        assert r.status_code == 200 and r.json()["dry_run"]
+        assert r.json()["datasets"]["user_accounts"]["upserts"] == 0  # in step, as far as known
+        assert member.data.items("user_accounts") == {}
+        # a manual sync asks; the member says it lost everything and gets it all again
+        r = root.post(f"/members/{city}/sync", {"datasets": ["user_accounts"]})
+        assert r.status_code == 200 and r.json()["datasets"]["user_accounts"]["push"] == "sent"
+        _wait(lambda: len(member.data.items("user_accounts")) == 2)
+
+        # single sign-on: a one-time link to the member server's admin page
+        r = root.post(f"/members/{city}/sso")
+        assert r.status_code == 200, r.text
+        link = r.json()["url"]
+        page = httpx.get(link)
+        assert page.status_code == 200 and "Signed in from the federation hub" in page.text
+        assert member.sso_signed_in == ["admin"]
+        assert httpx.get(link).status_code == 403  # replayed
+        assert root.post(f"/members/{ids['prov']}/sso").status_code == 409  # not bound
+
+        city_ops = make_admin(client, "cityops", "admin", city)
+        assert city_ops.post(f"/members/{ids['prov']}/sso").status_code == 403
+        assert city_ops.post(f"/members/{city}/sso").status_code == 200
+        assert city_ops.post(f"/members/{ids['prov']}/sync", {}).status_code == 403
+        assert city_ops.get(f"/members/{ids['prov']}/sync").status_code == 403
+        assert city_ops.get(f"/members/{city}/sync").status_code == 200
+        auditor = make_admin(client, "aud", "auditor", None)
+        binds = auditor.get("/audit?action=member.bind").json()["entries"]
+        assert [e["result"] for e in binds] == ["ok", "refused"]
+        signs = auditor.get("/audit?action=member.sso").json()["entries"]
+        assert [e["result"] for e in signs] == ["ok", "refused", "refused", "ok"]
+        assert all("token" not in str(e["details"]) for e in signs)
+    finally:
+        client.portal.call(running.close)
+
+
+async def _lose(member) -> None:
+    member.data.lose_everything()
