@@ -79,6 +79,10 @@ def create_app(services: Services) -> Starlette:
                     except Exception:
                         log.exception("stopping %s failed", getattr(hook, "__qualname__", hook))
             finally:
+                try:
+                    await services.audit.flush()  # counts of aggregated refusals in memory
+                except Exception:
+                    log.exception("writing the held audit counts failed")
                 await services.db.close()
 
     async def healthz(request: Request) -> Response:

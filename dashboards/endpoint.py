@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -35,6 +36,7 @@ from storage.admins import Role
 log = logging.getLogger("fedhub.api")
 
 MAX_ID = 2**31 - 1
+TIME_RANGE = (datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC))
 
 
 @dataclass
@@ -48,6 +50,9 @@ class Ctx:
     ip: str
     target: str = ""
     details: dict[str, object] = field(default_factory=dict)
+    # set by a handler whose refusal a stranger can repeat at will: the audit log counts
+    # it in one row per source, window and reason instead of writing a row each time
+    aggregate: bool = False
 
     @property
     def me(self) -> Principal:
@@ -70,6 +75,31 @@ class Ctx:
                 422, "invalid_input", f"query parameter {name}: control characters are not allowed"
             )
         return v
+
+    def time(self, name: str) -> datetime | None:
+        """An ISO 8601 time with zone query parameter, in UTC, within ``TIME_RANGE``; 422
+        for anything else (no offset can push it past what datetime or a database holds)."""
+        raw = self.query(name)
+        if not raw:
+            return None
+        try:
+            t = datetime.fromisoformat(raw)
+        except ValueError:
+            raise ApiError(422, "invalid_input", f"{name} must be an ISO 8601 time") from None
+        if t.tzinfo is None:
+            raise ApiError(
+                422, "invalid_input", f"{name} needs a time zone, e.g. 2026-01-01T00:00:00Z"
+            )
+        lo, hi = TIME_RANGE
+        try:
+            t = t.astimezone(UTC)
+            if lo <= t < hi:
+                return t
+        except OverflowError:  # 0001-01-01T00:00+23:59 lies before datetime.min in UTC
+            pass
+        raise ApiError(
+            422, "invalid_input", f"{name} must lie from {lo.isoformat()} up to {hi.isoformat()}"
+        )
 
     def flag(self, name: str) -> bool:
         v = (self.query(name, "false") or "false").lower()
@@ -224,6 +254,19 @@ async def _audit(ep: Endpoint, ctx: Ctx, result: str, reason: str) -> None:
         return
     p = ctx.principal
     try:
+        if ctx.aggregate and p is None and result == "refused":
+            admin_id = ctx.details.get("admin_id")
+            member_id = ctx.details.get("member_id")
+            await ctx.services.audit.record_aggregate(
+                action=ep.action,
+                result=result,
+                source_ip=ctx.ip,
+                reason=reason,
+                admin_id=admin_id if isinstance(admin_id, int) else None,
+                member_id=member_id if isinstance(member_id, int) else None,
+                target=ctx.target,
+            )
+            return
         await ctx.services.audit.record(
             action=ep.action,
             result=result,

@@ -24,6 +24,7 @@ DOMAIN_STATUS = {
     "root_exists": 409,
     "has_children": 409,
     "has_bound_data": 409,
+    "has_protected_accounts": 409,
     "duplicate_id": 409,
     "range_conflict": 409,
     "range_in_use": 409,

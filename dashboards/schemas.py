@@ -70,6 +70,7 @@ ADMIN = {
         "locked_until": {"type": ["string", "null"]},
         "disabled": {"type": "boolean"},
         "created_at": {"type": "string"},
+        "pending_approval": {"type": "boolean"},
     },
     "required": ["id", "username", "role", "member_id", "password_change_required"],
 }
@@ -178,7 +179,12 @@ ADMIN_CREATE = obj(
     ("username", "password", "role", "member_id"),
 )
 ADMIN_UPDATE = obj(
-    {"disabled": {"type": "boolean"}, "unlock": {"const": True}, "password": PASSWORD},
+    {
+        "disabled": {"type": "boolean"},
+        "unlock": {"const": True},
+        "approve": {"const": True},
+        "password": PASSWORD,
+    },
     minProperties=1,
 )
 ADMIN_LIST = obj({"admins": {"type": "array", "items": ADMIN}}, ("admins",))
@@ -214,6 +220,7 @@ AUDIT_ENTRY = {
         "result": {"type": "string", "enum": ["ok", "refused", "failed"]},
         "reason": {"type": "string"},
         "details": {"type": "object"},
+        "count": {"type": "integer", "minimum": 1},
     },
     "required": ["id", "at", "admin", "action", "result"],
 }

@@ -243,6 +243,54 @@ def cmd_admin_email(args: argparse.Namespace) -> int:
     return _with_admin(args, act)
 
 
+def cmd_admin_approve(args: argparse.Namespace) -> int:
+    """The shell is a second person: it approves a password a security admin set."""
+
+    async def act(s, admin) -> None:  # type: ignore[no-untyped-def]
+        await s.admins.approve(admin.id)
+        await s.audit.record(
+            action="admin.approve", result="ok", admin_name="(cli)", target=f"admin:{admin.id}"
+        )
+        print(f"{admin.username!r} approved: it can log in")
+
+    return _with_admin(args, act)
+
+
+def cmd_admin_disable(args: argparse.Namespace) -> int:
+    disabled = args.admin_command == "disable"
+
+    async def act(s, admin) -> None:  # type: ignore[no-untyped-def]
+        await s.admins.set_disabled(admin.id, disabled)
+        if disabled:
+            await s.end_credentials(admin.id)
+        await s.audit.record(
+            action="admin.update",
+            result="ok",
+            admin_name="(cli)",
+            target=f"admin:{admin.id}",
+            details={"disabled": disabled, "via": "cli"},
+        )
+        print(f"{admin.username!r} {'disabled' if disabled else 'enabled'}")
+
+    return _with_admin(args, act)
+
+
+def cmd_admin_delete(args: argparse.Namespace) -> int:
+    async def act(s, admin) -> None:  # type: ignore[no-untyped-def]
+        await s.end_credentials(admin.id)
+        await s.admins.delete(admin.id)
+        await s.audit.record(
+            action="admin.delete",
+            result="ok",
+            admin_name="(cli)",
+            target=f"admin:{admin.id}",
+            details={"username": admin.username, "role": str(admin.role), "via": "cli"},
+        )
+        print(f"{admin.role} {admin.username!r} deleted")
+
+    return _with_admin(args, act)
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     async def run() -> int:
         s = _services(args)
@@ -329,8 +377,10 @@ def build_parser() -> argparse.ArgumentParser:
     admin = sub.add_parser(
         "admin",
         help="manage admin accounts from the shell",
-        description="Create admins, set passwords, unlock locked accounts. "
-        "Use it to create the first security and auditor accounts.",
+        description="Create admins, set passwords, unlock, approve, disable, enable and "
+        "delete accounts. Security and auditor accounts are managed only here (the API "
+        "refuses it), and this approves an admin account whose password a security admin "
+        "set through the API.",
     )
     asub = admin.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
     create = asub.add_parser("create", help="create an admin account")
@@ -368,7 +418,19 @@ def build_parser() -> argparse.ArgumentParser:
     email.add_argument("username")
     email.add_argument("address", help="the mail address; '-' removes it")
     email.set_defaults(func=cmd_admin_email)
-    for sp in (create, passwd, unlock, email):
+    approve = asub.add_parser(
+        "approve", help="approve an account whose password a security admin set (2nd person)"
+    )
+    approve.set_defaults(func=cmd_admin_approve)
+    disable = asub.add_parser("disable", help="disable an account (ends its sessions, tokens)")
+    enable = asub.add_parser("enable", help="enable a disabled account")
+    for sp in (disable, enable):
+        sp.set_defaults(func=cmd_admin_disable)
+    delete = asub.add_parser("delete", help="delete an account (ends its sessions, tokens)")
+    delete.set_defaults(func=cmd_admin_delete)
+    for sp in (approve, disable, enable, delete):
+        sp.add_argument("username")
+    for sp in (create, passwd, unlock, email, approve, disable, enable, delete):
         _add_storage_flags(sp)
 
     cert = sub.add_parser(

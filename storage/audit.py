@@ -1,7 +1,12 @@
 """The admin operation log: append-only through the product.
 
-Every login attempt and every change is one row: when, who, from where, what, on
-what, the result and, for a refusal, why. Nothing here updates or deletes a row, and
+Every real login attempt (one whose password was checked against an account) and every
+change is one row: when, who, from where, what, on what, the result and, for a refusal,
+why. What a stranger can repeat at will — throttled logins, logins refused by a lock,
+names that are no account — is *aggregated* (``record_aggregate``): one row per source,
+window and reason, whose ``count`` rises, so that nobody outside can grow the log by
+more than a row per address and window (the names they tried are not kept). Nothing
+here deletes a row or changes one other than raising an open aggregate's count, and
 callers must never put a password or a token in ``details`` (``record`` scrubs known
 secret keys anyway).
 """
@@ -11,13 +16,15 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
+from storage import upsert
 from storage.db import Database
 from storage.models import AuditRow, utcnow
 
@@ -26,7 +33,18 @@ log = logging.getLogger("fedhub.audit")
 SECRET_KEYS = frozenset(
     {"password", "old_password", "new_password", "token", "secret", "csrf_token", "password_hash"}
 )
-CSV_COLUMNS = ("id", "at", "admin", "source_ip", "action", "target", "result", "reason", "details")
+CSV_COLUMNS = (
+    "id",
+    "at",
+    "admin",
+    "source_ip",
+    "action",
+    "target",
+    "result",
+    "reason",
+    "details",
+    "count",
+)
 
 
 def scrub(details: dict[str, object]) -> dict[str, object]:
@@ -55,6 +73,7 @@ class AuditEntry:
     result: str
     reason: str
     details: dict[str, object]
+    count: int = 1  # > 1 only on an aggregate row: that many like attempts in its window
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -69,6 +88,7 @@ class AuditEntry:
             "result": self.result,
             "reason": self.reason,
             "details": self.details,
+            "count": self.count,
         }
 
 
@@ -85,8 +105,22 @@ class AuditQuery:
 
 
 class AuditLog:
-    def __init__(self, db: Database):
+    def __init__(
+        self,
+        db: Database,
+        *,
+        aggregate_window: timedelta = timedelta(minutes=5),
+        flush_interval: float = 1.0,
+        max_pending: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._db = db
+        self.aggregate_window = aggregate_window
+        self.flush_interval = flush_interval
+        self.max_pending = max_pending
+        self._clock = clock
+        # aggregate key -> [count not yet written, when last written, window end]
+        self._pending: dict[str, list[float]] = {}
 
     async def record(
         self,
@@ -126,8 +160,108 @@ class AuditLog:
             f": {row.reason[:200]!r}" if row.reason else "",
         )
 
+    async def record_aggregate(
+        self,
+        *,
+        action: str,
+        result: str,
+        source_ip: str,
+        reason: str,
+        admin_id: int | None = None,
+        member_id: int | None = None,
+        target: str = "",
+    ) -> None:
+        """Count one more attempt in the row for (source, window, reason, target).
+
+        The first of a window on this node inserts the row (or, if another node did,
+        raises its count); later ones are counted in memory and added to the row at
+        most every ``flush_interval`` (and by ``flush``, which reads and shutdown
+        call), so a flood costs no database write per request."""
+        now = utcnow()
+        window = self.aggregate_window.total_seconds()
+        start = int(now.timestamp() // window * window)
+        code = reason.partition(":")[0]
+        key = f"{action}|{source_ip[:64]}|{start}|{code[:40]}|{target[:40]}"
+        pending = self._pending.get(key)
+        if pending is not None:
+            pending[0] += 1
+            if self._clock() - pending[1] >= self.flush_interval:
+                await self._flush_key(key)
+            return
+        self._pending[key] = [0, self._clock(), start + window]
+        await self._retire(start)
+        values = {
+            "at": now,
+            "admin_id": admin_id,
+            "admin_name": "",
+            "member_id": member_id,
+            "source_ip": source_ip[:64],
+            "action": action[:64],
+            "target": target[:256],
+            "result": result[:16],
+            "reason": reason[:2000],
+            "details": orjson.dumps(
+                {"aggregated": True, "window_s": int(window)}, default=str
+            ).decode(),
+            "count": 1,
+            "aggregate_key": key,
+        }
+        async with self._db.session() as s:
+            ins = upsert.insert(s, AuditRow).values(**values)
+            await s.execute(
+                ins.on_conflict_do_update(
+                    index_elements=[AuditRow.aggregate_key], set_={"count": AuditRow.count + 1}
+                )
+            )
+        # one line per source, window and reason in the audit log file, like the row
+        log.info(
+            "%s %s (aggregated: more like it from here in this %d s window are counted) "
+            "from %s on %r: %r",
+            action,
+            result,
+            int(window),
+            source_ip or "-",
+            target,
+            reason[:200],
+        )
+
+    async def flush(self) -> None:
+        """Write every count still held in memory."""
+        for key in list(self._pending):
+            await self._flush_key(key)
+
+    async def _flush_key(self, key: str) -> None:
+        pending = self._pending.get(key)
+        if pending is None:
+            return
+        n, pending[0], pending[1] = pending[0], 0, self._clock()
+        if n:
+            async with self._db.session() as s:
+                await s.execute(
+                    update(AuditRow)
+                    .where(AuditRow.aggregate_key == key)
+                    .values(count=AuditRow.count + n)
+                )
+
+    async def _retire(self, current_window: int) -> None:
+        """Forget keys whose window has ended (after writing their counts), and keep the
+        table bounded when a spray from many addresses opens many windows at once."""
+        done = [k for k, p in self._pending.items() if p[2] <= current_window]
+        if len(self._pending) > self.max_pending:
+            done = list(self._pending)[: len(self._pending) // 2]
+        for key in done:
+            await self._flush_key(key)
+            self._pending.pop(key, None)
+
+    async def count_rows(self) -> int:
+        """How many rows the log holds (for tests and health checks)."""
+        await self.flush()
+        async with self._db.session() as s:
+            return int((await s.execute(select(func.count()).select_from(AuditRow))).scalar_one())
+
     async def query(self, q: AuditQuery) -> Sequence[AuditEntry]:
         """Newest first, filtered; scope filtering keeps entries by admins inside it."""
+        await self.flush()
         stmt = select(AuditRow).order_by(AuditRow.id.desc())
         if q.since is not None:
             stmt = stmt.where(AuditRow.at >= q.since)
@@ -162,6 +296,7 @@ def _entry(r: AuditRow) -> AuditEntry:
         r.result,
         r.reason,
         orjson.loads(r.details),
+        r.count,
     )
 
 
@@ -181,6 +316,7 @@ def to_csv(entries: Iterable[AuditEntry]) -> str:
             e.result,
             e.reason,
             orjson.dumps(e.details).decode(),
+            e.count,
         ]
         w.writerow([_safe_cell(c) for c in cells])
     return buf.getvalue()

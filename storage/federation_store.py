@@ -287,12 +287,20 @@ class FederationStore:
             return new
 
     async def delete_member(
-        self, scope: int | None, member_id: int, *, cascade: bool = False
+        self,
+        scope: int | None,
+        member_id: int,
+        *,
+        cascade: bool = False,
+        removed_admins: list[dict[str, object]] | None = None,
     ) -> list[Member]:
         """Delete a member; refuse if it has children or bound data unless ``cascade``.
 
-        With ``cascade`` its subtree, their number ranges and admins go too. The caller's
-        own scope root cannot be deleted by the caller.
+        With ``cascade`` its subtree, their number ranges and ``admin``-role accounts go
+        too, each account appended to ``removed_admins`` (for the audit entry). Security
+        and auditor accounts are never deleted along: the cascade is refused while any
+        is bound in the subtree (separation of duties; docs/api.md). The caller's own
+        scope root cannot be deleted by the caller.
         """
         async with self._change() as d:
             fed = d.federation
@@ -312,6 +320,25 @@ class FederationStore:
                         dict(bound),
                     )
             ids = [m.id for m in gone]  # children first
+            accounts = (
+                await d.session.execute(
+                    select(AdminRow.id, AdminRow.username, AdminRow.role, AdminRow.member_id)
+                    .where(AdminRow.member_id.in_(ids))
+                    .order_by(AdminRow.id)
+                )
+            ).all()
+            protected = [a for a in accounts if a.role != "admin"]
+            if protected:
+                raise FederationError(
+                    "has_protected_accounts",
+                    f"the subtree of member {member_id} holds {len(protected)} security or "
+                    "auditor account(s); only the shell ('fedhub admin delete') removes those",
+                    {"accounts": [{"id": a.id, "role": a.role} for a in protected]},
+                )
+            if removed_admins is not None:
+                removed_admins.extend(
+                    {"id": a.id, "username": a.username, "member_id": a.member_id} for a in accounts
+                )
             await d.session.execute(delete(NumberRangeRow).where(NumberRangeRow.member_id.in_(ids)))
             await d.session.execute(delete(AdminRow).where(AdminRow.member_id.in_(ids)))
             for mid in ids:

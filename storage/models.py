@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -124,6 +125,28 @@ class AdminRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     email: Mapped[str | None] = mapped_column(String(254), nullable=True)  # for reset mails
+    # the security admin who set this account's password through the API; until a second
+    # person (another security admin, or the shell) approves, the account cannot log in
+    approval_pending_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+# 'Admin' next to 'admin' would read as one person in the audit log
+Index("ux_admins_username_lower", func.lower(AdminRow.username), unique=True)
+
+
+class LoginStrangerRow(Base):
+    """Lockout counter of a login name that is no account, so that it locks like one.
+
+    Keyed by the SHA-256 of the lower-cased name (the name itself is never stored);
+    ``storage.admins`` bounds the table.
+    """
+
+    __tablename__ = "login_strangers"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
 
 
 class SessionRow(Base):
@@ -160,12 +183,14 @@ class ApiTokenRow(Base):
 
 
 class AuditRow(Base):
-    """One line of the admin operation log. Written once, never updated or deleted."""
+    """One line of the admin operation log. Written once, never deleted; an aggregate row
+    (``aggregate_key`` set) only has its ``count`` raised while its window lasts."""
 
     __tablename__ = "audit_log"
     __table_args__ = (
         Index("ix_audit_log_at", "at"),
         Index("ix_audit_log_member_id", "member_id"),
+        Index("ux_audit_log_aggregate_key", "aggregate_key", unique=True),
     )
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
@@ -178,6 +203,9 @@ class AuditRow(Base):
     result: Mapped[str] = mapped_column(String(16), nullable=False)
     reason: Mapped[str] = mapped_column(Text, nullable=False, default="")
     details: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+    # refused anonymous attempts: one row per source, window and reason, counting them
+    count: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
+    aggregate_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class SettingsRow(Base):

@@ -1,4 +1,19 @@
-"""Admin accounts, managed by security admins within their own scope."""
+"""Admin accounts, managed by security admins within their own scope.
+
+Separation of duties holds through the API (docs/api.md, "Trust model"): no role can
+come to hold another role's powers.
+
+- Security and auditor accounts are read-only here: creating, changing or deleting
+  one needs the shell (``fedhub admin …``, root on the host): ``403 shell_required``.
+  Otherwise a security admin could reset an auditor's password and read the log as it.
+- An ``admin``-role account whose password a security admin sets (by creating it or by
+  a reset) cannot log in until a *second* security admin approves it (``PATCH
+  {"approve": true}``; ``403 second_person_required`` for the one who set it), or the
+  shell does (``fedhub admin approve``). Otherwise a security admin could make itself
+  an operator.
+- Unlocking, disabling, enabling and deleting ``admin``-role accounts hand nobody a
+  credential and stay with one security admin.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +29,17 @@ from storage.admins import Admin, Role, UsernameTaken
 from storage.passwords import hash_password_async
 
 SECURITY = frozenset({Role.SECURITY})
+API_MANAGED = frozenset({Role.ADMIN})  # roles whose accounts a security admin changes here
+
+
+def _shell_only(role: Role | str) -> ApiError:
+    return ApiError(
+        403,
+        "shell_required",
+        f"{role} accounts are created, changed and deleted only from the shell on the hub "
+        "('fedhub admin …'), so that no role can take another role's powers",
+        {"role": str(role)},
+    )
 
 
 async def _in_scope(ctx: Ctx, admin_id: int) -> Admin:
@@ -48,7 +74,8 @@ async def list_admins(ctx: Ctx) -> dict[str, Any]:
 @api.route(
     "POST",
     "/admins",
-    summary="Create an admin account for a member in your scope (must change its password)",
+    summary="Create an admin-role account for a member in your scope; it logs in once a "
+    "second security admin approves it, and must then change its password",
     tag="admins",
     ok=201,
     body=ADMIN_CREATE,
@@ -65,6 +92,8 @@ async def create_admin(ctx: Ctx) -> dict[str, Any]:
         validate_username(b["username"])
     except Exception as e:
         raise ApiError(422, "invalid_username", str(e)) from None
+    if Role(b["role"]) not in API_MANAGED:
+        raise _shell_only(b["role"])
     scope, member_id = ctx.me.scope, b["member_id"]
     if member_id is None:
         if scope is not None:
@@ -80,12 +109,15 @@ async def create_admin(ctx: Ctx) -> dict[str, Any]:
         raise ApiError(422, "weak_password", "password " + "; ".join(reasons), {"reasons": reasons})
     try:
         admin = await ctx.services.admins.create(
-            b["username"], await hash_password_async(b["password"]), Role(b["role"]), member_id
+            b["username"],
+            await hash_password_async(b["password"]),
+            Role(b["role"]),
+            member_id,
+            approval_pending_by=ctx.me.admin.id,
         )
     except UsernameTaken:
-        raise ApiError(
-            409, "username_taken", f"admin username {b['username']!r} is taken"
-        ) from None
+        # names are global: say only that it is taken, never whose or where
+        raise ApiError(409, "username_taken", "this admin username is taken") from None
     ctx.target = f"admin:{admin.id}"
     return admin.to_json()
 
@@ -106,7 +138,8 @@ async def get_admin(ctx: Ctx) -> dict[str, Any]:
 @api.route(
     "PATCH",
     "/admins/{admin_id}",
-    summary="Disable/enable, unlock, or reset the password of an admin (who must then change it)",
+    summary="Disable/enable, unlock, reset the password of (then a second security admin "
+    "approves), or approve an admin-role account",
     tag="admins",
     body=ADMIN_UPDATE,
     response=ADMIN,
@@ -122,6 +155,17 @@ async def update_admin(ctx: Ctx) -> dict[str, Any]:
     s = ctx.services
     if admin.id == ctx.me.admin.id and ctx.body.get("disabled"):
         raise ApiError(403, "self_lockout", "you cannot disable your own account")
+    if admin.role not in API_MANAGED:
+        raise _shell_only(admin.role)
+    if ctx.body.get("approve"):
+        # the password set here now, or earlier by someone: either way not by this caller
+        if "password" in ctx.body or admin.approval_pending_by == ctx.me.admin.id:
+            raise ApiError(
+                403,
+                "second_person_required",
+                "a password you set must be approved by another security admin (or the shell)",
+            )
+        await s.admins.approve(admin.id)
     if "password" in ctx.body:
         reasons = password_policy.check(ctx.body["password"], admin.username)
         if reasons:
@@ -129,7 +173,10 @@ async def update_admin(ctx: Ctx) -> dict[str, Any]:
                 422, "weak_password", "password " + "; ".join(reasons), {"reasons": reasons}
             )
         await s.admins.set_password(
-            admin.id, await hash_password_async(ctx.body["password"]), must_change=True
+            admin.id,
+            await hash_password_async(ctx.body["password"]),
+            must_change=True,
+            approval_pending_by=ctx.me.admin.id,
         )
         await s.end_credentials(admin.id)
     if ctx.body.get("unlock"):
@@ -159,5 +206,8 @@ async def delete_admin(ctx: Ctx) -> None:
     admin = await _in_scope(ctx, aid)
     if admin.id == ctx.me.admin.id:
         raise ApiError(403, "self_delete", "you cannot delete your own account")
+    if admin.role not in API_MANAGED:
+        raise _shell_only(admin.role)
+    ctx.details = {"username": admin.username, "role": str(admin.role)}
     await ctx.services.sessions.revoke_all(admin.id)
     await ctx.services.admins.delete(admin.id)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from starlette.responses import Response
@@ -30,19 +29,6 @@ _FILTERS: tuple[tuple[str, dict[str, Any], str], ...] = (
 )
 
 
-def _time(ctx: Ctx, name: str) -> datetime | None:
-    raw = ctx.query(name)
-    if not raw:
-        return None
-    try:
-        t = datetime.fromisoformat(raw)
-    except ValueError:
-        raise ApiError(422, "invalid_input", f"{name} must be an ISO 8601 time") from None
-    if t.tzinfo is None:
-        raise ApiError(422, "invalid_input", f"{name} needs a time zone, e.g. 2026-01-01T00:00:00Z")
-    return t
-
-
 async def _query(ctx: Ctx, limit: int, before_id: int | None) -> AuditQuery:
     scope = ctx.me.scope
     ids = None
@@ -52,8 +38,8 @@ async def _query(ctx: Ctx, limit: int, before_id: int | None) -> AuditQuery:
     if result not in (None, "ok", "refused", "failed"):
         raise ApiError(422, "invalid_input", "result must be ok, refused or failed")
     return AuditQuery(
-        since=_time(ctx, "since"),
-        until=_time(ctx, "until"),
+        since=ctx.time("since"),
+        until=ctx.time("until"),
         admin=ctx.query("admin", max_len=64),
         action=ctx.query("action", max_len=64),
         result=result,

@@ -14,7 +14,6 @@ from dashboards.forwarded import is_https
 from dashboards.jsonresp import json_response
 from dashboards.schemas import LOGIN, LOGIN_OK, PASSWORD_CHANGE, SESSION_INFO
 from hub import password_policy
-from storage.models import utcnow
 from storage.passwords import hash_password_async, verify_password_async
 from storage.sessions import token_digest
 
@@ -31,37 +30,52 @@ from storage.sessions import token_digest
     errors=(401, 403, 423, 429),
 )
 async def login(ctx: Ctx) -> Response:
+    """Throttle, then lockout, then the password — each attempt counted before its check.
+
+    The per-IP slot is taken and the per-name attempt counted (atomically, in storage)
+    before any password is checked, so neither bound can be raced. An unknown name runs
+    the same lockout as an account (401 … then 423) and the same argon2 check. What a
+    stranger can repeat at will (throttled, locked, unknown name) is audited as one
+    aggregate row per source and window; a check against an account is one row each.
+    """
     s = ctx.services
     username, password = ctx.body["username"], ctx.body["password"]
-    ctx.target = f"admin:{username}"
-    ctx.details["admin_name"] = username
-    wait = s.throttle.retry_after(ctx.ip)
+    wait = s.throttle.acquire(ctx.ip)
     if wait > 0:
+        ctx.aggregate = True
         raise ApiError(
             429,
             "too_many_attempts",
             f"too many failed logins from {ctx.ip}; try again in {int(wait) + 1} s",
             headers={"Retry-After": str(int(wait) + 1)},
         )
-    found = await s.admins.credentials(username)
-    ok = await verify_password_async(found[1] if found else None, password)
-    if found is None:
-        s.throttle.failed(ctx.ip)
+    attempt = await s.admins.begin_login(username)
+    verdict, admin = attempt.verdict, attempt.admin
+    if admin is None:
+        ctx.aggregate = True
+        if verdict.may_check:
+            await verify_password_async(None, password)  # as long as a real check
+    else:
+        ctx.target = f"admin:{admin.id}"
+        ctx.details.update(admin_id=admin.id, member_id=admin.member_id, admin_name=admin.username)
+    if not verdict.may_check:
+        ctx.aggregate = True
+        raise _locked(verdict.locked_until)
+    if admin is None or not await verify_password_async(attempt.password_hash, password):
+        if verdict.locks:
+            raise _locked(verdict.locked_until)
         raise ApiError(401, "bad_credentials", "wrong username or password")
-    admin = found[0]
-    ctx.details.update(admin_id=admin.id, member_id=admin.member_id)
-    now = utcnow()
-    if admin.locked(now):
-        s.throttle.failed(ctx.ip)
-        raise _locked(admin.locked_until)
-    if not ok:
-        s.throttle.failed(ctx.ip)
-        admin = await s.admins.record_failure(admin.id)
-        if admin.locked(now):
-            raise _locked(admin.locked_until)
-        raise ApiError(401, "bad_credentials", "wrong username or password")
+    # the password is right: what follows may be told to the one who knows it
     if admin.disabled:
         raise ApiError(403, "account_disabled", "this admin account is disabled")
+    if admin.approval_pending_by is not None:
+        raise ApiError(
+            403,
+            "approval_pending",
+            "this account's password was set by a security admin; a second security admin "
+            "(or 'fedhub admin approve' on the hub) must approve it before it can log in",
+        )
+    s.throttle.release(ctx.ip)
     await s.admins.record_success(admin.id)
     await s.sessions.purge_expired()  # logins are rare: a cheap moment to drop dead sessions
     token, session = await s.sessions.create(
@@ -147,14 +161,26 @@ async def change_password(ctx: Ctx) -> None:
     me = ctx.me.admin
     ctx.target = f"admin:{me.username}"
     old, new = ctx.body["old_password"], ctx.body["new_password"]
+    # guessing the old password through a stolen session counts like failed logins,
+    # counted before the check like them
+    wait = s.throttle.acquire(ctx.ip)
+    if wait > 0:
+        raise ApiError(
+            429,
+            "too_many_attempts",
+            f"too many failed password checks from {ctx.ip}; try again in {int(wait) + 1} s",
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
+    verdict = await s.admins.begin_attempt(me.id)
+    if not verdict.may_check:
+        raise _locked(verdict.locked_until)
     if not await verify_password_async(await s.admins.password_hash(me.id), old):
-        # guessing the old password through a stolen session counts like failed logins
-        s.throttle.failed(ctx.ip)
-        after = await s.admins.record_failure(me.id)
-        if after.locked(utcnow()):
+        if verdict.locks:
             await s.sessions.revoke_all(me.id)
-            raise _locked(after.locked_until)
+            raise _locked(verdict.locked_until)
         raise ApiError(403, "bad_credentials", "the old password is wrong")
+    s.throttle.release(ctx.ip)
+    await s.admins.record_success(me.id)
     reasons = password_policy.check(new, me.username)
     if secrets.compare_digest(old.encode(), new.encode()):
         reasons.append("must differ from the old password")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from dashboards.api import api
-from dashboards.api.audit import _int, _time
+from dashboards.api.audit import _int
 from dashboards.api.live import ADMINS_ONLY
 from dashboards.endpoint import Ctx
 from dashboards.errors import ApiError
@@ -78,8 +78,8 @@ async def journal(ctx: Ctx) -> dict[str, Any]:
         JournalQuery(
             member_ids=ids,
             conference=ctx.query("conference", max_len=64),
-            since=_time(ctx, "since"),
-            until=_time(ctx, "until"),
+            since=ctx.time("since"),
+            until=ctx.time("until"),
             kind=kind,
             limit=limit,
             before_id=_int(ctx, "before_id", 1, 1, 2**62) if before else None,

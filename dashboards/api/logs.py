@@ -12,7 +12,6 @@ from typing import Any
 from starlette.responses import Response, StreamingResponse
 
 from dashboards.api import api
-from dashboards.api.audit import _time
 from dashboards.api.backups import federation_wide, refusal, section
 from dashboards.endpoint import Ctx
 from dashboards.errors import ApiError
@@ -63,8 +62,8 @@ async def export_logs(ctx: Ctx) -> Response:
     logs = ctx.services.logs
     if logs is None:
         raise ApiError(404, "not_found", "logs are not offered by this process")
-    since: datetime | None = _time(ctx, "since")
-    until: datetime | None = _time(ctx, "until")
+    since: datetime | None = ctx.time("since")
+    until: datetime | None = ctx.time("until")
     if since and until and since >= until:
         raise ApiError(422, "invalid_input", "since must be before until")
     modules = _names(ctx, "module", logs.modules)

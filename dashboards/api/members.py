@@ -165,7 +165,7 @@ async def update_member(ctx: Ctx) -> dict[str, Any]:
 @api.route(
     "DELETE",
     "/members/{member_id}",
-    summary="Delete a member; with ?cascade=true also its subtree, ranges and admins",
+    summary="Delete a member; with ?cascade=true also its subtree, ranges and admin-role accounts",
     tag="members",
     ok=204,
     roles=WRITERS,
@@ -177,5 +177,8 @@ async def delete_member(ctx: Ctx) -> None:
     mid = ctx.int_param("member_id")
     ctx.target = f"member:{mid}"
     cascade = ctx.flag("cascade")
-    gone = await ctx.services.federation.delete_member(ctx.me.scope, mid, cascade=cascade)
-    ctx.details = {"cascade": cascade, "deleted": [m.id for m in gone]}
+    admins: list[dict[str, object]] = []
+    gone = await ctx.services.federation.delete_member(
+        ctx.me.scope, mid, cascade=cascade, removed_admins=admins
+    )
+    ctx.details = {"cascade": cascade, "deleted": [m.id for m in gone], "deleted_admins": admins}

@@ -72,7 +72,7 @@ def _throttled(ctx: Ctx) -> None:
 )
 async def forgot(ctx: Ctx) -> dict[str, str]:
     _throttled(ctx)
-    ctx.services.reset_throttle.failed(ctx.ip)  # every request counts
+    ctx.services.reset_throttle.acquire(ctx.ip)  # every request counts
     ctx.target = f"admin:{ctx.body['username']}"
     task = asyncio.create_task(_send_link(ctx.services, ctx.body["username"], ctx.ip))
     ctx.services.background.add(task)
@@ -159,7 +159,7 @@ async def reset(ctx: Ctx) -> None:
     admin_id = await s.password_resets.peek(token)
     admin = await s.admins.get(admin_id) if admin_id is not None else None
     if admin is None or admin.disabled:
-        s.reset_throttle.failed(ctx.ip)
+        s.reset_throttle.acquire(ctx.ip)
         raise invalid
     ctx.target = f"admin:{admin.username}"
     ctx.details.update(admin_id=admin.id, admin_name=admin.username, member_id=admin.member_id)
@@ -169,7 +169,7 @@ async def reset(ctx: Ctx) -> None:
             422, "weak_password", "new password " + "; ".join(reasons), {"reasons": reasons}
         )
     if await s.password_resets.consume(token) != admin.id:
-        s.reset_throttle.failed(ctx.ip)
+        s.reset_throttle.acquire(ctx.ip)
         raise invalid
     await s.admins.set_password(admin.id, await hash_password_async(new), must_change=False)
     await s.end_credentials(admin.id)
@@ -208,11 +208,23 @@ async def set_email(ctx: Ctx) -> None:
         raise ApiError(503, "unavailable", "mail addresses are not available on this node")
     me = ctx.me.admin
     ctx.target = f"admin:{me.username}"
+    # counted before the check, like a login or a password change (hub/lockout.py)
+    wait = s.throttle.acquire(ctx.ip)
+    if wait > 0:
+        raise ApiError(
+            429,
+            "too_many_attempts",
+            f"too many failed password checks from {ctx.ip}; try again in {int(wait) + 1} s",
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
+    verdict = await s.admins.begin_attempt(me.id)
+    if not verdict.may_check:
+        raise ApiError(423, "account_locked", "this account is locked after too many failures")
     if not await verify_password_async(await s.admins.password_hash(me.id), ctx.body["password"]):
-        s.throttle.failed(ctx.ip)
-        after = await s.admins.record_failure(me.id)
-        if after.locked(utcnow()):
+        if verdict.locks:
             await s.sessions.revoke_all(me.id)
             raise ApiError(423, "account_locked", "this account is locked after too many failures")
         raise ApiError(403, "bad_credentials", "the password is wrong")
+    s.throttle.release(ctx.ip)
+    await s.admins.record_success(me.id)
     await s.password_resets.set_email(me.id, ctx.body["email"])

@@ -108,6 +108,44 @@ def test_admin_lifecycle_from_the_shell(tmp_path: Path):
     assert r.returncode == 1 and "no member 42" in r.stderr
 
 
+def test_the_shell_manages_what_the_api_refuses(tmp_path: Path):
+    """Security and auditor accounts are changed from the shell; the shell is the second
+    person that approves a password a security admin set; names are one whatever the
+    case."""
+    data = str(tmp_path)
+    pw = "Secur1ty-Pass\n"
+    for name, role in (("sec1", "security"), ("aud1", "auditor")):
+        r = fedhub(
+            "admin", "create", name, "--role", role, "--password-stdin", "--no-change",
+            "--data", data, stdin=pw,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+    r = fedhub("admin", "create", "SEC1", "--password-stdin", "--data", data, stdin=pw)
+    assert r.returncode == 1 and "exists" in r.stderr
+    with TestClient(create_hub_app(HubConfig(data_dir=tmp_path))) as c:
+        sec = Api(c)
+        assert sec.login("sec1", "Secur1ty-Pass").status_code == 200
+        body = {"username": "op1", "password": "Operat0r-Pass", "role": "admin", "member_id": None}
+        assert sec.post("/admins", body).status_code == 201
+        assert Api(c).login("op1", "Operat0r-Pass").json()["error"]["code"] == "approval_pending"
+    assert fedhub("admin", "approve", "OP1", "--data", data).returncode == 0
+    assert fedhub("admin", "disable", "aud1", "--data", data).returncode == 0
+    with TestClient(create_hub_app(HubConfig(data_dir=tmp_path))) as c:
+        assert Api(c).login("op1", "Operat0r-Pass").status_code == 200
+        r = Api(c).login("aud1", "Secur1ty-Pass")
+        assert r.status_code == 403 and r.json()["error"]["code"] == "account_disabled"
+    assert fedhub("admin", "enable", "aud1", "--data", data).returncode == 0
+    r = fedhub("admin", "delete", "sec1", "--data", data)
+    assert r.returncode == 0 and "security 'sec1' deleted" in r.stdout
+    with TestClient(create_hub_app(HubConfig(data_dir=tmp_path))) as c:
+        assert Api(c).login("sec1", "Secur1ty-Pass").status_code == 401
+        aud = Api(c)
+        assert aud.login("aud1", "Secur1ty-Pass").status_code == 200
+        entries = aud.get("/audit?admin=(cli)").json()["entries"]
+        assert {e["action"] for e in entries} >= {"admin.approve", "admin.update", "admin.delete"}
+    assert fedhub("admin", "delete", "ghost", "--data", data).returncode == 1
+
+
 def test_serve_with_sip_runs_the_redirector(tmp_path: Path):
     import os
     import signal
