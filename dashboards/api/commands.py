@@ -9,6 +9,7 @@ the audit log with its outcome. (The live websocket will carry the same commands
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from controllers.commands import command_schema
@@ -17,6 +18,8 @@ from dashboards.api.live import ADMINS_ONLY
 from dashboards.endpoint import Ctx
 from dashboards.errors import ApiError
 from dashboards.services import Services
+from hub.federation import Federation, FederationError
+from hub.numbering import NumberPlan, is_number
 
 COMMAND = command_schema()  # kinds, their arguments and limits: controllers/commands.py
 RESULT = {
@@ -55,6 +58,23 @@ def audit_fields(mid: int, b: dict[str, Any]) -> tuple[str, dict[str, object]]:
     return target, {"kind": b["kind"], "args": b.get("args", {}), "id": b.get("id")}
 
 
+def _check_numbers_in_scope(
+    federation: Federation, plan: NumberPlan, scope: int | None, args: Mapping[str, Any]
+) -> None:
+    """A number named in a command's arguments (``call`` args.number) whose holder in the
+    number plan lies outside the caller's subtree is refused: otherwise a city could
+    cascade the province's or another city's meeting into its own and watch it. The
+    answer names neither the holder nor its meeting (errors do not cross scopes)."""
+    number = args.get("number")
+    if not isinstance(number, str) or not is_number(number):
+        return
+    holder = plan.resolve(number)
+    if holder is not None and not federation.is_within(scope, holder):
+        raise FederationError(
+            "outside_scope", f"number {number} is not in your scope; you can only call your own"
+        )
+
+
 async def perform(
     services: Services, scope: int | None, mid: int, b: dict[str, Any], details: dict[str, object]
 ) -> dict[str, Any]:
@@ -65,6 +85,7 @@ async def perform(
     """
     view = await services.federation.current()
     view.federation.require_within(scope, mid)
+    _check_numbers_in_scope(view.federation, view.plan, scope, b.get("args") or {})
     links = services.links
     if links is None:
         raise ApiError(404, "links_disabled", "this node does not run member links")
