@@ -71,6 +71,7 @@ def _throttled(ctx: Ctx) -> None:
     errors=(429,),
 )
 async def forgot(ctx: Ctx) -> dict[str, str]:
+    ctx.aggregate = True  # throttled repeats from one source are one audit row with a count
     _throttled(ctx)
     ctx.services.reset_throttle.acquire(ctx.ip)  # every request counts
     ctx.target = f"admin:{ctx.body['username']}"
@@ -147,6 +148,7 @@ async def _send_link(s: Services, username: str, ip: str) -> None:
 )
 async def reset(ctx: Ctx) -> None:
     s = ctx.services
+    ctx.aggregate = True  # refused tokens from a stranger: one audit row per source and window
     _throttled(ctx)
     if s.password_resets is None:
         raise ApiError(503, "unavailable", "password reset is not available on this node")
