@@ -210,7 +210,7 @@ def test_hostile_names_show_as_text_on_every_page(page, hub, tmp_path):
         r = c.post(
             "/members",
             json={
-                "parent_id": None,
+                "parent_id": prov,
                 "domain": "prov.example.gov",
                 "display_name": HOSTILE,
                 "username": "again",
