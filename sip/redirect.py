@@ -23,7 +23,7 @@ from typing import Final
 
 from hub.numbering import is_number
 from sip.errors import SipParseError
-from sip.headers import Via, is_token, split_values
+from sip.headers import Via, is_token, parse_vias, split_values
 from sip.message import SipRequest, SipResponse
 from sip.uri import SipUri, check_host
 
@@ -159,6 +159,31 @@ def stamp_via(via: Via, origin: Origin) -> Via:
     return via
 
 
+def echo_vias(lines: list[str], top: Via, origin: Origin) -> list[tuple[str, str]]:
+    """The Via header lines to echo: the top one stamped, then every following value
+    as long as the header still parses as written (a chain cut at the first bad value
+    still routes to the previous hop, which is where the answer goes). Each line is
+    checked as it will be sent: values that parse one by one can split differently
+    once joined (an unbalanced quote or angle bracket swallows the comma)."""
+    first = str(stamp_via(top, origin))
+    count = 1
+    out: list[tuple[str, str]] = []
+    try:
+        for value in split_values(lines[0])[1:]:
+            candidate = f"{first}, {value}"
+            if len(parse_vias(candidate)) != count + 1:
+                break
+            first, count = candidate, count + 1
+        out.append(("Via", first))
+        for line in lines[1:]:
+            parse_vias(line)
+            out.append(("Via", line))
+    except SipParseError:
+        if not out:
+            out.append(("Via", first))
+    return out
+
+
 def response_address(via: Via, origin: Origin) -> tuple[str, int]:
     """Where to send a response over UDP given the request's top Via: always the
     source IP, with the source port when rport was asked for (RFC 3581 §4), else
@@ -195,15 +220,7 @@ def reply(
 ) -> SipResponse:
     """A response to `request` (RFC 3261 §8.2.6): Vias (top one stamped), From,
     To with a tag, Call-ID, CSeq copied; `extra` headers; no body."""
-    headers: list[tuple[str, str]] = []
-    first = True
-    for value in request.header_lines("via"):
-        if first:
-            first = False
-            values = split_values(value)
-            values[0] = str(stamp_via(request.top_via, origin))
-            value = ", ".join(values)
-        headers.append(("Via", value))
+    headers = echo_vias(list(request.header_lines("via")), request.top_via, origin)
     to_value = request.header("to") or ""
     if request.to.tag is None and status > 100:
         to_value = f"{to_value};tag={to_tag(request)}"

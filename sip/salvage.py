@@ -28,12 +28,10 @@ from sip.headers import (
     is_token,
     parse_cseq,
     parse_name_addr,
-    parse_via,
     salvage_via,
-    split_values,
 )
 from sip.message import CALL_ID_RE, Limits, SipResponse, header_key
-from sip.redirect import Origin, RedirectPolicy, stamp_via
+from sip.redirect import Origin, RedirectPolicy, echo_vias
 
 _LINES_RE: Final = re.compile(r"\r?\n")
 _FOLD_RE: Final = re.compile(r"\r?\n[ \t]+")
@@ -59,27 +57,6 @@ def _request_head(data: bytes, limits: Limits) -> dict[str, list[str]] | None:
         if colon and key in _ECHOED and "\x00" not in value and "\r" not in value:
             found.setdefault(key, []).append(value.strip(" \t"))
     return found
-
-
-def _via_lines(lines: list[str], top: Via, origin: Origin) -> list[tuple[str, str]]:
-    """The Via header lines to echo: the top one stamped, then every following value
-    as long as each parses (a chain cut at the first bad value still routes to
-    the previous hop, which is where the answer goes)."""
-    first = [str(stamp_via(top, origin))]
-    out: list[tuple[str, str]] = []
-    try:
-        for value in split_values(lines[0])[1:]:
-            parse_via(value)
-            first.append(value)
-        out.append(("Via", ", ".join(first)))
-        for line in lines[1:]:
-            for value in split_values(line):
-                parse_via(value)
-            out.append(("Via", line))
-    except SipParseError:
-        if not out:
-            out.append(("Via", ", ".join(first)))
-    return out
 
 
 def _name_addr(values: list[str] | None) -> str | None:
@@ -122,7 +99,7 @@ def error_response(
     top = salvage_via(found["via"][0])
     if top is None:
         return None
-    headers = _via_lines(found["via"], top, origin)
+    headers = echo_vias(found["via"], top, origin)
     from_, to = _name_addr(found.get("from")), _name_addr(found.get("to"))
     call_id, cseq = _call_id(found.get("call-id")), _cseq(found.get("cseq"))
     if from_ is not None:

@@ -125,3 +125,24 @@ def test_endpoint_never_raises(data: bytes, transport: str) -> None:
     out = endpoint.handle(data, Origin(transport, "127.0.0.1", 5062), 0.0)
     if out.data is not None:
         check_answer(out.data)  # whatever we send is itself valid SIP
+
+
+def test_a_broken_second_via_is_not_echoed():
+    """Found by the fuzzer: the parser reads only the top Via, so a request whose second
+    Via value is broken was answered with that broken value copied into the response.
+    The chain is cut at the first value that does not parse (the answer still routes to
+    the previous hop)."""
+    request = (
+        b"FOO sip:alice@alpha.example.com SIP/2.0\r\n"
+        b"Via: SIP/2.0/UDP c, lient.example.com:5060;branch=z9hG4bK74bf9\r\n"
+        b"From: Alice <sip:alice@alpha.example.com>;tag=9fxced76sl\r\n"
+        b"To: <sip:alice@alpha.example.com>\r\n"
+        b"Call-ID: 3848276298220188511@client.example.com\r\n"
+        b"CSeq: 1 FOO\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    )
+    endpoint = Endpoint(make_table(), rate=RateSpec(0, 1))
+    out = endpoint.handle(request, Origin("udp", "127.0.0.1", 5062), 0.0)
+    assert out.data is not None and out.data.startswith(b"SIP/2.0 405")
+    check_answer(out.data)
+    via = [line for line in out.data.split(b"\r\n") if line.startswith(b"Via:")]
+    assert via == [b"Via: SIP/2.0/UDP c;received=127.0.0.1"], via
