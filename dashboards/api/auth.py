@@ -161,8 +161,26 @@ async def change_password(ctx: Ctx) -> None:
     me = ctx.me.admin
     ctx.target = f"admin:{me.username}"
     old, new = ctx.body["old_password"], ctx.body["new_password"]
-    # guessing the old password through a stolen session counts like failed logins,
-    # counted before the check like them
+    await check_own_password(ctx, old, "the old password is wrong")
+    reasons = password_policy.check(new, me.username)
+    if secrets.compare_digest(old.encode(), new.encode()):
+        reasons.append("must differ from the old password")
+    if reasons:
+        raise ApiError(
+            422, "weak_password", "new password " + "; ".join(reasons), {"reasons": reasons}
+        )
+    await s.admins.set_password(me.id, await hash_password_async(new), must_change=False)
+    keep = token_digest(ctx.me.session_token) if ctx.me.session_token else None
+    await s.end_credentials(me.id, keep_session=keep)
+
+
+async def check_own_password(ctx: Ctx, password: str, wrong: str) -> None:
+    """Check the caller's own password before a change that needs it (password change,
+    reset-mail address). Guessing it through a stolen session counts like failed logins,
+    counted before the check like them: 429 per address, 423 once the account locks
+    (its sessions end), 403 ``bad_credentials`` with ``wrong`` otherwise."""
+    s = ctx.services
+    me = ctx.me.admin
     wait = s.throttle.acquire(ctx.ip)
     if wait > 0:
         raise ApiError(
@@ -174,20 +192,10 @@ async def change_password(ctx: Ctx) -> None:
     verdict = await s.admins.begin_attempt(me.id)
     if not verdict.may_check:
         raise _locked(verdict.locked_until)
-    if not await verify_password_async(await s.admins.password_hash(me.id), old):
+    if not await verify_password_async(await s.admins.password_hash(me.id), password):
         if verdict.locks:
             await s.sessions.revoke_all(me.id)
             raise _locked(verdict.locked_until)
-        raise ApiError(403, "bad_credentials", "the old password is wrong")
+        raise ApiError(403, "bad_credentials", wrong)
     s.throttle.release(ctx.ip)
     await s.admins.record_success(me.id)
-    reasons = password_policy.check(new, me.username)
-    if secrets.compare_digest(old.encode(), new.encode()):
-        reasons.append("must differ from the old password")
-    if reasons:
-        raise ApiError(
-            422, "weak_password", "new password " + "; ".join(reasons), {"reasons": reasons}
-        )
-    await s.admins.set_password(me.id, await hash_password_async(new), must_change=False)
-    keep = token_digest(ctx.me.session_token) if ctx.me.session_token else None
-    await s.end_credentials(me.id, keep_session=keep)

@@ -19,6 +19,7 @@ from email.message import EmailMessage
 
 from dashboards.api import api
 from dashboards.api.access_urls import access_urls
+from dashboards.api.auth import check_own_password
 from dashboards.api.mail import EMAIL
 from dashboards.endpoint import Ctx
 from dashboards.errors import ApiError
@@ -27,7 +28,7 @@ from dashboards.schemas import PASSWORD, USERNAME, obj
 from dashboards.services import Services
 from hub import password_policy
 from storage.models import utcnow
-from storage.passwords import hash_password_async, verify_password_async
+from storage.passwords import hash_password_async
 from storage.secrets import SecretUnreadable
 
 log = logging.getLogger("fedhub.auth")
@@ -210,23 +211,5 @@ async def set_email(ctx: Ctx) -> None:
         raise ApiError(503, "unavailable", "mail addresses are not available on this node")
     me = ctx.me.admin
     ctx.target = f"admin:{me.username}"
-    # counted before the check, like a login or a password change (hub/lockout.py)
-    wait = s.throttle.acquire(ctx.ip)
-    if wait > 0:
-        raise ApiError(
-            429,
-            "too_many_attempts",
-            f"too many failed password checks from {ctx.ip}; try again in {int(wait) + 1} s",
-            headers={"Retry-After": str(int(wait) + 1)},
-        )
-    verdict = await s.admins.begin_attempt(me.id)
-    if not verdict.may_check:
-        raise ApiError(423, "account_locked", "this account is locked after too many failures")
-    if not await verify_password_async(await s.admins.password_hash(me.id), ctx.body["password"]):
-        if verdict.locks:
-            await s.sessions.revoke_all(me.id)
-            raise ApiError(423, "account_locked", "this account is locked after too many failures")
-        raise ApiError(403, "bad_credentials", "the password is wrong")
-    s.throttle.release(ctx.ip)
-    await s.admins.record_success(me.id)
+    await check_own_password(ctx, ctx.body["password"], "the password is wrong")
     await s.password_resets.set_email(me.id, ctx.body["email"])

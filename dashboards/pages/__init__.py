@@ -173,8 +173,9 @@ def _page_handler(page: Page, services: Services) -> Callable[[Request], Awaitab
         if admin.password_change_required and page.name != "password":
             return RedirectResponse("/password", status_code=303)
         t = Translator(await _locale(request, services, admin.id))
-        if admin.role not in page.roles:
-            denied = render(
+
+        def refusal(status: int) -> Response:
+            resp = render(
                 "forbidden.html",
                 t,
                 me=admin.to_json(),
@@ -183,25 +184,18 @@ def _page_handler(page: Page, services: Services) -> Callable[[Request], Awaitab
                 page=page,
                 home=HOME[admin.role],
             )
-            denied.status_code = 403
-            return denied
+            resp.status_code = status
+            return resp
+
+        if admin.role not in page.roles:
+            return refusal(403)
         if "member_id" in request.path_params:
             # a member outside the caller's subtree is "not found", as the API says
             view = await services.federation.current()
             try:
                 view.federation.require_within(me.scope, int(request.path_params["member_id"]))
             except FederationError:
-                missing = render(
-                    "forbidden.html",
-                    t,
-                    me=admin.to_json(),
-                    csrf=me.csrf_token,
-                    nav=_nav(admin.role),
-                    page=page,
-                    home=HOME[admin.role],
-                )
-                missing.status_code = 404
-                return missing
+                return refusal(404)
         return render(
             f"{page.name}.html",
             t,
