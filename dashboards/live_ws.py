@@ -1,9 +1,9 @@
 """``/ws/live``: the dashboard websocket.
 
 Role: one connection's adapter onto the node's ``LiveHub`` (dashboards/livehub.py):
-a reader (inbound frames, validated against ``dashboards.api.asyncapi.INBOUND``) and
-its own writer task that drains only its own queue of the fan-out, so a slow
-dashboard never delays another.
+a reader (inbound frames, validated against ``dashboards.api.asyncapi.INBOUND``); the
+hub runs a writer task for it only while it has frames, draining only its own queue
+of the fan-out, so a slow dashboard never delays another and an idle one holds none.
 
 Handshake: the session cookie (browsers) or ``Authorization: Bearer fh_…``; no
 credentials → 401, an ``Origin`` other than the hub's own → 403, an account that must
@@ -17,7 +17,6 @@ documented in docs/live-api.md.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 from typing import Any
@@ -34,7 +33,7 @@ from dashboards.auth import Principal, authenticate, require_password_changed, r
 from dashboards.body import check_json
 from dashboards.errors import ApiError, error_response
 from dashboards.forwarded import client_ip, is_https
-from dashboards.livehub import LiveHub
+from dashboards.livehub import LiveHub, LiveSettings
 from hub.controllist import ControlList, VenueFilter
 from hub.federation import FederationError
 
@@ -42,6 +41,19 @@ log = logging.getLogger("fedhub.live")
 
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
+
+SERVER_OPTIONS: dict[str, Any] = {
+    # Each frame of the fan-out is one shared text sent to hundreds of dashboards;
+    # permessage-deflate would compress it again per connection (CPU per frame and
+    # client) and hold a zlib context pair per connection (~40 KiB each, the largest
+    # per-dashboard cost a browser would bring). The stream goes uncompressed.
+    "ws_per_message_deflate": False,
+    # Refuse absurd inbound frames before buffering them (uvicorn's default is 16 MiB
+    # per connection); a frame over ``LiveSettings.max_frame`` characters is closed
+    # with 1009 by the connection itself (UTF-8 takes up to 4 bytes a character).
+    "ws_max_size": 4 * LiveSettings().max_frame,
+}
+"""uvicorn settings for the websocket (``fedhub serve``, the demo, the benchmarks)."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -103,45 +115,24 @@ class _Connection:
         self, ws: WebSocket, hub: LiveHub, services: Any, principal: Principal, ip: str
     ) -> None:
         self.ws, self.hub, self.services, self.me, self.ip = ws, hub, services, principal, ip
-        self.cid, self.wake = hub.open()
+        self.cid = hub.open(self._send, ws.close)
         s = hub.settings
         self._tokens = float(s.burst)
         self._last = hub.clock()
         self._inflight: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
-        writer = asyncio.get_running_loop().create_task(self._writer(), name=f"ws-{self.cid}")
         try:
             await self._reader()
         except WebSocketDisconnect:
             pass
         finally:
-            writer.cancel()
             for task in list(self._inflight):
                 task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await writer
             self.hub.close(self.cid)
 
-    async def _writer(self) -> None:
-        while True:
-            await self.wake.wait()
-            self.wake.clear()
-            sent, close = await self._send_batch()
-            if close is not None:
-                log.info("closing /ws/live %d: it fell behind too often", self.cid)
-                await self.ws.close(close, "too slow; reconnect later")
-                return
-            if sent:  # more may have queued (or a resnapshot be due) while sending
-                self.wake.set()
-
-    async def _send_batch(self) -> tuple[int, int | None]:
-        """Send what the fan-out holds for us. A function of its own so that no frame
-        (a snapshot can be megabytes) stays referenced while the writer waits."""
-        frames, close = self.hub.fanout.pop(self.cid, self.hub.clock())
-        for frame in frames:
-            await self.ws.send({"type": "websocket.send", "text": frame})
-        return len(frames), close
+    async def _send(self, text: str) -> None:
+        await self.ws.send({"type": "websocket.send", "text": text})
 
     async def _reader(self) -> None:
         s = self.hub.settings

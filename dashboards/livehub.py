@@ -19,7 +19,7 @@ import itertools
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
@@ -102,6 +102,19 @@ class LiveView(LiveReader, Protocol):
     def members(self) -> Sequence[int]: ...
 
 
+Send = Callable[[str], Awaitable[None]]
+Close = Callable[[int, str], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class _Outlet:
+    """How to reach one connection, and its writer task while it has frames."""
+
+    send: Send
+    close: Close
+    writer: asyncio.Task[None] | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class LiveSettings:
     """Limits and timers of the live websocket (seconds, frames, bytes)."""
@@ -143,7 +156,7 @@ class LiveHub:
         self.metrics = HubMetrics()
         self._link_states = link_states
         self._links: dict[int, bool] = {}
-        self._wakes: dict[int, asyncio.Event] = {}
+        self._outlets: dict[int, _Outlet] = {}
         self._ids = itertools.count(1)
         self._tasks: list[asyncio.Task[None]] = []
         self._commands: OrderedDict[tuple[int, str], asyncio.Future[list[dict[str, Any]]]] = (
@@ -342,9 +355,7 @@ class LiveHub:
             await asyncio.sleep(tick)
             now = self.clock()
             for cid in self.fanout.flush(now):
-                wake = self._wakes.get(cid)
-                if wake is not None:
-                    wake.set()
+                self.wake(cid)
             sent = self.fanout.counters.snapshot_chars
             if sent - trimmed_chars > TRIM_AFTER and now - trimmed_at > 1.0:
                 # Snapshots are large one-off strings (copied per client on their way
@@ -401,28 +412,55 @@ class LiveHub:
 
     # -- connections -----------------------------------------------------------------------
 
-    def open(self) -> tuple[int, asyncio.Event]:
+    def open(self, send: Send, close: Close) -> int:
+        """Register a connection: ``send(text)`` sends one frame, ``close(code, reason)``
+        closes it. Returns its client id; ``close(cid)`` when it ends."""
         cid = next(self._ids)
         self.fanout.connect(cid)
-        wake = self._wakes[cid] = asyncio.Event()
-        return cid, wake
+        self._outlets[cid] = _Outlet(send, close)
+        return cid
 
     def close(self, cid: int) -> None:
         self.fanout.disconnect(cid)
-        self._wakes.pop(cid, None)
+        outlet = self._outlets.pop(cid, None)
+        if outlet is not None and outlet.writer is not None:
+            outlet.writer.cancel()
 
     def reply(self, cid: int, frame: dict[str, Any]) -> None:
         self.fanout.reply(cid, frame)
         self.wake(cid)
 
     def wake(self, cid: int) -> None:
-        wake = self._wakes.get(cid)
-        if wake is not None:
-            wake.set()
+        """``cid`` has frames: start its writer unless one is running (it takes them)."""
+        outlet = self._outlets.get(cid)
+        if outlet is not None and outlet.writer is None:
+            outlet.writer = asyncio.get_running_loop().create_task(self._write(cid, outlet))
+
+    async def _write(self, cid: int, outlet: _Outlet) -> None:
+        """A connection's writer: runs only while it has frames (an idle dashboard holds
+        no task), sends them in order, and so waits on its own socket alone."""
+        try:
+            while True:
+                frames, close = self.fanout.pop(cid, self.clock())
+                for frame in frames:
+                    await outlet.send(frame)
+                del frames  # a snapshot can be megabytes: not kept while waiting
+                if close is not None:
+                    log.info("closing /ws/live %d: it fell behind too often", cid)
+                    await outlet.close(close, "too slow; reconnect later")
+                    return
+                if not self.fanout.pending(cid):
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the socket went away under us: the reader ends the connection
+            log.debug("writing to /ws/live %d failed", cid, exc_info=True)
+        finally:
+            outlet.writer = None
 
     @property
     def connections(self) -> int:
-        return len(self._wakes)
+        return len(self._outlets)
 
     def remembered(
         self, admin_id: int, command_id: str

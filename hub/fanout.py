@@ -10,11 +10,14 @@ Design (docs/live-api.md, "Fan-out"):
 
 * One ``ControlList`` per federation conference watched, shared by every subscriber.
   Its changes are coalesced *per list* between flushes: the latest state of a venue
-  wins (a venue toggling mute ten times in a tick costs one entry). Changes that touch
-  only call statistics wait for the slower ``stats_interval`` flush.
+  wins (a venue toggling mute ten times in a tick costs one entry). A change that
+  touches only call statistics waits ``stats_interval`` from the flush before it, so a
+  venue's statistics go out at most once per interval, and since venues change at
+  their own times the statistics spread over the ticks instead of one burst a second.
 * Subscribers with the same scope and filters share a *view*: each flush builds the
-  view's delta body once and each subscriber's frame is that body behind its own
-  ``{"type":"delta","id":…,"seq":…`` prefix.
+  view's delta body once (one string, shared by reference by every subscriber's
+  queue); a subscriber's frame is that body behind its own
+  ``{"type":"delta","id":…,"seq":…`` prefix, joined only when its writer takes it.
 * A subscription's snapshot is the list *as of the last flush* (pending changes are
   rolled back to their first old value), so the next delta applies to it exactly.
 * Each client has a bounded outbound queue (frames and bytes). A client over it loses
@@ -26,7 +29,6 @@ Design (docs/live-api.md, "Fan-out"):
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +50,7 @@ from hub.controllist import (
 ClientId = int
 SubKey = tuple[ClientId, str]
 _Pending = dict[VenueKey, tuple[ControlVenue | None, ControlVenue | None]]
+_Stats = dict[VenueKey, tuple[ControlVenue | None, ControlVenue | None, float]]
 
 CLOSE_TRY_AGAIN = 1013
 
@@ -78,6 +81,10 @@ class _Sub:
     id: str
     view: _View
     seq: int = 0
+    head: str = ""  # '"id":…,"seq":' of its frames (the id JSON-encoded once)
+
+    def __post_init__(self) -> None:
+        self.head = f'"id":{orjson.dumps(self.id).decode()},"seq":'
 
 
 @dataclass(slots=True)
@@ -114,36 +121,55 @@ class _Entry:
     list: ControlList
     views: dict[VenueFilter, _View] = field(default_factory=dict)
     pending: _Pending = field(default_factory=dict)
-    pending_stats: _Pending = field(default_factory=dict)
+    pending_stats: _Stats = field(default_factory=dict)  # in the order they came
     version: int = 0
     tree_sent: int = 0
 
-    def take(self, changes: Iterable[ListChange]) -> None:
+    def take(self, changes: Iterable[ListChange], since: float) -> None:
+        """Coalesce ``changes``; a statistics-only one is held from ``since`` (the last
+        flush). ``pending_stats`` stays ordered by ``since`` (a venue's entry keeps its
+        first time), so the due ones are always at its front."""
+        pending, stats = self.pending, self.pending_stats
         for c in changes:
             k = c.key
-            if k in self.pending:
-                self.pending[k] = (self.pending[k][0], c.new)
-            elif k in self.pending_stats:
-                first = self.pending_stats[k][0]
+            if k in pending:
+                pending[k] = (pending[k][0], c.new)
+            elif k in stats:
+                first, _, at = stats[k]
                 if c.stats_only:
-                    self.pending_stats[k] = (first, c.new)
+                    stats[k] = (first, c.new, at)
                 else:
-                    del self.pending_stats[k]
-                    self.pending[k] = (first, c.new)
+                    del stats[k]
+                    pending[k] = (first, c.new)
             elif c.stats_only:
-                self.pending_stats[k] = (c.old, c.new)
+                stats[k] = (c.old, c.new, since)
             else:
-                self.pending[k] = (c.old, c.new)
+                pending[k] = (c.old, c.new)
+
+    def due_stats(self, until: float) -> _Pending:
+        """Take the statistics-only changes held since ``until`` or before."""
+        stats = self.pending_stats
+        out: _Pending = {}
+        for k, (old, new, at) in stats.items():
+            if at > until:
+                break
+            out[k] = (old, new)
+        for k in out:
+            del stats[k]
+        return out
 
 
 @dataclass(slots=True)
 class _Client:
-    frames: deque[tuple[SubKey, int, str]] = field(default_factory=deque)
+    """One connection's queues. Lists, not deques: a client holds few frames between
+    two drains, and an empty deque costs ~600 bytes (this is per dashboard)."""
+
+    frames: list[tuple[_Sub, int, str, str]] = field(default_factory=list)  # sub, seq, kind, body
     nbytes: int = 0
-    replies: deque[str] = field(default_factory=deque)
+    replies: list[str] = field(default_factory=list)
     subs: dict[str, _Sub] = field(default_factory=dict)
     behind: set[str] = field(default_factory=set)
-    resnapshots: deque[float] = field(default_factory=deque)
+    resnapshots: list[float] = field(default_factory=list)
     close: int | None = None
 
 
@@ -171,7 +197,7 @@ class Fanout:
         self._entries: dict[NodeKey, _Entry] = {}
         self._clients: dict[ClientId, _Client] = {}
         self._down: set[int] = set()
-        self._next_stats = 0.0
+        self._flushed_at = 0.0
 
     # -- clients and subscriptions -------------------------------------------------------
 
@@ -223,8 +249,8 @@ class Fanout:
         if sub_id not in c.subs:
             return False
         self._drop_sub(c, sub_id)
-        c.frames = deque(f for f in c.frames if f[0][1] != sub_id)
-        c.nbytes = sum(len(f[2]) for f in c.frames)
+        c.frames = [f for f in c.frames if f[0].id != sub_id]
+        c.nbytes = sum(len(f[3]) for f in c.frames)
         return True
 
     def _drop_sub(self, c: _Client, sub_id: str) -> None:
@@ -250,7 +276,7 @@ class Fanout:
         """A batch of cascade deltas (already applied to the reader)."""
         self.counters.deltas_in += len(deltas)
         for entry in self._entries.values():
-            entry.take(entry.list.apply(deltas))
+            entry.take(entry.list.apply(deltas), self._flushed_at)
 
     def set_link(self, member_id: int, up: bool) -> None:
         """A member's link went down (its venues turn stale) or came back."""
@@ -259,7 +285,7 @@ class Fanout:
         else:
             self._down.add(member_id)
         for entry in self._entries.values():
-            entry.take(entry.list.set_stale(member_id, not up))
+            entry.take(entry.list.set_stale(member_id, not up), self._flushed_at)
 
     def reply(self, client: ClientId, frame: dict[str, Any]) -> None:
         """Queue a result, error or progress frame; never dropped, sent before deltas."""
@@ -270,44 +296,48 @@ class Fanout:
     # -- the tick ----------------------------------------------------------------------------
 
     def flush(self, now: float) -> set[ClientId]:
-        """Turn what changed since the last flush into delta frames; returns who got some."""
-        stats_due = now >= self._next_stats
-        if stats_due:
-            self._next_stats = now + self.settings.stats_interval
+        """Turn what changed since the last flush into delta frames; returns who got some.
+
+        Statistics-only changes go out once they waited ``stats_interval`` (measured
+        from the flush before they came), with whatever else is due.
+        """
+        held_until = now - self.settings.stats_interval
         woken: set[ClientId] = set()
         down = frozenset(self._down)
+        clients = self._clients
         for entry in self._entries.values():
-            entry.take(entry.list.settle())
+            entry.take(entry.list.settle(), self._flushed_at)
             batch, entry.pending = entry.pending, {}
-            if stats_due and entry.pending_stats:
-                batch.update(entry.pending_stats)
-                entry.pending_stats = {}
+            if entry.pending_stats:
+                batch.update(entry.due_stats(held_until))
             tree_moved = entry.tree_sent != entry.list.tree_version
             if not batch and not tree_moved:
                 continue
             entry.version += 1
             entry.tree_sent = entry.list.tree_version
             for view in entry.views.values():
+                view.snapshot_body = ""  # out of date: let the (large) text go now
                 body = _delta_body(view, batch, view.tree(down) if tree_moved else _NO_TREE)
                 if body is None:
                     continue
                 for sub in view.subs.values():
-                    c = self._clients[sub.client]
-                    if sub.id in c.behind or c.close is not None:
+                    c = clients[sub.client]
+                    if c.close is not None or sub.id in c.behind:
                         continue
                     self._queue(c, sub, "delta", body)
                     woken.add(sub.client)
+        self._flushed_at = now
         return woken
 
     def _queue(self, c: _Client, sub: _Sub, kind: str, body: str) -> None:
-        """Queue one frame of ``sub``; a delta past the client's limits overflows it."""
+        """Queue one frame of ``sub`` (the shared body; the frame text is joined when
+        taken); a delta past the client's limits overflows it."""
         sub.seq += 1
-        frame = f'{{"type":"{kind}","id":{orjson.dumps(sub.id).decode()},"seq":{sub.seq},{body}'
-        c.frames.append(((sub.client, sub.id), sub.seq, frame))
-        c.nbytes += len(frame)
+        c.frames.append((sub, sub.seq, kind, body))
+        c.nbytes += len(body)
         if kind == "snapshot":
             self.counters.snapshots += 1
-            self.counters.snapshot_chars += len(frame)
+            self.counters.snapshot_chars += len(body)
         s = self.settings
         over = len(c.frames) > s.queue_frames or c.nbytes > s.queue_bytes
         if over and kind == "delta":  # a snapshot is what a client behind is owed
@@ -317,11 +347,11 @@ class Fanout:
         """The client fell behind: drop its queued frames; it gets snapshots when drained."""
         self.counters.overflows += 1
         first: dict[str, int] = {}
-        for (_, sub_id), seq, _ in c.frames:
-            first.setdefault(sub_id, seq)
+        for sub, seq, _, _ in c.frames:
+            first.setdefault(sub.id, seq)
         for sub_id, seq in first.items():
             c.subs[sub_id].seq = seq - 1  # seq stays gapless on the wire
-        c.frames.clear()
+        c.frames = []
         c.nbytes = 0
         c.behind.update(c.subs)
 
@@ -332,17 +362,15 @@ class Fanout:
 
         Call from the client's writer after it sent the previous batch: an empty queue
         with subscriptions behind yields their fresh snapshots (counted; too many per
-        minute closes the client with 1013).
+        minute closes the client with 1013). The frames are joined here, so a queued
+        frame costs the client only a reference to its view's shared body.
         """
         c = self._clients.get(client)
         if c is None:
             return [], None
-        out = list(c.replies)
-        c.replies.clear()
+        out, c.replies = c.replies, []
         if c.close is None and not c.frames and c.behind:
-            window = c.resnapshots
-            while window and now - window[0] > 60.0:
-                window.popleft()
+            window = c.resnapshots = [t for t in c.resnapshots if now - t <= 60.0]
             if len(window) >= self.settings.resnapshots_per_minute:
                 c.close = CLOSE_TRY_AGAIN
                 self.counters.closed_behind += 1
@@ -355,12 +383,19 @@ class Fanout:
                     self._queue(c, sub, "snapshot", sub.view.snapshot_text(down))
                 c.behind.clear()
         if c.close is None:
-            out.extend(f for _, _, f in c.frames)
-        c.frames.clear()
+            out.extend(
+                f'{{"type":"{kind}",{sub.head}{seq},{body}' for sub, seq, kind, body in c.frames
+            )
+        c.frames = []
         c.nbytes = 0
         self.counters.frames_out += len(out)
         self.counters.bytes_out += sum(len(f) for f in out)
         return out, c.close
+
+    def pending(self, client: ClientId) -> bool:
+        """Whether ``pop`` would hand ``client`` anything now (a writer may stop)."""
+        c = self._clients.get(client)
+        return c is not None and bool(c.replies or c.frames or (c.behind and c.close is None))
 
     def backlog(self, client: ClientId) -> int:
         c = self._clients.get(client)

@@ -101,6 +101,7 @@ def _network(raw: str) -> str:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from dashboards.app import create_app
+    from dashboards.live_ws import SERVER_OPTIONS
     from ops.backup import node_name
     from ops.https import hub_server
     from ops.hub import build_services
@@ -119,6 +120,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         loop="uvloop",
         log_level=args.log_level,
         proxy_headers=False,
+        **SERVER_OPTIONS,
     )
     scheme = "http" if args.http else "https"
     print(f"fedhub {fedhub_version()} serving on {scheme}://{args.host}:{args.port}/", flush=True)

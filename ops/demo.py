@@ -116,6 +116,7 @@ async def run_demo(args: argparse.Namespace) -> int:
     import uvicorn
 
     from dashboards.app import create_app
+    from dashboards.live_ws import SERVER_OPTIONS
     from dashboards.services import HubConfig
     from ops.hub import bootstrap, build_services
 
@@ -140,7 +141,14 @@ async def run_demo(args: argparse.Namespace) -> int:
         reg = await register_federation(services, specs, running.urls)
         app = create_app(services)
         server = uvicorn.Server(
-            uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
+            uvicorn.Config(
+                app,
+                host=args.host,
+                port=args.port,
+                log_level="warning",
+                lifespan="on",
+                **SERVER_OPTIONS,
+            )
         )
         serving = asyncio.create_task(server.serve())
         while not server.started:

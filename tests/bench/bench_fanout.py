@@ -75,8 +75,42 @@ def say(obj: object) -> None:
 # -- roles ------------------------------------------------------------------------------
 
 
+FLOOD_KINDS = ("mute", "camera", "dip")
+FLOOD_WEIGHTS = (2.0, 1.0, 1.0)
+FLOOD_TURN = 0.01
+MAX_BACKLOG = 256
+
+
+async def flood(members: list[Any], rate: float, sent: list[float]) -> None:
+    """Emit ``rate`` member events per second, clocked: each loop turn (every ~10 ms)
+    emits what is owed since the start, so a slow turn is caught up by the next one
+    and the asked rate is what goes out (or ``sent`` shows honestly that it did not).
+    An action that changes nothing (a venue not joined) is not counted: another is
+    tried. ``sent`` = [events, seconds flooding], updated as it goes."""
+    import random
+
+    rng = random.Random(f"flood:{SEED}")
+    t0 = time.perf_counter()
+    done = 0
+    while True:
+        await asyncio.sleep(FLOOD_TURN)
+        now = time.perf_counter()
+        owed = min(int(rate * (now - t0)) - done, int(rate))  # never more than 1 s behind
+        tries = 4 * owed
+        while owed > 0 and tries > 0:
+            tries -= 1
+            m = members[rng.randrange(len(members))]
+            if m.frozen or any(o.backlog > MAX_BACKLOG for o in m.outlets):
+                continue
+            before = m.events_sent
+            m.random_action(rng.choices(FLOOD_KINDS, FLOOD_WEIGHTS)[0])
+            n = m.events_sent - before
+            done += n
+            owed -= n
+        sent[0], sent[1] = done, now - t0
+
+
 async def role_emulator(a: argparse.Namespace) -> None:
-    from emulator.activity import Activity, drive
     from emulator.behaviour import Behaviour
     from emulator.federation import serve_federation
 
@@ -84,10 +118,11 @@ async def role_emulator(a: argparse.Namespace) -> None:
     quiet = Behaviour((0.0, 0.0), (0.0, 0.0), 0.0, 0.0, 0.0, 0.0, 0.0)
     running = await serve_federation(specs, behaviour=quiet, idle_timeout=120)
     members = running.federation.members
-    flood = [members[s.key] for s in specs[:-PROBES]]
+    flooded = [members[s.key] for s in specs[:-PROBES]]
     probes = [(members[s.key], s.meeting, s.venues[0].id) for s in specs[-PROBES:]]
     say({"port": running.server.port})
     tasks: list[asyncio.Task[None]] = []
+    sent = [0.0, 0.0]
 
     async def probe() -> None:
         i = 0
@@ -108,11 +143,11 @@ async def role_emulator(a: argparse.Namespace) -> None:
             t.cancel()
         tasks = []
         if line[0] == "stop":
-            say({"events": sum(m.events_sent for m in members.values())})
+            say({"events": sent[0], "seconds": sent[1]})
+            sent = [0.0, 0.0]
         if line[0] == "rate":
-            rate = float(line[1])
             tasks = [
-                asyncio.create_task(drive(flood, Activity.flood(rate), SEED)),
+                asyncio.create_task(flood(flooded, float(line[1]), sent)),
                 asyncio.create_task(probe()),
             ]
         elif line[0] == "quit":
@@ -164,6 +199,7 @@ async def role_hub(a: argparse.Namespace) -> None:
     from argon2 import PasswordHasher
 
     from dashboards.app import create_app
+    from dashboards.live_ws import SERVER_OPTIONS
     from dashboards.services import HubConfig
     from ops.hub import bootstrap, build_services
     from storage.admins import Role
@@ -200,6 +236,7 @@ async def role_hub(a: argparse.Namespace) -> None:
             log_level="warning",
             lifespan="on",
             loop="uvloop",
+            **SERVER_OPTIONS,
         )
     )
     serving = asyncio.create_task(server.serve())
@@ -353,6 +390,32 @@ class Child:
             await self.proc.wait()
 
 
+async def profile(srv: Child, name: str, seconds: float) -> Any:
+    """With ``BENCH_PROFILE=DIR``, sample the server with py-spy while it is measured
+    (collapsed stacks in DIR/NAME.txt); None otherwise."""
+    out = os.environ.get("BENCH_PROFILE")
+    if not out:
+        return None
+    Path(out).mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before measuring
+    return await asyncio.create_subprocess_exec(
+        "py-spy",
+        "record",
+        "-p",
+        str(srv.proc.pid),
+        "-d",
+        str(int(seconds)),
+        "-r",
+        "200",
+        "--format",
+        "raw",
+        "-o",
+        str(Path(out) / f"{name}.txt"),
+        "--nonblocking",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+
 def pct(values: list[float], q: float) -> float | None:
     """The q-quantile, or None when no probe arrived in time (a saturated server)."""
     if not values:
@@ -374,7 +437,8 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
     emu = await Child.start("--role", "emulator", *common)
     emissions: dict[str, list[tuple[float, bool]]] = {}
     results: dict[str, Any] = {}
-    sent_total = [0]
+    flooded: list[dict[str, float]] = []
+    counted = asyncio.Event()
     try:
         port = (await emu.line())["port"]
 
@@ -382,7 +446,8 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
             while True:
                 p = await emu.line(within=3600)
                 if "events" in p:
-                    sent_total[0] = p["events"]
+                    flooded.append(p)
+                    counted.set()
                     continue
                 emissions.setdefault(p["p"], []).append((p["t"], p["v"]))
 
@@ -427,13 +492,17 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
             for rate in a.rates:
                 emu.tell("stop")
                 await asyncio.sleep(0.3)
-                before = sent_total[0]
+                flooded.clear()
+                counted.clear()
                 emu.tell(f"rate {rate}")
                 await asyncio.sleep(a.warmup)
                 cli.tell("report")  # forget the warm-up
                 await cli.line()
                 w0, c0, e0, k0 = time.time(), srv.cpu(), emu.cpu(), cli.cpu()
+                spy = await profile(srv, f"{target}-{rate}", a.seconds)
                 await asyncio.sleep(a.seconds)
+                if spy is not None:
+                    await spy.wait()
                 w1, c1, e1, k1 = time.time(), srv.cpu(), emu.cpu(), cli.cpu()
                 emu.tell("stop")
                 await asyncio.sleep(1.5)  # let the last frames arrive
@@ -445,7 +514,9 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
                     if sent and w0 <= sent[-1] <= w1:
                         lat.append((t_arr - sent[-1]) * 1000)
                 wall = w1 - w0
-                emitted = (sent_total[0] - before) / (wall + a.warmup + 1.5)
+                await asyncio.wait_for(counted.wait(), 30)  # the emulator's count of this flood
+                f = flooded[-1]
+                emitted = f["events"] / f["seconds"] if f["seconds"] else 0.0
                 row = {
                     "emitted_per_s": round(emitted),
                     "p50_ms": pct(lat, 0.5),
