@@ -6,7 +6,8 @@ connection (dashboards/live_ws.py), one-click calls (dashboards/api/calls.py) an
 ``live.deltas`` (the links publish there; every node's hub subscribes), flushes the
 fan-out every tick and wakes the writers of the connections that got frames, marks
 members stale while their link is down, and appends every state change, link change,
-command and call result to the journal (storage/journal.py), flushed once a second.
+command and call result to the journal (storage/journal.py): the delta path only stages
+each batch (bounded); the journal task makes the rows and writes them once a second.
 Built by ops/hub.py; ``start()``/``stop()`` run in the app's lifespan.
 """
 
@@ -21,10 +22,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from controllers.manager import LinkManager
+from controllers.manager import LinkManager, StatusSubscription
 from dashboards.api.calls import CallRegistry
 from dashboards.metrics import HubMetrics
 from hub.broker import Broker, Publication
@@ -48,6 +49,9 @@ def _malloc_trim() -> None:
     except (OSError, AttributeError):
         pass
 
+
+JOURNAL_SLICE = 512
+"""Staged delta batches turned into journal entries between two yields to the loop."""
 
 DELTAS = "live.deltas"
 """Broker channel of cascade deltas (published by the node that owns the links)."""
@@ -124,7 +128,6 @@ class LiveSettings:
     rate: float = 20.0
     burst: int = 40
     commands_in_flight: int = 64
-    link_poll: float = 0.25
     remembered_commands: int = 4096
     journal_flush: float = 1.0
     settings_poll: float = 30.0
@@ -142,7 +145,6 @@ class LiveHub:
         node: str | None = None,
         journal: Journal | None = None,
         stored: SettingsStore | None = None,
-        link_states: Callable[[], dict[int, bool]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings or LiveSettings()
@@ -154,7 +156,8 @@ class LiveHub:
         self.stored = stored
         self.options: dict[str, Any] = dict(DEFAULTS)
         self.metrics = HubMetrics()
-        self._link_states = link_states
+        self._manager: LinkManager | None = None
+        self._link_watch: StatusSubscription | None = None
         self._links: dict[int, bool] = {}
         self._outlets: dict[int, _Outlet] = {}
         self._ids = itertools.count(1)
@@ -163,6 +166,9 @@ class LiveHub:
             OrderedDict()
         )
         self._journaled: dict[tuple[int, str, str], tuple[object, ...]] = {}
+        self._staged: list[tuple[float, list[Delta], dict[int, int]]] = []
+        self._staged_count = 0
+        self._dropped_logged = 0
         self.calls = CallRegistry()
         self._spawned: set[asyncio.Task[Any]] = set()
         self.node = node or broker.node
@@ -247,19 +253,54 @@ class LiveHub:
     def _on_deltas(self, pub: Publication[list[Delta]]) -> None:
         self.fanout.apply(pub.data)
         if self.journal is not None:
-            try:
-                self._journal_deltas(pub.data)
-            except Exception:  # the journal must never stop the stream
-                log.exception("journaling live deltas failed")
+            self._stage(pub.data)
 
-    def _journal_deltas(self, deltas: list[Delta]) -> None:
+    def _stage(self, deltas: list[Delta]) -> None:
+        """Hold a batch for the journal: its time and its members' seq, nothing more.
+        The rows are made and written by the journal task (``write_journal``), off the
+        path from the links to the dashboards. Past the journal's room the batch is
+        refused and counted (``fedhub_journal_dropped_total``, one log line a period)."""
+        assert self.journal is not None
+        if self._staged_count + len(deltas) > self.journal.room:
+            self.journal.drop(len(deltas))
+            return
+        seqs: dict[int, int] = {}
+        for d in deltas:
+            if d.member_id not in seqs:
+                try:
+                    seqs[d.member_id] = self.reader.position(d.member_id)[1]
+                except KeyError:  # a member forgotten in the same batch
+                    seqs[d.member_id] = 0
+        self._staged.append((time.time(), deltas, seqs))
+        self._staged_count += len(deltas)
+
+    async def write_journal(self) -> None:
+        """Turn the staged batches into journal entries (in slices, yielding between
+        them), then write them: one multi-row insert in one transaction."""
+        assert self.journal is not None
+        staged, self._staged, self._staged_count = self._staged, [], 0
+        for i in range(0, len(staged), JOURNAL_SLICE):
+            for wall, deltas, seqs in staged[i : i + JOURNAL_SLICE]:
+                self._journal_deltas(datetime.fromtimestamp(wall, UTC), deltas, seqs)
+            await asyncio.sleep(0)  # let the fan-out tick between slices
+        del staged
+        await self.journal.flush()
+        dropped = self.journal.dropped
+        if dropped > self._dropped_logged:
+            log.warning(
+                "the live journal was full: %d entries dropped since the last report "
+                "(database slow or unreachable, or a flood beyond %d entries a period)",
+                dropped - self._dropped_logged,
+                self.journal.room + self.journal.pending,
+            )
+            self._dropped_logged = dropped
+
+    def _journal_deltas(self, at: datetime, deltas: list[Delta], seqs: dict[int, int]) -> None:
         """State changes into the journal; statistics-only changes are left out."""
         assert self.journal is not None
+        append = self.journal.append
         for d in deltas:
-            try:
-                seq = self.reader.position(d.member_id)[1]
-            except KeyError:  # a member forgotten in the same batch
-                seq = 0
+            seq = seqs.get(d.member_id, 0)
             if isinstance(d, ConferenceDelta):
                 c = d.conference
                 data: dict[str, Any] = (
@@ -270,14 +311,14 @@ class LiveHub:
                 if c is None:
                     for key in [k for k in self._journaled if k[:2] == (d.member_id, d.number)]:
                         del self._journaled[key]
-                self.journal.append(d.member_id, d.number, "conference", "", seq, data)
+                append(d.member_id, d.number, "conference", "", seq, data, at)
                 continue
             key = (d.member_id, d.conference, d.venue_id)
             v = d.venue
             if v is None:
                 self._journaled.pop(key, None)
                 gone = {"removed": True}
-                self.journal.append(d.member_id, d.conference, "venue", d.venue_id, seq, gone)
+                append(d.member_id, d.conference, "venue", d.venue_id, seq, gone, at)
                 continue
             shown = (v.status, v.muted, v.camera_on, v.role, v.reason, v.name)
             if self._journaled.get(key) == shown:
@@ -292,7 +333,7 @@ class LiveHub:
             }
             if v.cascade is not None:
                 data["cascade"] = {"member": v.cascade.member, "conference": v.cascade.conference}
-            self.journal.append(d.member_id, d.conference, "venue", d.venue_id, seq, data)
+            append(d.member_id, d.conference, "venue", d.venue_id, seq, data, at)
 
     def record(
         self, member_id: int, conference: str, kind: str, subject: str, data: dict[str, Any]
@@ -307,8 +348,6 @@ class LiveHub:
         await self.reload_options()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._tick(), name="live-tick")]
-        if self._link_states is not None:
-            self._tasks.append(loop.create_task(self._watch_links(), name="live-links"))
         if self.journal is not None:
             self._tasks.append(loop.create_task(self._flush_journal(), name="live-journal"))
 
@@ -346,7 +385,7 @@ class LiveHub:
         self._tasks = []
         if self.journal is not None:
             with contextlib.suppress(Exception):
-                await self.journal.flush()
+                await self.write_journal()
 
     async def _tick(self) -> None:
         tick = self.settings.fanout.tick
@@ -369,43 +408,38 @@ class LiveHub:
         while True:
             await asyncio.sleep(self.settings.journal_flush)
             try:
-                await self.journal.flush()
+                await self.write_journal()
             except Exception:
                 log.exception("writing the live journal failed (kept in memory, bounded)")
             if self.clock() - polled >= self.settings.settings_poll:
                 polled = self.clock()
                 await self.reload_options()
 
-    async def _watch_links(self) -> None:
-        while True:
-            self.check_links()
-            await asyncio.sleep(self.settings.link_poll)
-
     def watch_links(self, manager: LinkManager) -> None:
-        """Read link states from ``manager`` (members it holds state for)."""
+        """Follow the link states of ``manager``: a link that leaves ``up`` marks its
+        member's venues stale the moment the manager reports it (its status listener),
+        and one coming back clears them. No polling."""
+        if self._link_watch is not None:
+            self._link_watch.cancel()
+        self._manager = manager
+        self._link_watch = manager.subscribe(self._link_changed)
+        for mid in self.reader.members():  # where the links stand now
+            self._link_changed(mid)
 
-        def states() -> dict[int, bool]:
-            out = {}
-            for mid in self.reader.members():
-                link = manager.link(mid)
-                out[mid] = link is not None and link.link_state == "up"
-            return out
-
-        self._link_states = states
-
-    def check_links(self) -> None:
-        """Mark members whose link went down stale (and back); cheap when nothing moved."""
-        if self._link_states is None:
+    def _link_changed(self, member_id: int) -> None:
+        """The manager's listener: called often (timer ticks too), so cheap when the
+        state did not move."""
+        assert self._manager is not None
+        link = self._manager.link(member_id)
+        if link is None:  # no link (any more): nothing to mark; its state is forgotten
+            if self._links.pop(member_id, None) is False:
+                self.fanout.set_link(member_id, True)
             return
-        states = self._link_states()
-        for mid, up in states.items():
-            if self._links.get(mid, True) != up:
-                self.fanout.set_link(mid, up)
-                self.record(mid, "", "link", "", {"up": up})
-            self._links[mid] = up
-        for mid in [m for m in self._links if m not in states]:
-            del self._links[mid]
-            self.fanout.set_link(mid, True)
+        up = link.link_state == "up"
+        if self._links.get(member_id, True) != up:
+            self.fanout.set_link(member_id, up)
+            self.record(member_id, "", "link", "", {"up": up})
+        self._links[member_id] = up
 
     def links_up(self) -> dict[int, bool]:
         return dict(self._links)

@@ -3,10 +3,13 @@
 Role: a bounded, append-only record of live state changes (conferences started,
 changed, ended; venues joining, leaving, failing, muting, turning cameras; links going
 down and up), commands with their results, and one-click calls. ``append`` only
-buffers (the live path never waits on the database); ``flush`` writes the buffer in
-one transaction and, at most once a minute, prunes by the retention setting (age and
-row count). A buffer over ``buffer_limit`` drops its oldest entries and counts them
-(``dropped``), so a database outage cannot grow memory without end.
+buffers a tuple (the live path never waits on the database, nor encodes JSON);
+``flush`` encodes the buffered entries and writes them with one multi-row insert
+(executemany) in one transaction, and at most once a minute prunes by the retention
+setting (age and row count). A buffer over ``buffer_limit`` drops its oldest entries
+and counts them (``dropped``); a caller that stages entries of its own before
+appending them counts what it could not stage with ``drop`` (same counter), so a
+flood or a database outage cannot grow memory without end and is never silent.
 
 Call statistics are not journaled: they are measurements, not changes, and would
 drown the rest.
@@ -18,10 +21,10 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Table, delete, func, insert, select
 
 from storage.db import Database
 from storage.models import JournalRow, utcnow
@@ -71,6 +74,31 @@ class JournalQuery:
     before_id: int | None = None  # paging: entries older than this id
 
 
+_TABLE = cast(Table, JournalRow.__table__)
+_Buffered = tuple[datetime, int, str, str, str, int, "dict[str, Any] | None"]
+
+
+def _row(
+    at: datetime,
+    member_id: int,
+    conference: str,
+    kind: str,
+    subject: str,
+    seq: int,
+    data: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The table row of a buffered entry (columns cut to their sizes, data as JSON)."""
+    return {
+        "at": at,
+        "member_id": member_id,
+        "conference": conference[:64],
+        "kind": kind[:32],
+        "subject": subject[:64],
+        "seq": seq,
+        "data": orjson.dumps(data or {}, default=str).decode(),
+    }
+
+
 class Journal:
     """Buffered appends, batched writes, scoped reads; see the module docstring."""
 
@@ -84,7 +112,7 @@ class Journal:
     ) -> None:
         self._db = db
         self.retention = retention or Retention()
-        self._buffer: deque[dict[str, Any]] = deque()
+        self._buffer: deque[_Buffered] = deque()
         self._limit = buffer_limit
         self._prune_every = prune_every
         self._pruned_at: datetime | None = None
@@ -105,21 +133,20 @@ class Journal:
         if len(self._buffer) >= self._limit:
             self._buffer.popleft()
             self.dropped += 1
-        self._buffer.append(
-            {
-                "at": at or utcnow(),
-                "member_id": member_id,
-                "conference": conference[:64],
-                "kind": kind[:32],
-                "subject": subject[:64],
-                "seq": seq,
-                "data": orjson.dumps(data or {}, default=str).decode(),
-            }
-        )
+        self._buffer.append((at or utcnow(), member_id, conference, kind, subject, seq, data))
+
+    def drop(self, entries: int) -> None:
+        """Count ``entries`` a caller had to refuse because the journal was full."""
+        self.dropped += entries
 
     @property
     def pending(self) -> int:
         return len(self._buffer)
+
+    @property
+    def room(self) -> int:
+        """Entries that can still be buffered before the oldest are dropped."""
+        return max(0, self._limit - len(self._buffer))
 
     async def flush(self) -> int:
         """Write what is buffered (one transaction); prune when due. Returns rows written.
@@ -130,8 +157,9 @@ class Journal:
         self._buffer.clear()
         if batch:
             try:
+                rows = [_row(*entry) for entry in batch]
                 async with self._db.session() as s:
-                    await s.execute(insert(JournalRow), batch)
+                    await s.execute(insert(_TABLE), rows)  # Core executemany, not ORM
             except Exception:
                 room = max(0, self._limit - len(self._buffer))
                 self.dropped += max(0, len(batch) - room)

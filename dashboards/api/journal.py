@@ -73,7 +73,7 @@ async def journal(ctx: Ctx) -> dict[str, Any]:
         raise ApiError(422, "invalid_input", f"kind must be one of {', '.join(KINDS)}")
     limit = _int(ctx, "limit", 200, 1, 1000)
     before = ctx.query("before_id")
-    await hub.journal.flush()  # what happened up to now, not up to the last second
+    await hub.write_journal()  # what happened up to now, not up to the last second
     entries = await hub.journal.query(
         JournalQuery(
             member_ids=ids,
