@@ -254,6 +254,66 @@ async def test_a_frozen_member_times_out_and_its_venues_turn_stale(hub: Hub) -> 
         )
 
 
+async def test_a_link_going_down_marks_its_venues_stale_as_the_manager_reports_it(
+    hub: Hub,
+) -> None:
+    """No poll in between: when the link manager tells its listeners a link left ``up``
+    the fan-out already holds that member stale (the hub's listener ran first), and
+    the dashboard's next frame shows it; back up, the same the other way."""
+    key = "city2.county1"
+    mid = hub.ids[key]
+    live, links = hub.services.livehub, hub.services.links
+    assert live is not None and links is not None
+    manager = links.manager
+    seen: dict[bool, bool | None] = {}
+    moved = asyncio.Event()
+
+    def after_the_hub(member_id: int) -> None:
+        link = manager.link(member_id)
+        if member_id == mid and link is not None:
+            up = link.link_state == "up"
+            if up not in seen and (False in seen) == up:  # first down, then up
+                seen[up] = live.links_up().get(mid)  # what the hub holds at this moment
+                moved.set()
+
+    watch = manager.subscribe(after_the_hub)
+    try:
+        async with dash(hub, hub.tokens["root"]) as d:
+            await d.send(sub("s", hub))
+            await d.until(lambda f: f["type"] == "snapshot")
+            hub.running.federation.members[key].frozen = True
+            await asyncio.wait_for(moved.wait(), 30)
+            assert seen == {False: False}, "stale when the manager reported the link down"
+            await d.drain_until(
+                lambda: all(v["stale"] for k, v in d.screens["s"].items() if k[0] == mid),
+                what="stale venues",
+            )
+            moved.clear()
+            hub.running.federation.members[key].frozen = False
+            await asyncio.wait_for(moved.wait(), 30)
+            assert seen[True] is True, "fresh again when the manager reported it up"
+            await d.drain_until(
+                lambda: not any(v["stale"] for v in d.screens["s"].values()), what="back up"
+            )
+    finally:
+        watch.cancel()
+
+
+async def test_an_idle_dashboard_holds_no_writer_task(hub: Hub) -> None:
+    live = hub.services.livehub
+    assert live is not None
+    async with dash(hub, hub.tokens["root"]) as d:
+        await d.send(sub("s", hub))
+        await d.until(lambda f: f["type"] == "snapshot")
+        (outlet,) = live._outlets.values()
+        await until(lambda: outlet.writer is None, 10, "the writer ended with its queue")
+        await d.send({"type": "unsubscribe", "id": "nope"})  # a reply starts one again
+        err = await d.until(lambda f: f["type"] == "error")
+        assert err["code"] == "unknown_subscription"
+        await until(lambda: outlet.writer is None, 10, "and it ended again")
+    await until(lambda: live.connections == 0, 10, "the connection forgotten")
+
+
 async def test_selection_all_in_scope_one_result_per_venue(hub: Hub) -> None:
     async with dash(hub, hub.tokens["cityops"]) as d:
         frame = {"type": "command", "id": "sel-1", "member_id": hub.ids["city1"]}
