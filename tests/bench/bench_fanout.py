@@ -243,11 +243,34 @@ async def role_hub(a: argparse.Namespace) -> None:
     while not server.started:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     say({"port": a.port, "token": token, "conference": specs[0].meeting})
+    gc_log = gc_watch() if os.environ.get("BENCH_GC") else None
     stdin = await stdin_lines()
     await stdin.readline()
+    if gc_log is not None:
+        print(f"hub gc: {gc_log}", file=sys.stderr)
     server.should_exit = True
     await serving
     await manager.stop()
+
+
+def gc_watch() -> dict[str, Any]:
+    """With ``BENCH_GC=1``: time spent in garbage collection, by generation."""
+    import gc
+
+    out: dict[str, Any] = {"runs": [0, 0, 0], "ms": [0.0, 0.0, 0.0], "max_ms": [0.0] * 3}
+    started = [0.0]
+
+    def cb(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        g, ms = info["generation"], (time.perf_counter() - started[0]) * 1000
+        out["runs"][g] += 1
+        out["ms"][g] = round(out["ms"][g] + ms, 1)
+        out["max_ms"][g] = round(max(out["max_ms"][g], ms), 1)
+
+    gc.callbacks.append(cb)
+    return out
 
 
 async def role_raw(a: argparse.Namespace) -> None:
