@@ -39,7 +39,8 @@ from storage.settings import SettingsStore
 log = logging.getLogger("fedhub.live")
 
 TRIM_AFTER = 32 * 1024 * 1024
-"""Characters of snapshots sent after which the freed heap is returned to the system."""
+"""Characters of snapshots sent after which the freed heap is returned to the system
+(at most once a second); also when a burst of snapshots ended (a tick without any)."""
 
 
 FREEZE_AFTER = 30.0
@@ -403,7 +404,7 @@ class LiveHub:
 
     async def _tick(self) -> None:
         tick = self.settings.fanout.tick
-        trimmed_at, trimmed_chars = self.clock(), 0
+        trimmed_at, trimmed_chars, last_chars = self.clock(), 0, 0
         freeze_at: float | None = self.clock() + FREEZE_AFTER
         while True:
             await asyncio.sleep(tick)
@@ -415,7 +416,9 @@ class LiveHub:
             for cid in self.fanout.flush(now):
                 self.wake(cid)
             sent = self.fanout.counters.snapshot_chars
-            if sent - trimmed_chars > TRIM_AFTER and now - trimmed_at > 1.0:
+            burst_over = sent == last_chars and sent > trimmed_chars
+            last_chars = sent
+            if (burst_over or sent - trimmed_chars > TRIM_AFTER) and now - trimmed_at > 1.0:
                 # Snapshots are large one-off strings (copied per client on their way
                 # out); hand the freed heap back so a burst of them does not stay in RSS.
                 trimmed_at, trimmed_chars = now, sent

@@ -94,10 +94,13 @@ class _View:
     subs: dict[SubKey, _Sub] = field(default_factory=dict)
     snapshot_version: int = -1
     snapshot_body: str = ""
+    snapshot_asked: bool = False  # since the last flush
 
     def snapshot_text(self, stale: frozenset[int]) -> str:
-        """``"tree":…,"venues":[…]}`` as of the last flush (cached per flush)."""
+        """``"tree":…,"venues":[…]}`` as of the last flush (cached while subscribers
+        keep asking for it: a burst of them shares one text; ``release`` drops it)."""
         e = self.entry
+        self.snapshot_asked = True
         if self.snapshot_version != e.version:
             admits = self.filter.admits
             rolled = e.pending.keys() | e.pending_stats.keys()
@@ -109,6 +112,13 @@ class _View:
             body = orjson.dumps({"tree": self.tree(stale), "venues": venues}).decode()
             self.snapshot_version, self.snapshot_body = e.version, body[1:]
         return self.snapshot_body
+
+    def release(self) -> None:
+        """Drop the cached snapshot text unless it was asked for since the last call:
+        it is as large as the list, and per view, not per subscriber."""
+        if not self.snapshot_asked:
+            self.snapshot_version, self.snapshot_body = -1, ""
+        self.snapshot_asked = False
 
     def tree(self, stale: frozenset[int]) -> dict[str, object] | None:
         tree = self.entry.list.tree
@@ -307,6 +317,8 @@ class Fanout:
         clients = self._clients
         for entry in self._entries.values():
             entry.take(entry.list.settle(), self._flushed_at)
+            for view in entry.views.values():
+                view.release()
             batch, entry.pending = entry.pending, {}
             if entry.pending_stats:
                 batch.update(entry.due_stats(held_until))

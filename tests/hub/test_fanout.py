@@ -285,3 +285,19 @@ def test_a_conference_that_ended_refuses_new_subscribers_and_empties_the_watcher
     rig.fan.connect(2)
     refusal = rig.fan.subscribe(2, "late", 1, "c1", ALL)
     assert refusal is not None and refusal.code == "not_found"
+
+
+def test_one_snapshot_text_per_burst_released_once_nobody_asks() -> None:
+    rig = Rig()
+    rig.client(1)
+    rig.client(2)  # the same tick: the same text, made once
+    (a, _, _, body_a), (b, _, _, body_b) = rig.fan._clients[1].frames + rig.fan._clients[2].frames
+    assert body_a is body_b and len(body_a) > 1000
+    view = a.view
+    rig.tick()  # asked for since the last flush: kept for late-comers
+    assert view.snapshot_body is body_a
+    rig.tick()  # nobody asked during a whole tick: let go
+    assert view.snapshot_body == ""
+    s = rig.client(3)
+    rig.drain(3, s)
+    assert s.venues == truth(rig.state)
