@@ -23,14 +23,15 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Protocol
 
 from controllers.manager import LinkManager, StatusSubscription
 from dashboards.api.calls import CallRegistry
+from dashboards.live_journal import JournalFeed
 from dashboards.metrics import HubMetrics
 from hub.broker import Broker, Publication
-from hub.cascade import ConferenceDelta, Delta
+from hub.cascade import Delta
 from hub.controllist import LiveReader
 from hub.fanout import Fanout, FanoutSettings
 from storage.journal import Journal, Retention
@@ -63,9 +64,6 @@ def _malloc_trim() -> None:
     except (OSError, AttributeError):
         pass
 
-
-JOURNAL_SLICE = 512
-"""Staged delta batches turned into journal entries between two yields to the loop."""
 
 DELTAS = "live.deltas"
 """Broker channel of cascade deltas (published by the node that owns the links)."""
@@ -179,10 +177,7 @@ class LiveHub:
         self._commands: OrderedDict[tuple[int, str], asyncio.Future[list[dict[str, Any]]]] = (
             OrderedDict()
         )
-        self._journaled: dict[tuple[int, str, str], tuple[object, ...]] = {}
-        self._staged: list[tuple[float, list[Delta], dict[int, int]]] = []
-        self._staged_count = 0
-        self._dropped_logged = 0
+        self._feed = None if journal is None else JournalFeed(journal, reader)
         self.calls = CallRegistry()
         self._spawned: set[asyncio.Task[Any]] = set()
         self.node = node or broker.node
@@ -266,88 +261,14 @@ class LiveHub:
 
     def _on_deltas(self, pub: Publication[list[Delta]]) -> None:
         self.fanout.apply(pub.data)
-        if self.journal is not None:
-            self._stage(pub.data)
-
-    def _stage(self, deltas: list[Delta]) -> None:
-        """Hold a batch for the journal: its time and its members' seq, nothing more.
-        The rows are made and written by the journal task (``write_journal``), off the
-        path from the links to the dashboards. Past the journal's room the batch is
-        refused and counted (``fedhub_journal_dropped_total``, one log line a period)."""
-        assert self.journal is not None
-        if self._staged_count + len(deltas) > self.journal.room:
-            self.journal.drop(len(deltas))
-            return
-        seqs: dict[int, int] = {}
-        for d in deltas:
-            if d.member_id not in seqs:
-                try:
-                    seqs[d.member_id] = self.reader.position(d.member_id)[1]
-                except KeyError:  # a member forgotten in the same batch
-                    seqs[d.member_id] = 0
-        self._staged.append((time.time(), deltas, seqs))
-        self._staged_count += len(deltas)
+        if self._feed is not None:
+            self._feed.stage(pub.data)
 
     async def write_journal(self) -> None:
-        """Turn the staged batches into journal entries (in slices, yielding between
-        them), then write them: one multi-row insert in one transaction."""
-        assert self.journal is not None
-        staged, self._staged, self._staged_count = self._staged, [], 0
-        for i in range(0, len(staged), JOURNAL_SLICE):
-            for wall, deltas, seqs in staged[i : i + JOURNAL_SLICE]:
-                self._journal_deltas(datetime.fromtimestamp(wall, UTC), deltas, seqs)
-            await asyncio.sleep(0)  # let the fan-out tick between slices
-        del staged
-        await self.journal.flush()
-        dropped = self.journal.dropped
-        if dropped > self._dropped_logged:
-            log.warning(
-                "the live journal was full: %d entries dropped since the last report "
-                "(database slow or unreachable, or a flood beyond %d entries a period)",
-                dropped - self._dropped_logged,
-                self.journal.room + self.journal.pending,
-            )
-            self._dropped_logged = dropped
-
-    def _journal_deltas(self, at: datetime, deltas: list[Delta], seqs: dict[int, int]) -> None:
-        """State changes into the journal; statistics-only changes are left out."""
-        assert self.journal is not None
-        append = self.journal.append
-        for d in deltas:
-            seq = seqs.get(d.member_id, 0)
-            if isinstance(d, ConferenceDelta):
-                c = d.conference
-                data: dict[str, Any] = (
-                    {"ended": True}
-                    if c is None
-                    else {"name": c.name, "kind": c.kind.value, "layout": c.layout}
-                )
-                if c is None:
-                    for key in [k for k in self._journaled if k[:2] == (d.member_id, d.number)]:
-                        del self._journaled[key]
-                append(d.member_id, d.number, "conference", "", seq, data, at)
-                continue
-            key = (d.member_id, d.conference, d.venue_id)
-            v = d.venue
-            if v is None:
-                self._journaled.pop(key, None)
-                gone = {"removed": True}
-                append(d.member_id, d.conference, "venue", d.venue_id, seq, gone, at)
-                continue
-            shown = (v.status, v.muted, v.camera_on, v.role, v.reason, v.name)
-            if self._journaled.get(key) == shown:
-                continue  # statistics only
-            self._journaled[key] = shown
-            data = {
-                "status": v.status.value,
-                "muted": v.muted,
-                "camera_on": v.camera_on,
-                "role": v.role.value,
-                "reason": v.reason,
-            }
-            if v.cascade is not None:
-                data["cascade"] = {"member": v.cascade.member, "conference": v.cascade.conference}
-            append(d.member_id, d.conference, "venue", d.venue_id, seq, data, at)
+        """Write what the journal holds and what is staged for it (its task, once a
+        period; the journal API before it answers)."""
+        if self._feed is not None:
+            await self._feed.write()
 
     def record(
         self, member_id: int, conference: str, kind: str, subject: str, data: dict[str, Any]
