@@ -327,8 +327,15 @@ class LiveHub:
         tick = self.settings.fanout.tick
         trimmed_at, trimmed_chars, last_chars = self.clock(), 0, 0
         freeze_at: float | None = self.clock() + FREEZE_AFTER
+        due = self.clock()
         while True:
-            await asyncio.sleep(tick)
+            # On a fixed grid: the time a flush takes does not stretch the tick (a
+            # change waits half a tick on average, however busy the flushes are).
+            due += tick
+            now = self.clock()
+            if due < now:  # fell behind the grid by more than a tick: start anew
+                due = now
+            await asyncio.sleep(due - now)
             now = self.clock()
             if freeze_at is not None and now >= freeze_at:
                 freeze_at = None
