@@ -6,9 +6,12 @@ Four processes (this file in four roles), so no two sides share an event loop:
 
 * ``emulator``: the load federation (a province and N-1 cities, all cascaded into the
   province's meeting). On ``rate R`` it floods mute/camera/quality events at R per
-  second over every member but the probe members, and toggles the mute of one probe
-  venue every 50 ms, printing each probe's wall-clock emission time (the event is
-  clocked where the emulator emits it).
+  second over every member but the probe members (clocked: every ~10 ms it emits what
+  is owed since the flood began, counting only actions that changed something), and
+  toggles the mute of one probe venue every 50 ms, printing each probe's wall-clock
+  emission time (the event is clocked where the emulator emits it). On ``stop`` it
+  reports what it emitted and over how long: ``emitted_per_s`` is that count, so a
+  starved emulator shows as a lower rate, never as a better latency.
 * ``hub``: the real hub (``ops.hub.build_services`` + ``create_app`` on uvicorn and
   uvloop, journal included) linked to every member; dashboards subscribe to the
   province's federation conference on ``/ws/live``.
@@ -21,7 +24,11 @@ Per rate and server: probe latency p50/p99 (emission -> frame received), frames 
 bytes per second received by all clients, the server's CPU (share of one core), and
 the server's RSS growth per dashboard after all connected. Human-readable lines, then
 one JSON object as the last line, with ``"goal": {"rate": 2000, "hub_p99_ms": …,
-"raw_p99_ms": …}``.
+"raw_p99_ms": …}`` and the load average (the machine is shared: a load above the
+core count starves every process here, and the latencies mean little then).
+
+``BENCH_PROFILE=DIR`` samples each server with py-spy while it is measured (collapsed
+stacks in DIR); ``BENCH_GC=1`` prints the hub's garbage-collection pauses.
 """
 
 from __future__ import annotations
