@@ -446,6 +446,26 @@ async def profile(srv: Child, name: str, seconds: float) -> Any:
     )
 
 
+async def behind(target: str, port: int) -> int | None:
+    """The hub's count of resnapshots (dashboards that fell behind), from /metrics."""
+    if target != "hub":
+        return None
+    import urllib.request
+
+    def read() -> int | None:
+        url = f"http://127.0.0.1:{port}/metrics"
+        with urllib.request.urlopen(url, timeout=30) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith("fedhub_resnapshots_total "):
+                    return int(float(line.split()[1]))
+        return None
+
+    try:
+        return await asyncio.to_thread(read)
+    except OSError:
+        return None
+
+
 def pct(values: list[float], q: float) -> float | None:
     """The q-quantile, or None when no probe arrived in time (a saturated server)."""
     if not values:
@@ -528,12 +548,14 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.sleep(a.warmup)
                 cli.tell("report")  # forget the warm-up
                 await cli.line()
+                m0 = await behind(target, srv_port)
                 w0, c0, e0, k0 = time.time(), srv.cpu(), emu.cpu(), cli.cpu()
                 spy = await profile(srv, f"{target}-{rate}", a.seconds)
                 await asyncio.sleep(a.seconds)
                 if spy is not None:
                     await spy.wait()
                 w1, c1, e1, k1 = time.time(), srv.cpu(), emu.cpu(), cli.cpu()
+                m1 = await behind(target, srv_port)
                 emu.tell("stop")
                 await asyncio.sleep(1.5)  # let the last frames arrive
                 cli.tell("report")
@@ -557,13 +579,15 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
                     "server_cpu": round((c1 - c0) / wall, 2),
                     "emulator_cpu": round((e1 - e0) / wall, 2),
                     "clients_cpu": round((k1 - k0) / wall, 2),
+                    "resnapshots": None if m0 is None or m1 is None else m1 - m0,
                 }
                 results[target]["rates"][str(rate)] = row
                 print(
                     f"  {target} @ {rate}/s (emitted {row['emitted_per_s']}/s): p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms "
                     f"({row['samples']} samples); {row['frames_per_s']:,} frames/s, "
                     f"{row['mbytes_per_s']} MB/s; CPU: server {row['server_cpu']:.0%}, "
-                    f"emulator {row['emulator_cpu']:.0%}, clients {row['clients_cpu']:.0%}",
+                    f"emulator {row['emulator_cpu']:.0%}, clients {row['clients_cpu']:.0%}"
+                    + (f"; {row['resnapshots']} resnapshots" if row["resnapshots"] else ""),
                     flush=True,
                 )
             cli.tell("quit")
