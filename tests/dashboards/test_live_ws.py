@@ -201,6 +201,8 @@ async def test_commands_one_result_idempotent_audited(hub: Hub) -> None:
     cmd |= {"venue": venue, "kind": kind, "deadline_s": 5}
     async with dash(hub, hub.tokens["root"]) as d:
         await d.send(sub("s", hub))
+        # the snapshot first: a result is a reply and may otherwise overtake it
+        await d.until(lambda f: f["type"] == "snapshot")
         await d.send(cmd)
         r1 = await d.until(lambda f: f["type"] == "result")
         assert r1 == {"type": "result", "id": "cmd-1", "status": "ok", "reason": ""}
