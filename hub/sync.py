@@ -48,7 +48,6 @@ class DatasetSync:
     full_needed: bool = False
     in_flight: Push | None = None
     sent_at: float = 0.0
-    deltas: bool = True  # False: a derived data set, always sent whole
 
     @property
     def pending(self) -> bool:
@@ -74,7 +73,7 @@ class DatasetSync:
             self.full_needed = True
         if not (self.pending or force):
             return None
-        whole = self.full_needed or self.acked == 0 or not self.deltas
+        whole = self.full_needed or self.acked == 0
         return Push(self.version, 0 if whole else self.acked)
 
     def sent(self, push: Push, now: float) -> None:

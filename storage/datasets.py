@@ -21,12 +21,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.datasets import (
     ACCOUNT_DATASET,
+    DERIVED,
     AccountKind,
     DataError,
     Dataset,
@@ -34,6 +36,7 @@ from hub.datasets import (
     check_account_number,
     check_route_prefix,
     check_vmr_number,
+    derived_items,
 )
 from hub.federation import Federation
 from hub.numbering import NumberPlan
@@ -42,6 +45,8 @@ from storage.models import (
     AccountRow,
     DatasetTombstoneRow,
     DatasetVersionRow,
+    DerivedItemRow,
+    DerivedVersionRow,
     RoomRow,
     RouteRow,
     SyncStateRow,
@@ -201,7 +206,11 @@ class DataStore:
             return {Dataset(d): int(v) for d, v in rows}
 
     async def changes_since(self, member_id: int, dataset: Dataset, base: int) -> Changes:
-        """The items to send: everything when ``base == 0``, else what changed after it."""
+        """The items to send: everything when ``base == 0``, else what changed after it.
+
+        A derived data set is the same for every member (``member_id`` is not used)."""
+        if dataset in DERIVED:
+            return await self._derived_changes(dataset, base)
         resource = DATASET_RESOURCE[dataset]
         async with self._db.session() as s:
             version = await self._version(s, member_id, dataset)
@@ -225,6 +234,91 @@ class DataStore:
                 )
                 items += [{"key": k, "deleted": True} for (k,) in gone]
             return Changes(version, base, tuple(items))
+
+    # -- derived data sets (the same for every member) -------------------------------------
+
+    async def derive(
+        self, revision: int, federation: Federation, plan: NumberPlan
+    ) -> dict[Dataset, int]:
+        """Bring the stored derived data sets up to federation ``revision``; their versions.
+
+        Each item that is new or changed since the last derivation is stamped with
+        ``revision``, each one gone is kept as a deleted marker at ``revision``; a data
+        set's version moves only when one of its items did. Deriving an older revision
+        than the stored one changes nothing (another node was quicker).
+        """
+        async with self._db.session() as s:
+            states = {
+                r.dataset: r
+                for r in (await s.execute(select(DerivedVersionRow).with_for_update())).scalars()
+            }
+            out: dict[Dataset, int] = {}
+            for dataset in sorted(DERIVED):
+                state = states.get(str(dataset))
+                if state is None:
+                    state = DerivedVersionRow(dataset=str(dataset), version=0, derived_from=0)
+                    s.add(state)
+                if state.derived_from < revision:
+                    if await self._derive_one(s, dataset, revision, federation, plan):
+                        state.version = revision
+                    state.derived_from = revision
+                out[dataset] = int(state.version)
+            return out
+
+    @staticmethod
+    async def _derive_one(
+        s: AsyncSession, dataset: Dataset, revision: int, federation: Federation, plan: NumberPlan
+    ) -> bool:
+        want = {
+            i["key"]: orjson.dumps(i).decode() for i in derived_items(federation, plan, dataset)
+        }
+        held = {
+            r.item_key: r
+            for r in (
+                await s.execute(
+                    select(DerivedItemRow).where(DerivedItemRow.dataset == str(dataset))
+                )
+            ).scalars()
+        }
+        changed = False
+        for key, body in want.items():
+            row = held.get(key)
+            if row is None:
+                s.add(
+                    DerivedItemRow(dataset=str(dataset), item_key=key, version=revision, body=body)
+                )
+            elif row.deleted or row.body != body:
+                row.body, row.deleted, row.version = body, False, revision
+            else:
+                continue
+            changed = True
+        for key, row in held.items():
+            if key not in want and not row.deleted:
+                row.body, row.deleted, row.version = "{}", True, revision
+                changed = True
+        return changed
+
+    async def derived_versions(self) -> dict[Dataset, int]:
+        async with self._db.session() as s:
+            rows = await s.execute(select(DerivedVersionRow.dataset, DerivedVersionRow.version))
+            return {Dataset(d): int(v) for d, v in rows}
+
+    async def _derived_changes(self, dataset: Dataset, base: int) -> Changes:
+        async with self._db.session() as s:
+            state = await s.get(DerivedVersionRow, str(dataset))
+            version = int(state.version) if state is not None else 0
+            if base > version:
+                base = 0
+            q = select(DerivedItemRow.item_key, DerivedItemRow.body, DerivedItemRow.deleted).where(
+                DerivedItemRow.dataset == str(dataset)
+            )
+            q = q.where(DerivedItemRow.version > base) if base else q.where(~DerivedItemRow.deleted)
+            rows = await s.execute(q.order_by(DerivedItemRow.item_key))
+            items = tuple(
+                {"key": key, "deleted": True} if deleted else orjson.loads(body)
+                for key, body, deleted in rows
+            )
+            return Changes(version, base, items)
 
     async def sync_states(self, member_id: int) -> dict[Dataset, SyncRecord]:
         async with self._db.session() as s:

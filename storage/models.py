@@ -390,3 +390,30 @@ class SyncStateRow(Base):
     acked_version: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     last_success: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str] = mapped_column(Text, nullable=False, default="")
+
+
+class DerivedItemRow(Base):
+    """One item of a derived data set (federation list, domains, number resources).
+
+    The same for every member: stamped with the federation revision at which it last
+    changed, and kept as a deleted marker once gone, so a member receives only what
+    changed since the version it acknowledged.
+    """
+
+    __tablename__ = "derived_items"
+    __table_args__ = (Index("ix_derived_items_version", "dataset", "version"),)
+    dataset: Mapped[str] = mapped_column(String(32), primary_key=True)
+    item_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+    deleted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class DerivedVersionRow(Base):
+    """A derived data set's version (the federation revision that last changed it) and
+    the federation revision it was last derived from."""
+
+    __tablename__ = "derived_versions"
+    dataset: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    derived_from: Mapped[int] = mapped_column(BigInteger, nullable=False)
