@@ -204,8 +204,8 @@ class Sync(LinkRecord):
     revision: Annotated[int, wire()]
     items: Annotated[tuple[Mapping[str, Any], ...], wire(required=True, what="sync items")] = ()
     base: Annotated[int, wire(omit_default=True)] = 0
-    part: Annotated[int, wire(omit_default=True)] = 0
-    parts: Annotated[int, wire(omit_default=True)] = 1
+    part: Annotated[int, wire(omit_default=True, high=MAX_SYNC_PARTS)] = 0
+    parts: Annotated[int, wire(omit_default=True, low=1, high=MAX_SYNC_PARTS + 1)] = 1
 
     @property
     def full(self) -> bool:
@@ -219,8 +219,8 @@ class Sync(LinkRecord):
     def invariant(self) -> None:
         if self.base > self.revision:
             raise WireError("a sync's base must not be past its revision")
-        if not 0 <= self.part < self.parts <= MAX_SYNC_PARTS:
-            raise WireError(f"a sync's part must be in 0..parts-1, parts in 1..{MAX_SYNC_PARTS}")
+        if self.part >= self.parts:
+            raise WireError("a sync's part must be below its parts")
 
 
 @dataclass(frozen=True, slots=True)
