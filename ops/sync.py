@@ -154,6 +154,9 @@ class SyncService:
         # members to ask about every data set at their next push (an empty delta for
         # those in step): their link just came up, or they refused a delta
         self._probe: set[int] = set()
+        # acknowledgements not stored yet: (member, data set) -> (acked, success, error)
+        self._unrecorded: dict[tuple[int, Dataset], tuple[int, datetime | None, str]] = {}
+        self._recording = asyncio.Lock()
 
     # -- state -----------------------------------------------------------------------
 
@@ -177,7 +180,8 @@ class SyncService:
         """What a member at ``base`` needs; a derived data set's is read once for all."""
         if dataset not in DERIVED:
             return await self.data.changes_since(member_id, dataset, base)
-        await self.derived_versions()
+        if self._derived_at < 0:
+            await self.derived_versions()
         key = (dataset, base)
         changes = self._derived_changes.get(key)
         if changes is None:
@@ -265,11 +269,16 @@ class SyncService:
             if self.links.is_up(member_id) and member_id in self._probe:
                 self._probe.discard(member_id)
                 force = True
-            versions = await self.data.versions(member_id)
-            derived = await self.derived_versions()
+            if force or self._derived_at < 0:
+                # asked by hand or by the clock: the versions as stored now (else the
+                # listeners and each round's ``refresh`` keep them)
+                versions = await self.data.versions(member_id)
+                derived = await self.derived_versions()
+                for d in datasets or Dataset:
+                    stored = derived.get(d, 0) if d in DERIVED else versions.get(d, 0)
+                    self.machine(member_id, d).changed(stored)
             for d in datasets or Dataset:
                 m = self.machine(member_id, d)
-                m.changed(derived.get(d, 0) if d in DERIVED else versions.get(d, 0))
                 if not self.links.is_up(member_id):
                     out[d.value] = "link down"
                     continue
@@ -339,13 +348,14 @@ class SyncService:
             log.info("member %d refused %s r%d; sending it all", member_id, dataset, ack.revision)
             self._probe.add(member_id)  # it may have lost the other data sets too
             self._wake.set()
-        await self.data.record_sync(
-            member_id,
-            dataset,
-            acked_version=m.acked,
-            success=datetime.now(UTC) if ack.ok else None,
-            error=m.last_error,
-        )
+        success = datetime.now(UTC) if ack.ok else None
+        self._unrecorded[(member_id, dataset)] = (m.acked, success, m.last_error)
+        async with self._recording:  # acks arriving meanwhile are kept in one transaction
+            batch, self._unrecorded = self._unrecorded, {}
+            if batch:
+                await self.data.record_syncs(
+                    [(mid, d, *record) for (mid, d), record in batch.items()]
+                )
 
     def unsynced(self) -> dict[int, list[str]]:
         """Bound members whose data is not in step (pending or failing), with which sets.

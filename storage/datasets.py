@@ -355,22 +355,32 @@ class DataStore:
         error: str,
     ) -> None:
         """Keep the member's acknowledged version; drop tombstones it no longer needs."""
+        await self.record_syncs([(member_id, dataset, acked_version, success, error)])
+
+    async def record_syncs(
+        self, records: Sequence[tuple[int, Dataset, int, datetime | None, str]]
+    ) -> None:
+        """``record_sync`` of (member, data set, acked version, success, error) each, in
+        one transaction."""
         async with self._db.session() as s:
-            row = await s.get(SyncStateRow, (member_id, str(dataset)))
-            if row is None:
-                row = SyncStateRow(member_id=member_id, dataset=str(dataset), acked_version=0)
-                s.add(row)
-            row.acked_version = max(row.acked_version or 0, acked_version)
-            if success is not None:
-                row.last_success = success
-            row.last_error = error
-            await s.execute(
-                delete(DatasetTombstoneRow).where(
-                    DatasetTombstoneRow.member_id == member_id,
-                    DatasetTombstoneRow.dataset == str(dataset),
-                    DatasetTombstoneRow.version <= row.acked_version,
+            for member_id, dataset, acked_version, success, error in records:
+                row = await s.get(SyncStateRow, (member_id, str(dataset)))
+                if row is None:
+                    row = SyncStateRow(member_id=member_id, dataset=str(dataset), acked_version=0)
+                    s.add(row)
+                row.acked_version = max(row.acked_version or 0, acked_version)
+                if success is not None:
+                    row.last_success = success
+                row.last_error = error
+                if dataset in DERIVED:
+                    continue  # no tombstones per member: deleted markers are shared
+                await s.execute(
+                    delete(DatasetTombstoneRow).where(
+                        DatasetTombstoneRow.member_id == member_id,
+                        DatasetTombstoneRow.dataset == str(dataset),
+                        DatasetTombstoneRow.version <= row.acked_version,
+                    )
                 )
-            )
 
     async def reset_sync(self, member_id: int) -> None:
         """Forget what the member acknowledged (its server was bound anew and wiped)."""
