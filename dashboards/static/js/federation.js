@@ -159,7 +159,10 @@ function bindForm(m) {
       return;
     }
     try {
-      await api("PATCH", `/members/${m.id}`, { server_url: form.elements.server_url.value });
+      await api("POST", `/members/${m.id}/bind`, {
+        server_url: form.elements.server_url.value,
+        confirm_wipe: true,
+      });
       toast(t("Member server bound."));
       await loadTree();
       select(m.id);
