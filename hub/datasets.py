@@ -101,14 +101,18 @@ def check_number_in(
     return number
 
 
+ACCOUNT_RANGES: tuple[RangeType, ...] = (RangeType.SYSTEM_ACCOUNT,)
+"""Accounts take numbers from their member's ``system_account`` ranges."""
+VMR_RANGES: tuple[RangeType, ...] = (RangeType.VMR, RangeType.GENERAL_MEETING)
+"""Virtual meeting rooms take numbers from ``vmr`` (or ``general_meeting``) ranges."""
+
+
 def check_account_number(plan: NumberPlan, member_id: int, number: str) -> str:
-    """Accounts take numbers from their member's ``system_account`` ranges."""
-    return check_number_in(plan, member_id, number, (RangeType.SYSTEM_ACCOUNT,))
+    return check_number_in(plan, member_id, number, ACCOUNT_RANGES)
 
 
 def check_vmr_number(plan: NumberPlan, member_id: int, number: str) -> str:
-    """Virtual meeting rooms take numbers from ``vmr`` (or ``general_meeting``) ranges."""
-    return check_number_in(plan, member_id, number, (RangeType.VMR, RangeType.GENERAL_MEETING))
+    return check_number_in(plan, member_id, number, VMR_RANGES)
 
 
 def check_route_prefix(prefix: str) -> str:

@@ -28,7 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.datasets import (
     ACCOUNT_DATASET,
+    ACCOUNT_RANGES,
     DERIVED,
+    VMR_RANGES,
     AccountKind,
     DataError,
     Dataset,
@@ -39,7 +41,7 @@ from hub.datasets import (
     derived_items,
 )
 from hub.federation import Federation
-from hub.numbering import NumberPlan
+from hub.numbering import NumberPlan, NumberRange, RangeType
 from storage.db import Database
 from storage.models import (
     AccountRow,
@@ -47,6 +49,7 @@ from storage.models import (
     DatasetVersionRow,
     DerivedItemRow,
     DerivedVersionRow,
+    NumberRangeRow,
     RoomRow,
     RouteRow,
     SyncStateRow,
@@ -391,25 +394,63 @@ class DataStore:
                 .values(acked_version=0, last_error="")
             )
 
-    async def numbers_in(
-        self, member_id: int, length: int, low: int, high: int
-    ) -> list[tuple[str, str, int]]:
-        """(resource, number, id) of accounts and VMRs of ``member_id`` whose number lies in
-        ``[low, high]`` among numbers of ``length`` digits (what a range still holds)."""
-        out: list[tuple[str, str, int]] = []
-        async with self._db.session() as s:
-            for resource in (ACCOUNTS, VMRS):
-                m = resource.model
-                rows = await s.execute(
-                    select(m.number, m.id).where(
-                        m.member_id == member_id,
-                        func.length(m.number) == length,
-                    )
-                )
-                for number, item_id in rows:
-                    if low <= int(number) <= high:
-                        out.append((resource.name, number, item_id))
-        return out
+    async def refuse_range_in_use(self, s: AsyncSession, rng: NumberRange) -> None:
+        """``DataError`` ``range_in_use`` listing the accounts and VMRs that hold numbers
+        of ``rng``. Run inside the transaction that takes the range back
+        (``FederationStore.remove_range(guard=…)``): the range's row is locked first, so
+        an account or VMR being added in it either committed before (and is listed) or
+        finds the range gone (``_hold_number``)."""
+        await s.execute(
+            select(NumberRangeRow.id).where(NumberRangeRow.id == rng.id).with_for_update()
+        )
+        low, high, users = int(rng.start), int(rng.end), []
+        for resource in (ACCOUNTS, VMRS):
+            m = resource.model
+            rows = await s.execute(
+                select(m.number, m.id)
+                .where(m.member_id == rng.member_id, func.length(m.number) == len(rng.start))
+                .order_by(m.number)
+            )
+            users += [(resource.name, n, i) for n, i in rows if low <= int(n) <= high]
+        if not users:
+            return
+        listed = [{"resource": kind, "number": number, "id": iid} for kind, number, iid in users]
+        shown = ", ".join(f"{kind[:-1]} {number}" for kind, number, _ in users[:10])
+        more = f" and {len(listed) - 10} more" if len(listed) > 10 else ""
+        raise DataError(
+            "range_in_use",
+            f"range {rng.start}-{rng.end} is still used by {shown}{more}",
+            {"used_by": listed[:100], "count": len(listed)},
+        )
+
+    @staticmethod
+    async def _hold_number(
+        s: AsyncSession, member_id: int, number: str, types: tuple[RangeType, ...]
+    ) -> None:
+        """The stored range that gives ``member_id`` this number, share-locked until the
+        commit (so it cannot be taken back meanwhile); refuse if it is gone already.
+
+        The number plan the change was checked against may be a moment old; this is the
+        check that holds."""
+        value = int(number)
+        q = (
+            select(NumberRangeRow.id)
+            .where(
+                NumberRangeRow.member_id == member_id,
+                NumberRangeRow.type.in_([str(t) for t in types]),
+                NumberRangeRow.length == len(number),
+                NumberRangeRow.start_value <= value,
+                NumberRangeRow.end_value >= value,
+            )
+            .with_for_update(read=True)
+        )
+        if (await s.execute(q)).first() is None:
+            raise DataError(
+                "number_outside_ranges",
+                f"number {number} is not in one of member {member_id}'s ranges any more "
+                "(the range was taken back meanwhile)",
+                {"number": number, "member_id": member_id},
+            )
 
     # -- changing ------------------------------------------------------------------------
 
@@ -575,9 +616,11 @@ class DataStore:
             if "number" in fields:
                 check_account_number(plan, member_id, fields["number"])
                 await self._unique(s, scope, AccountRow, "number", fields["number"], old)
+                await self._hold_number(s, member_id, fields["number"], ACCOUNT_RANGES)
         elif resource is VMRS and "number" in fields:
             check_vmr_number(plan, member_id, fields["number"])
             await self._unique(s, scope, VmrRow, "number", fields["number"], old)
+            await self._hold_number(s, member_id, fields["number"], VMR_RANGES)
         elif resource is ROUTES and "prefix" in fields:
             check_route_prefix(fields["prefix"])
             await self._unique(s, scope, RouteRow, "prefix", fields["prefix"], old, member_id)
