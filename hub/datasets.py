@@ -107,13 +107,6 @@ VMR_RANGES: tuple[RangeType, ...] = (RangeType.VMR, RangeType.GENERAL_MEETING)
 """Virtual meeting rooms take numbers from ``vmr`` (or ``general_meeting``) ranges."""
 
 
-def check_account_number(plan: NumberPlan, member_id: int, number: str) -> str:
-    return check_number_in(plan, member_id, number, ACCOUNT_RANGES)
-
-
-def check_vmr_number(plan: NumberPlan, member_id: int, number: str) -> str:
-    return check_number_in(plan, member_id, number, VMR_RANGES)
-
 
 def check_route_prefix(prefix: str) -> str:
     """A call route matches dialled numbers by a 1-15 digit prefix."""

@@ -17,9 +17,9 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from sqlalchemy import delete, func, select, update
@@ -35,9 +35,8 @@ from hub.datasets import (
     DataError,
     Dataset,
     check_account_name,
-    check_account_number,
+    check_number_in,
     check_route_prefix,
-    check_vmr_number,
     derived_items,
 )
 from hub.federation import Federation
@@ -60,6 +59,7 @@ from storage.models import (
 log = logging.getLogger("fedhub.datasets")
 
 Row = AccountRow | RoomRow | VmrRow | RouteRow
+Uniqueness = Literal["federation", "member"]
 ChangeListener = Callable[[int, Dataset], Awaitable[None]]
 
 
@@ -71,12 +71,21 @@ def digest_secrets(number: str, realm: str, password: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Resource:
-    """One kind of stored item: its table, its API fields and its sync payload fields."""
+    """One kind of stored item, described once: its table, the fields the API shows and
+    may set (secrets excluded) and which it needs, what a member server receives, and
+    its rules: per-field checks, the field whose number must lie in the member's ranges
+    of ``ranges``, and the fields that must be unique (federation-wide, or within the
+    member). Storage, the API and the CSV import all follow this description."""
 
     name: str  # accounts, rooms, vmrs, routes (the API path)
     model: Any  # the row class
-    fields: tuple[str, ...]  # what the API shows and may set (secrets excluded)
-    payload: tuple[str, ...]  # what a member server receives
+    fields: tuple[str, ...]
+    required: tuple[str, ...]
+    payload: tuple[str, ...]
+    checks: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
+    number: str = ""
+    ranges: tuple[RangeType, ...] = ()
+    unique: tuple[tuple[str, Uniqueness], ...] = ()
 
     def dataset(self, row: Row) -> Dataset:
         if isinstance(row, AccountRow):
@@ -87,18 +96,40 @@ class Resource:
 ACCOUNTS = Resource(
     "accounts",
     AccountRow,
-    ("kind", "number", "name", "display_name"),
-    ("number", "name", "display_name", "ha1_md5", "ha1_sha256"),
+    fields=("kind", "number", "name", "display_name"),
+    required=("kind", "number", "name"),
+    payload=("number", "name", "display_name", "ha1_md5", "ha1_sha256"),
+    checks={"kind": lambda k: str(AccountKind(k)), "name": check_account_name},
+    number="number",
+    ranges=ACCOUNT_RANGES,
+    unique=(("name", "federation"), ("number", "federation")),
 )
 ROOMS = Resource(
-    "rooms", RoomRow, ("name", "location", "capacity", "remark"), ("name", "location", "capacity")
+    "rooms",
+    RoomRow,
+    fields=("name", "location", "capacity", "remark"),
+    required=("name",),
+    payload=("name", "location", "capacity"),
+    unique=(("name", "member"),),
 )
-VMRS = Resource("vmrs", VmrRow, ("number", "name", "remark"), ("number", "name"))
+VMRS = Resource(
+    "vmrs",
+    VmrRow,
+    fields=("number", "name", "remark"),
+    required=("number", "name"),
+    payload=("number", "name"),
+    number="number",
+    ranges=VMR_RANGES,
+    unique=(("number", "federation"),),
+)
 ROUTES = Resource(
     "routes",
     RouteRow,
-    ("prefix", "destination", "priority", "remark"),
-    ("prefix", "destination", "priority"),
+    fields=("prefix", "destination", "priority", "remark"),
+    required=("prefix", "destination"),
+    payload=("prefix", "destination", "priority"),
+    checks={"prefix": check_route_prefix},
+    unique=(("prefix", "member"),),
 )
 RESOURCES: dict[str, Resource] = {r.name: r for r in (ACCOUNTS, ROOMS, VMRS, ROUTES)}
 DATASET_RESOURCE: dict[Dataset, Resource] = {
@@ -606,26 +637,18 @@ class DataStore:
     ) -> dict[str, Any]:
         """The fields to write, after the rules of the resource (``DataError`` if not)."""
         fields = {k: values[k] for k in resource.fields if k in values}
-        plan = scope.plan
-        if resource is ACCOUNTS:
-            if "kind" in fields:
-                fields["kind"] = str(AccountKind(fields["kind"]))
-            if "name" in fields:
-                check_account_name(fields["name"])
-                await self._unique(s, scope, AccountRow, "name", fields["name"], old)
-            if "number" in fields:
-                check_account_number(plan, member_id, fields["number"])
-                await self._unique(s, scope, AccountRow, "number", fields["number"], old)
-                await self._hold_number(s, member_id, fields["number"], ACCOUNT_RANGES)
-        elif resource is VMRS and "number" in fields:
-            check_vmr_number(plan, member_id, fields["number"])
-            await self._unique(s, scope, VmrRow, "number", fields["number"], old)
-            await self._hold_number(s, member_id, fields["number"], VMR_RANGES)
-        elif resource is ROUTES and "prefix" in fields:
-            check_route_prefix(fields["prefix"])
-            await self._unique(s, scope, RouteRow, "prefix", fields["prefix"], old, member_id)
-        elif resource is ROOMS and "name" in fields:
-            await self._unique(s, scope, RoomRow, "name", fields["name"], old, member_id)
+        for name, check in resource.checks.items():
+            if name in fields:
+                fields[name] = check(fields[name])
+        number = fields.get(resource.number) if resource.number else None
+        if number is not None:
+            check_number_in(scope.plan, member_id, number, resource.ranges)
+        for column, within in resource.unique:
+            if column in fields:
+                member = member_id if within == "member" else None
+                await self._unique(s, scope, resource.model, column, fields[column], old, member)
+        if number is not None:
+            await self._hold_number(s, member_id, number, resource.ranges)
         return fields
 
     async def _unique(
