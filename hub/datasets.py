@@ -107,7 +107,6 @@ VMR_RANGES: tuple[RangeType, ...] = (RangeType.VMR, RangeType.GENERAL_MEETING)
 """Virtual meeting rooms take numbers from ``vmr`` (or ``general_meeting``) ranges."""
 
 
-
 def check_route_prefix(prefix: str) -> str:
     """A call route matches dialled numbers by a 1-15 digit prefix."""
     return _number(prefix)
