@@ -65,6 +65,8 @@ def test_binding_wipes_then_syncs_and_changes_follow(root, client):
         member = running.federation.members[city_spec.key]
         assert "local-admin" in member.data.items("user_accounts")
 
+        # the first full push goes in parts of one small frame each, over the real link
+        client.app.state.services.sync.max_frame = 600
         url = running.urls[city_spec.key]
         r = root.post(f"/members/{city}/bind", {"server_url": url, "confirm_wipe": False})
         assert r.status_code == 409 and r.json()["error"]["code"] == "confirm_wipe"
@@ -81,6 +83,7 @@ def test_binding_wipes_then_syncs_and_changes_follow(root, client):
         _wait(lambda: member.data.items("federation") and member.data.items("numbers"))
         domains = {i["domain"] for i in member.data.items("federation").values()}
         assert domains == {s.domain for s in specs}
+        assert client.app.state.services.sync.frames_sent > client.app.state.services.sync.pushes
         second = accounts_range.number(2)
         body = {"kind": "user", "number": second, "name": "bob", "password": PASSWORD}
         assert root.post(f"/members/{city}/accounts", body).status_code == 201
