@@ -151,6 +151,7 @@ class SyncService:
         self._derived: dict[Dataset, int] = {}
         self._derived_at = -1
         self._derived_changes: dict[tuple[Dataset, int], Changes] = {}
+        self._derived_frames: dict[tuple[Dataset, int, int], tuple[Sync, list[Sync]]] = {}
         # members to ask about every data set at their next push (an empty delta for
         # those in step): their link just came up, or they refused a delta
         self._probe: set[int] = set()
@@ -174,7 +175,21 @@ class SyncService:
             self._derived = await self.data.derive(view.revision, view.federation, view.plan)
             self._derived_at = view.revision
             self._derived_changes.clear()
+            self._derived_frames.clear()
         return self._derived
+
+    async def _framed(self, member_id: int, dataset: Dataset, base: int) -> tuple[Sync, list[Sync]]:
+        """The push for a member at ``base`` and its frames; a derived data set's are
+        made once for every member at that base."""
+        key = (dataset, base, self.max_frame)
+        if dataset in DERIVED and key in self._derived_frames:
+            return self._derived_frames[key]
+        changes = await self._changes(member_id, dataset, base)
+        message = Sync(str(dataset), changes.version, changes.items, changes.base)
+        framed = (message, frames(message, self.max_frame))
+        if dataset in DERIVED:
+            self._derived_frames[key] = framed
+        return framed
 
     async def _changes(self, member_id: int, dataset: Dataset, base: int) -> Changes:
         """What a member at ``base`` needs; a derived data set's is read once for all."""
@@ -188,6 +203,7 @@ class SyncService:
             changes = await self.data.changes_since(member_id, dataset, base)
             if len(self._derived_changes) >= 64:
                 self._derived_changes.clear()
+                self._derived_frames.clear()
             self._derived_changes[key] = changes
         return changes
 
@@ -287,12 +303,10 @@ class SyncService:
                 if plan is None:
                     out[d.value] = "waiting" if m.in_flight else "in step"
                     continue
-                changes = await self._changes(member_id, d, plan.base)
-                message = Sync(str(d), changes.version, changes.items, changes.base)
                 try:
-                    parts = frames(message, self.max_frame)
+                    message, parts = await self._framed(member_id, d, plan.base)
                 except TooLarge as exc:  # the member would drop the link: don't
-                    m.last_error = f"{d.value} at version {message.revision}: {exc}; not sent"
+                    m.last_error = f"{d.value} at version {m.version}: {exc}; not sent"
                     log.error("member %d: %s", member_id, m.last_error)
                     out[d.value] = "too large"
                     continue
