@@ -212,8 +212,12 @@ async def bench(n_members: int, per_member: int, changes: int) -> dict[str, obje
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    quick = parser.parse_args().quick
+    parser.add_argument("--members", type=int, help="instead of the scale's own")
+    parser.add_argument("--changes", type=int, help="instead of the scale's own")
+    args = parser.parse_args()
+    quick = args.quick
     members, per_member, changes = (100, 50, 50) if quick else (2000, 50, 1000)
+    members, changes = args.members or members, args.changes or changes
     result = asyncio.run(bench(members, per_member, changes))
     result.update(python=sys.version.split()[0], quick=quick)
     for key, value in result.items():
