@@ -464,8 +464,11 @@ class DataStore:
         The number plan the change was checked against may be a moment old; this is the
         check that holds."""
         value = int(number)
+        held: list[tuple[int, int, int]] = s.info.setdefault(("held_ranges", member_id, types), [])
+        if any(n == len(number) and lo <= value <= hi for n, lo, hi in held):
+            return  # locked already in this transaction (a bulk import)
         q = (
-            select(NumberRangeRow.id)
+            select(NumberRangeRow.length, NumberRangeRow.start_value, NumberRangeRow.end_value)
             .where(
                 NumberRangeRow.member_id == member_id,
                 NumberRangeRow.type.in_([str(t) for t in types]),
@@ -475,7 +478,10 @@ class DataStore:
             )
             .with_for_update(read=True)
         )
-        if (await s.execute(q)).first() is None:
+        found = (await s.execute(q)).first()
+        if found is not None:
+            held.append((int(found[0]), int(found[1]), int(found[2])))
+        else:
             raise DataError(
                 "number_outside_ranges",
                 f"number {number} is not in one of member {member_id}'s ranges any more "
