@@ -20,6 +20,7 @@ from ops.sync import NotUp, SyncService
 from storage.datasets import ACCOUNTS, ROUTES, VMRS, DataStore, Scope
 from storage.db import Database
 from storage.federation_store import FederationStore
+from tests.support.federation_data import province_and_city
 
 PASSWORD = "Dev1ce-Secret!"
 
@@ -102,17 +103,7 @@ async def hub(db_url: str) -> AsyncIterator[Hub]:
     db = Database.open(db_url)
     await db.upgrade()
     federation, data = FederationStore(db), DataStore(db)
-    prov = await federation.create_member(
-        None, parent_id=None, domain="prov.gov", display_name="P", username="p", password_hash="x"
-    )
-    city = await federation.create_member(
-        None,
-        parent_id=prov.id,
-        domain="c1.prov.gov",
-        display_name="C",
-        username="c",
-        password_hash="x",
-    )
+    _, city = await province_and_city(federation)
     await federation.add_range(None, city.id, type="system_account", start="1000", end="1999")
     await federation.add_range(None, city.id, type="vmr", start="2000", end="2999")
     links = MemoryLinks({city.id: MemberData()}, {city.id})

@@ -23,6 +23,7 @@ from hub.numbering import NumberRange
 from storage.datasets import ACCOUNTS, VMRS, DataStore, Scope
 from storage.db import Database
 from storage.federation_store import FederationStore
+from tests.support.federation_data import province_and_city
 
 
 @dataclass
@@ -52,12 +53,7 @@ async def world(db_url: str) -> AsyncIterator[World]:
     db = Database.open(db_url)
     await db.upgrade()
     federation, data = FederationStore(db), DataStore(db)
-    prov = await federation.create_member(
-        None, parent_id=None, domain="p.gov", display_name="P", username="p", password_hash="x"
-    )
-    city = await federation.create_member(
-        None, parent_id=prov.id, domain="c.p.gov", display_name="C", username="c", password_hash="x"
-    )
+    _, city = await province_and_city(federation)
     accounts = await federation.add_range(
         None, city.id, type="system_account", start="1000", end="1999"
     )
