@@ -402,7 +402,7 @@ class DataStore:
                 if row is None:
                     row = SyncStateRow(member_id=member_id, dataset=str(dataset), acked_version=0)
                     s.add(row)
-                row.acked_version = max(row.acked_version or 0, acked_version)
+                row.acked_version = acked_version  # the service orders its writes
                 if success is not None:
                     row.last_success = success
                 row.last_error = error

@@ -60,3 +60,14 @@ def test_force_probes_with_an_empty_delta() -> None:
     assert m.next_push(0.0) is None
     assert m.next_push(0.0, force=True) == Push(6, 6)
     assert m.next_push(0.0, full=True) == Push(6, 0)
+
+
+def test_a_hub_whose_data_went_back_sends_everything_and_takes_the_lower_ack() -> None:
+    """Restored from a backup: the member acknowledged more than the hub now has."""
+    m = DatasetSync(version=4, acked=9)
+    push = m.next_push(0.0)
+    assert push == Push(4, 0) and m.pending
+    m.sent(push, 0.0)
+    assert not m.ack(9, True, "", 1.0)  # an old ack arriving late changes nothing
+    assert m.ack(4, True, "", 1.0) and m.acked == 4 and not m.pending
+    assert not m.ack(4, True, "", 2.0)  # a duplicate
