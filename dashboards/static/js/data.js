@@ -83,6 +83,7 @@ const LINK_STATES = {
 const OUTCOMES = {
   sent: () => t("sent"), "in step": () => t("in step"),
   waiting: () => t("waiting for the acknowledgement"), "link down": () => t("link down"),
+  "too large": () => t("too large for one link frame"),
 };
 
 const $ = (id) => document.getElementById(id);
@@ -250,6 +251,7 @@ function openSet(name, focus = false) {
   showError(setError, null);
   $("import-report").hidden = true;
   if (name === "sync") {
+    loading++; // a list still loading is not shown any more
     setPanel.hidden = true;
     syncPanel.hidden = false;
     showSync();
@@ -298,6 +300,8 @@ async function loadItems() {
   const mid = member.id;
   const name = set;
   const body = document.querySelector("#set-items tbody");
+  const table = $("set-items");
+  table.setAttribute("aria-busy", "true");
   body.replaceChildren(h("tr", {}, h("td", { colspan: 6, class: "dim" }, t("Loading…"))));
   const all = [];
   try {
@@ -310,12 +314,16 @@ async function loadItems() {
       after = batch[batch.length - 1].id;
     }
   } catch (e) {
-    if (mine === loading) showError(setError, e);
+    if (mine === loading) {
+      showError(setError, e);
+      table.setAttribute("aria-busy", "false");
+    }
     return;
   }
   if (mine !== loading) return;
   items = all;
   applyFilter(false);
+  table.setAttribute("aria-busy", "false");
 }
 
 function applyFilter(resetPage = true) {
@@ -486,7 +494,7 @@ importForm?.addEventListener("submit", async (ev) => {
   }
   try {
     const res = await api("POST", `/members/${member.id}/${set}/import`, { csv });
-    toast(t("{n} rows imported.", { n: fmtNum(res.imported) }));
+    toast(t("Rows imported: {n}.", { n: fmtNum(res.imported) }));
     importForm.reset();
     await loadItems();
     refreshUnsynced();
@@ -496,7 +504,7 @@ importForm?.addEventListener("submit", async (ev) => {
       report.querySelector("tbody").replaceChildren(...rows.map((r) => h("tr", { dataset: { row: r.row } },
         h("td", {}, fmtNum(r.row)), h("td", {}, r.code), h("td", {}, explain({ code: r.code, message: r.message, details: {} })))));
       report.hidden = false;
-      showError(setError, new Error(t("{count} rows refused; nothing was imported.", { count: fmtNum(e.details.count ?? rows.length) })));
+      showError(setError, new Error(t("Rows refused: {count}; nothing was imported.", { count: fmtNum(e.details.count ?? rows.length) })));
     } else if (e.code === "invalid_csv") {
       const d = e.details || {};
       const parts = [];
@@ -517,28 +525,38 @@ const syncBody = document.querySelector("#sync-status tbody");
 const syncError = $("sync-error");
 let syncing = 0;
 
-function state(s) {
-  if (s.last_error) return t("failing");
-  if (s.pending) return t("pending");
-  return s.acked_version === s.version ? t("in step") : t("behind");
+const STATES = {
+  failing: () => t("failing"), pending: () => t("pending"), in_step: () => t("in step"),
+  behind: () => t("behind"),
+};
+
+/** A data set's state from its status: failing, pending, in_step or behind. */
+function stateOf(s) {
+  if (s.last_error) return "failing";
+  if (s.pending) return "pending";
+  return s.acked_version === s.version ? "in_step" : "behind";
 }
 
+/** Read the member's sync status and show it; `results` (per data set) fills the last column. */
 async function showSync(results = null) {
   const mid = member.id;
+  const table = $("sync-status");
   showError(syncError, null);
+  table.setAttribute("aria-busy", "true");
   let status;
   try {
     status = (await api("GET", `/members/${mid}/sync`)).datasets;
   } catch (e) {
     showError(syncError, e);
+    table.setAttribute("aria-busy", "false");
     return null;
   }
   if (mid !== member.id) return null;
+  table.setAttribute("aria-busy", "false");
   const chosen = new Set([...syncBody.querySelectorAll("input:checked")].map((el) => el.value));
-  const old = new Map([...syncBody.querySelectorAll("tr")].map((tr) => [tr.dataset.dataset, tr.lastChild.textContent]));
   syncBody.replaceChildren(...Object.keys(DATASETS).filter((d) => status[d]).map((d) => {
     const s = status[d];
-    return h("tr", { dataset: { dataset: d, state: s.last_error ? "failing" : s.pending ? "pending" : s.acked_version === s.version ? "in_step" : "behind" } },
+    return h("tr", { dataset: { dataset: d, state: stateOf(s) } },
       h("td", {}, h("label", { class: "check" }, h("input", { type: "checkbox", value: d, checked: chosen.has(d), disabled: !WRITER }),
         h("span", { class: "sr" }, t("Choose {dataset}", { dataset: DATASETS[d]() })))),
       h("th", { scope: "row" }, DATASETS[d]()),
@@ -546,13 +564,15 @@ async function showSync(results = null) {
       h("td", { dataset: { field: "acked_version" } }, fmtNum(s.acked_version)),
       h("td", {}, s.last_success ? fmtDate(s.last_success) : "—"),
       h("td", { class: s.last_error ? "err" : "" }, s.last_error || ""),
-      h("td", { dataset: { field: "state" } }, state(s)),
-      h("td", { dataset: { field: "result" } }, results ? results[d] || "" : old.get(d) || ""));
+      h("td", { dataset: { field: "state" } }, STATES[stateOf(s)]()),
+      h("td", { dataset: { field: "result" } }, results?.[d] || ""));
   }));
+  // what is behind, as of this status (the page-wide list is read less often)
   const note = $("sync-note");
-  const behind = unsynced.get(mid);
-  note.hidden = !behind;
-  note.textContent = behind
+  const behind = member.server_url
+    ? Object.keys(DATASETS).filter((d) => status[d] && stateOf(status[d]) !== "in_step") : [];
+  note.hidden = !behind.length;
+  note.textContent = behind.length
     ? t("This member's data is not in step ({datasets}): it may be missing from federation conferences.", {
       datasets: behind.map((d) => (DATASETS[d] || (() => d))()).join(", ") })
     : "";
@@ -572,7 +592,7 @@ function dryText(r) {
   const v = { from: fmtNum(r.from_version), to: fmtNum(r.to_version), upserts: fmtNum(r.upserts), deletes: fmtNum(r.deletes) };
   if (!r.upserts && !r.deletes) return t("nothing to change");
   return r.full
-    ? t("everything: {upserts} items (version {from} → {to})", v)
+    ? t("everything, {upserts} in all (version {from} → {to})", v)
     : t("{upserts} to add or change, {deletes} to remove (version {from} → {to})", v);
 }
 
