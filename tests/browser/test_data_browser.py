@@ -262,7 +262,9 @@ def test_accounts_add_refuse_edit_delete_import_export(page, fed):
 
 
 def _sync_cell(page, dataset: str, field: str) -> str:
-    return page.locator(f'#sync-status tr[data-dataset="{dataset}"] td[data-field="{field}"]').inner_text()
+    return page.locator(
+        f'#sync-status tr[data-dataset="{dataset}"] td[data-field="{field}"]'
+    ).inner_text()
 
 
 def test_sync_now_dry_run_unsynced_and_single_sign_on(page, fed):
@@ -319,7 +321,11 @@ def test_sync_now_dry_run_unsynced_and_single_sign_on(page, fed):
     )
     version = _sync_cell(page, "user_accounts", "version")
     assert version != "0" and _sync_cell(page, "user_accounts", "acked_version") == version
-    assert _sync_cell(page, "user_accounts", "result") in ("sent", "in step", "waiting for the acknowledgement")
+    assert _sync_cell(page, "user_accounts", "result") in (
+        "sent",
+        "in step",
+        "waiting for the acknowledgement",
+    )
     assert "dave" in fed.held("city1")
     # in step now: no longer pointed out, the other city still is
     page.wait_for_function(
