@@ -372,3 +372,23 @@ def test_a_city_admin_sees_only_its_subtree(page, fed):
     assert page.evaluate("document.activeElement.id") == "tab-rooms"
     assert page.locator("#tab-rooms").get_attribute("aria-selected") == "true"
     assert "set=rooms" in page.url
+    # every control has a label, the dialog's too
+    unlabeled = """() => [...document.querySelectorAll('input, select, textarea')]
+        .filter(el => el.type !== 'hidden' && !el.closest('template'))
+        .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+        .map(el => el.name || el.id)"""
+    assert page.evaluate(unlabeled) == []
+    page.click("#set-add")
+    page.locator("#item-dialog[open]").wait_for()
+    assert page.evaluate(unlabeled) == []
+    assert page.evaluate("document.activeElement.name") == "name"  # rooms: the first field
+    page.keyboard.press("Escape")
+    page.locator("#item-dialog[open]").wait_for(state="detached")
+    # in Chinese
+    page.select_option("#fh-lang", "zh-CN")
+    page.locator('html[lang="zh-CN"]').wait_for()
+    assert page.locator("h1").inner_text() == "联盟数据"
+    page.locator("#data-member", has_text=fed.specs["city1"].display_name).wait_for()
+    page.locator("#tab-sync").click()
+    page.locator('#sync-status[aria-busy="false"]').wait_for()
+    assert "用户账号" in page.locator("#sync-status").inner_text()
