@@ -364,9 +364,13 @@ def test_a_city_admin_sees_only_its_subtree(page, fed):
     assert resp is not None and resp.status == 404
     assert page.locator("h1").inner_text() == "Not allowed"
     assert page.locator("#data-root").count() == 0
-    # the tabs are reachable with the keyboard
-    page.goto(f"/data/{fed.ids['city1']}")
+    # from the member's details on the federation page to its data
+    page.goto("/federation")
+    page.locator("#member-detail h2", has_text=fed.specs["city1"].display_name).wait_for()
+    page.click("text=Its data and sync")
+    page.wait_for_url(f"**/data/{fed.ids['city1']}?set=accounts")
     page.locator("#data-member", has_text=fed.specs["city1"].display_name).wait_for()
+    # the tabs are reachable with the keyboard
     page.locator("#tab-accounts").focus()
     page.keyboard.press("ArrowRight")
     assert page.evaluate("document.activeElement.id") == "tab-rooms"
