@@ -348,7 +348,81 @@ def test_sync_now_dry_run_unsynced_and_single_sign_on(page, fed):
     member_page.close()
 
 
+def _root_api(fed: Fed) -> httpx.Client:
+    """The default admin's API session (the caller closes it)."""
+    c = httpx.Client(base_url=fed.base + "/api/v1")
+    r = c.post("/auth/login", json={"username": "admin", "password": NEW_PASSWORD})
+    c.headers["x-csrf-token"] = r.json()["csrf_token"]
+    return c
+
+
+def fill_form(page, values: dict[str, str]) -> None:
+    form = page.locator("#item-form")
+    for name, value in values.items():
+        form.locator(f'[name="{name}"]').fill(value)
+    form.locator('button[type="submit"]').click()
+
+
+def test_rooms_page_vmrs_and_routes_the_same_way(page, fed):
+    """The other data sets through the same page: paging, VMRs, routes and their clashes."""
+    page.on("dialog", lambda d: d.accept())
+    open_data(page, fed, "city1", "?set=rooms")
+    assert page.locator("#tab-rooms").get_attribute("aria-selected") == "true"
+    assert page.locator("#kind-filter-label").is_hidden()
+    page.locator("#set-items tbody td", has_text="Nothing here yet.").wait_for()
+    rooms = "name,location,capacity\n" + "".join(f"room{i},floor {i % 5},{i}\n" for i in range(120))
+    page.set_input_files(
+        '#set-import input[name="file"]',
+        files=[{"name": "rooms.csv", "mimeType": "text/csv", "buffer": rooms.encode()}],
+    )
+    page.click('#set-import button[type="submit"]')
+    page.locator("#set-range", has_text="1–50 of 120").wait_for()
+    assert len(rows(page)) == 50
+    page.click("#set-next")
+    page.locator("#set-range", has_text="51–100 of 120").wait_for()
+    page.click("#set-next")
+    page.locator("#set-range", has_text="101–120 of 120").wait_for()
+    assert page.locator("#set-next").is_disabled()
+    page.fill("#set-filter", "room11")  # room11, room110 … room119
+    page.locator("#set-range", has_text="1–11 of 11").wait_for()
+    page.fill("#set-filter", "floor 3")  # the location is searched too
+    page.locator("#set-range", has_text="1–24 of 24").wait_for()
+
+    page.click("#tab-vmrs")
+    assert "set=vmrs" in page.url
+    page.locator("#set-items thead th", has_text="Number").wait_for()
+    page.locator("#set-items tbody td", has_text="Nothing here yet.").wait_for()
+    page.click("#set-add")
+    vmr = fed.specs["city1"].range_of("vmr").number(5)
+    fill_form(page, {"number": vmr, "name": "Weekly"})
+    page.locator("#set-items tbody tr", has_text="Weekly").wait_for()
+
+    page.click("#tab-routes")
+    page.locator("#set-items tbody td", has_text="Nothing here yet.").wait_for()
+    page.click("#set-add")
+    fill_form(page, {"prefix": "0086", "destination": "gw.example", "priority": "5"})
+    page.locator("#set-items tbody tr", has_text="gw.example").wait_for()
+    page.errors.expected.add(409)
+    page.click("#set-add")
+    fill_form(page, {"prefix": "0086", "destination": "other.example"})
+    error = page.locator("#item-form .error")
+    error.wait_for(state="visible")
+    assert "0086" in error.inner_text() and fed.specs["city1"].display_name in error.inner_text()
+    assert page.locator('#item-form input[name="prefix"]').get_attribute("aria-invalid") == "true"
+
+
 def test_a_city_admin_sees_only_its_subtree(page, fed):
+    c = _root_api(fed)
+    try:  # an account name held outside the city admin's scope
+        body = {
+            "kind": "user",
+            "number": fed.specs["city2"].range_of("system_account").number(1),
+            "name": "erin",
+            "password": ACCOUNT_PASSWORD,
+        }
+        assert c.post(f"/members/{fed.ids['city2']}/accounts", json=body).status_code == 201
+    finally:
+        c.close()
     make_city_admin(fed.data_dir, "cityadmin", fed.ids["city1"])
     login(page, "cityadmin", CITY_ADMIN_PASSWORD)
     page.wait_for_url("**/topology")
@@ -358,6 +432,14 @@ def test_a_city_admin_sees_only_its_subtree(page, fed):
     assert fed.specs["city1"].display_name in tree
     assert fed.specs["prov"].display_name not in tree
     assert fed.specs["city2"].display_name not in tree
+    # a name taken outside its scope: only "taken", nothing about who holds it
+    page.errors.expected.add(409)
+    page.locator("#set-items tbody td", has_text="Nothing here yet.").wait_for()
+    add_account(page, fed.specs["city1"].range_of("system_account").number(1), "erin")
+    error = page.locator("#item-form .error")
+    error.wait_for(state="visible")
+    assert error.inner_text() == "erin is already taken."
+    page.keyboard.press("Escape")
     # the province's data by URL: the refusal page, nothing of the province's
     page.errors.expected.add(404)
     resp = page.goto(f"/data/{fed.ids['prov']}")

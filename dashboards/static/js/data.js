@@ -240,6 +240,7 @@ function showBinding() {
 }
 
 function openSet(name, focus = false) {
+  if (name !== set) filterEl.value = ""; // a filter is about one data set's fields
   set = name;
   for (const tab of tabs) {
     const on = tab.dataset.set === name;
