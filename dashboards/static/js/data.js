@@ -303,16 +303,19 @@ async function loadItems() {
   const body = document.querySelector("#set-items tbody");
   const table = $("set-items");
   table.setAttribute("aria-busy", "true");
+  items = [];
+  shown = [];
   body.replaceChildren(h("tr", {}, h("td", { colspan: 6, class: "dim" }, t("Loading…"))));
   const all = [];
+  let complete = false;
   try {
     let after = 0;
-    for (let i = 0; i < MAX_FETCHES; i++) {
+    for (let i = 0; i < MAX_FETCHES && !complete; i++) {
       const batch = (await api("GET", `/members/${mid}/${name}?after=${after}`))[name];
       if (mine !== loading) return;
-      if (!batch.length) break;
+      complete = !batch.length;
       all.push(...batch);
-      after = batch[batch.length - 1].id;
+      if (batch.length) after = batch[batch.length - 1].id;
     }
   } catch (e) {
     if (mine === loading) {
@@ -323,6 +326,9 @@ async function loadItems() {
   }
   if (mine !== loading) return;
   items = all;
+  if (!complete) {
+    showError(setError, new Error(t("Only the first {n} items are shown; export the CSV for all of them.", { n: fmtNum(all.length) })));
+  }
   applyFilter(false);
   table.setAttribute("aria-busy", "false");
 }
