@@ -29,7 +29,7 @@ const SETS = {
   accounts: {
     caption: () => t("Accounts"),
     fields: [
-      { name: "kind", label: () => t("Kind"), options: KINDS, required: true, show: (v) => (KINDS[v] || (() => v))() },
+      { name: "kind", label: () => t("Account kind"), options: KINDS, required: true, show: (v) => (KINDS[v] || (() => v))() },
       { name: "number", label: () => t("Number"), required: true, ...NUMBER },
       { name: "name", label: () => t("Account name"), required: true, maxlength: 64 },
       { name: "display_name", label: () => t("Display name"), maxlength: 128 },
@@ -78,7 +78,7 @@ const DATASETS = {
 };
 const LINK_STATES = {
   up: () => t("up"), connecting: () => t("connecting"), down: () => t("down"),
-  syncing: () => t("syncing"), stopped: () => t("stopped"), misconfigured: () => t("misconfigured"),
+  stopped: () => t("stopped"), misconfigured: () => t("misconfigured"),
 };
 const OUTCOMES = {
   sent: () => t("sent"), "in step": () => t("in step"),
@@ -545,14 +545,14 @@ function stateOf(s) {
 }
 
 /** Read the member's sync status and show it; `results` (per data set) fills the last column. */
-async function showSync(results = null) {
+async function showSync(results = null, { background = false } = {}) {
   const mid = member.id;
   const table = $("sync-status");
   showError(syncError, null);
   table.setAttribute("aria-busy", "true");
   let status;
   try {
-    status = (await api("GET", `/members/${mid}/sync`)).datasets;
+    status = (await api("GET", `/members/${mid}/sync`, undefined, { background })).datasets;
   } catch (e) {
     showError(syncError, e);
     table.setAttribute("aria-busy", "false");
@@ -628,7 +628,7 @@ async function syncNow(dryRun) {
   for (let i = 0; i < 30 && mine === syncing && member?.id === mid && set === "sync"; i++) {
     await new Promise((r) => setTimeout(r, 1000));
     if (mine !== syncing || member?.id !== mid || set !== "sync") return;
-    const status = await showSync(results);
+    const status = await showSync(results, { background: true }); // not the admin's activity
     if (!status) return;
     const wanted = datasets || Object.keys(status);
     if (wanted.every((d) => !status[d]?.pending && status[d]?.acked_version === status[d]?.version)) break;
