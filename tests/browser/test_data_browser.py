@@ -387,6 +387,15 @@ def test_rooms_page_vmrs_and_routes_the_same_way(page, fed):
     page.locator("#set-range", has_text="1–11 of 11").wait_for()
     page.fill("#set-filter", "floor 3")  # the location is searched too
     page.locator("#set-range", has_text="1–24 of 24").wait_for()
+    # a value the API's schema refuses: the field by its label, marked
+    page.errors.expected.add(422)
+    page.click("#set-add")
+    fill_form(page, {"name": "Hall", "capacity": "-5"})
+    error = page.locator("#item-form .error")
+    error.wait_for(state="visible")
+    assert error.inner_text().startswith("Capacity: "), error.inner_text()
+    assert page.locator('#item-form input[name="capacity"]').get_attribute("aria-invalid") == "true"
+    page.keyboard.press("Escape")
 
     page.click("#tab-vmrs")
     assert "set=vmrs" in page.url

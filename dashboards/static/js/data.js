@@ -158,6 +158,13 @@ function explain(e) {
       return t("An account name is 1–64 letters, digits, '_', '.', '@' or '-', starting with a letter or digit.");
     case "unknown_item":
       return t("This item no longer exists.");
+    case "invalid_input": {
+      // the schema's findings: the field by its label here, the rule as the API says it
+      const fields = Object.fromEntries((SETS[set]?.fields || []).map((f) => [f.name, f.label()]));
+      const errors = d.errors || [];
+      if (!errors.length) return e.message;
+      return errors.map((x) => `${fields[x.path] || x.path || t("the request")}: ${x.message}`).join("; ");
+    }
     default:
       return e.message;
   }
@@ -433,8 +440,11 @@ function openForm(title, item, submit) {
       refreshUnsynced();
     } catch (e) {
       showError(err, { message: explain(e) });
-      const field = itemForm.elements[FIELD_OF[e.code]];
-      if (field) { field.setAttribute("aria-invalid", "true"); field.focus(); }
+      const names = e.code === "invalid_input"
+        ? (e.details?.errors || []).map((x) => x.path) : [FIELD_OF[e.code]];
+      const fields = names.map((n) => n && itemForm.elements[n]).filter(Boolean);
+      fields.forEach((el) => el.setAttribute("aria-invalid", "true"));
+      fields[0]?.focus();
     } finally {
       button.disabled = false;
     }
