@@ -487,3 +487,17 @@ def test_a_city_admin_sees_only_its_subtree(page, fed):
     page.locator("#tab-sync").click()
     page.locator('#sync-status[aria-busy="false"]').wait_for()
     assert "用户账号" in page.locator("#sync-status").inner_text()
+
+
+def test_the_conference_page_points_out_members_not_in_step(page, fed):
+    """City 2's server never answers: its data is not in step, so it may be missing from
+    City 1's conference; the control page names it and links to its sync status."""
+    login(page, "admin", NEW_PASSWORD)
+    page.wait_for_url("**/topology")
+    page.goto(f"/conferences/{fed.ids['city1']}/{fed.specs['city1'].meeting}")
+    note = page.locator("#unsynced")
+    link = note.locator(f'a[data-member="{fed.ids["city2"]}"]')
+    link.wait_for()
+    assert link.inner_text() == fed.specs["city2"].display_name
+    assert link.get_attribute("href") == f"/data/{fed.ids['city2']}?set=sync"
+    assert note.locator(f'a[data-member="{fed.ids["city1"]}"]').count() == 0

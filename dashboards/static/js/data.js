@@ -7,6 +7,7 @@
 import { api, h, showError, toast } from "./api.js";
 import { fmtDate, fmtNum, t } from "./i18n.js";
 import { renderTree, reveal } from "./tree.js";
+import { showUnsyncedNote, unsyncedMembers } from "./unsynced.js";
 
 const WRITER = document.body.dataset.role === "admin"; // the API's WRITERS; security reads
 const PAGE_SIZE = 50;
@@ -106,7 +107,7 @@ let items = []; // every item of the member's current data set, as loaded
 let shown = []; // after the filter
 let pageNo = 0;
 let loading = 0; // which load owns the list (a later choice wins)
-let unsynced = new Map(); // member id → data sets not in step
+let unsynced = new Map(); // member id → {display_name, datasets} not in step
 let links = {};
 
 kindEl.value = params.get("kind") && KINDS[params.get("kind")] ? params.get("kind") : "";
@@ -177,11 +178,7 @@ async function loadTree() {
   byId = new Map();
   const walk = (m) => { byId.set(m.id, m); (m.children || []).forEach(walk); };
   members.forEach(walk);
-  try {
-    unsynced = new Map((await api("GET", "/sync/unsynced")).members.map((m) => [m.member_id, m.datasets]));
-  } catch (e) {
-    unsynced = new Map(); // sync runs on another node: nothing to point out from here
-  }
+  unsynced = await unsyncedMembers();
   if (WRITER) {
     try {
       links = {};
@@ -205,16 +202,8 @@ function drawTree(members) {
 }
 
 function showUnsynced() {
-  const note = $("unsynced");
-  const ids = [...unsynced.keys()].filter((id) => byId.has(id));
-  if (!ids.length) { note.hidden = true; return; }
-  note.replaceChildren(
-    t("Data of these members is not in step with their servers; they may be missing from federation conferences:"),
-    " ",
-    ...ids.flatMap((id, i) => [i ? ", " : "", h("a", { href: `/data/${id}?set=sync`, dataset: { member: id },
-      onclick: (ev) => { ev.preventDefault(); set = "sync"; choose(id); } }, name(id))]),
-  );
-  note.hidden = false;
+  const shown = new Map([...unsynced].filter(([id]) => byId.has(id)));
+  showUnsyncedNote($("unsynced"), shown, { onOpen: (id) => { set = "sync"; choose(id); } });
 }
 
 // -- choosing a member and a data set -------------------------------------------------
@@ -650,11 +639,7 @@ syncForm.addEventListener("submit", (ev) => { ev.preventDefault(); syncNow(false
 $("sync-dry")?.addEventListener("click", () => syncNow(true));
 
 async function refreshUnsynced() {
-  try {
-    unsynced = new Map((await api("GET", "/sync/unsynced")).members.map((m) => [m.member_id, m.datasets]));
-  } catch (e) {
-    return;
-  }
+  unsynced = await unsyncedMembers();
   const current = treeEl._members;
   if (current) drawTree(current);
   showUnsynced();
