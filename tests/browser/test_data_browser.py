@@ -165,7 +165,6 @@ def add_account(page, number: str, name: str, password: str = ACCOUNT_PASSWORD) 
 
 
 def test_accounts_add_refuse_edit_delete_import_export(page, fed):
-    page.on("dialog", lambda d: d.accept())
     open_data(page, fed, "city1")
     city = fed.ids["city1"]
     accounts = fed.specs["city1"].range_of("system_account")
@@ -253,7 +252,15 @@ def test_accounts_add_refuse_edit_delete_import_export(page, fed):
     assert "password" not in text and ACCOUNT_PASSWORD not in text
 
     # delete
-    page.locator("#set-items tbody tr", has_text="bob").get_by_role("button", name="Delete").click()
+    bob = page.locator("#set-items tbody tr", has_text="bob")
+    bob.get_by_role("button", name="Delete").click()
+    # asked on the row; Escape takes it back, focus returns to the Delete button
+    bob.locator('[role="alert"]', has_text="Delete").wait_for()
+    page.keyboard.press("Escape")
+    bob.locator('[role="alert"]').wait_for(state="detached")
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')").startswith("Delete")
+    bob.get_by_role("button", name="Delete").click()
+    bob.locator('button[data-role="confirm"]').click()
     page.wait_for_function(
         "() => ![...document.querySelectorAll('#set-items tbody tr')].some(r => r.textContent.includes('bob'))"
     )
@@ -365,7 +372,6 @@ def fill_form(page, values: dict[str, str]) -> None:
 
 def test_rooms_page_vmrs_and_routes_the_same_way(page, fed):
     """The other data sets through the same page: paging, VMRs, routes and their clashes."""
-    page.on("dialog", lambda d: d.accept())
     open_data(page, fed, "city1", "?set=rooms")
     assert page.locator("#tab-rooms").get_attribute("aria-selected") == "true"
     assert page.locator("#kind-filter-label").is_hidden()

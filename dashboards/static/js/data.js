@@ -351,7 +351,7 @@ function drawPage() {
     WRITER ? h("td", { class: "actions" },
       h("button", { type: "button", class: "small", onclick: () => edit(it),
         "aria-label": t("Edit {item}", { item: label(it) }) }, t("Edit")),
-      h("button", { type: "button", class: "small danger", onclick: () => remove(it),
+      h("button", { type: "button", class: "small danger", onclick: (ev) => askRemove(it, ev.currentTarget.parentElement),
         "aria-label": t("Delete {item}", { item: label(it) }) }, t("Delete"))) : null));
   if (!rows.length) {
     rows.push(h("tr", {}, h("td", { colspan: cols.length + 1, class: "dim" },
@@ -465,8 +465,20 @@ function edit(item) {
   });
 }
 
+/** Ask on the row itself (no window.confirm): "Delete …?" with Delete / Cancel. */
+function askRemove(item, cell) {
+  const before = [...cell.childNodes];
+  const back = () => { cell.replaceChildren(...before); before[before.length - 1].focus(); };
+  const yes = h("button", { type: "button", class: "small danger", "data-role": "confirm", onclick: () => remove(item) },
+    t("Delete"));
+  cell.replaceChildren(h("span", { role: "alert" }, t("Delete {item}?", { item: label(item) })), " ", yes,
+    h("button", { type: "button", class: "small", "data-role": "cancel", onclick: back,
+      onkeydown: (ev) => ev.key === "Escape" && back() }, t("Cancel")));
+  yes.addEventListener("keydown", (ev) => ev.key === "Escape" && back());
+  yes.focus();
+}
+
 async function remove(item) {
-  if (!confirm(t("Delete {item}?", { item: label(item) }))) return;
   showError(setError, null);
   try {
     await api("DELETE", `/members/${member.id}/${set}/${item.id}`);
