@@ -49,6 +49,13 @@ class LogsPort(Protocol):
         """The matching log lines as a zip, streamed."""
 
 
+class RestartPort(Protocol):
+    """This node's graceful restart (``ops/restart.py``)."""
+
+    def request(self, reason: str) -> None:
+        """Stop serving and start again; OperationError 503 (cannot), 409 (under way)."""
+
+
 class SectionPort(Protocol):
     """A settings section with rules of its own (quotas, backup schedule, logs)."""
 

@@ -85,6 +85,7 @@ def build_services(config: HubConfig) -> Services:
         backups=ops.backups,
         logs=ops.logs,
         sections=ops.sections,
+        restart=ops.restart,
         certificates=node.certificates,
         mail_settings=node.mail_settings,
         mail_transport=node.mail_transport,

@@ -26,6 +26,7 @@ from ops.logs import LogSettings, LogsService, ModuleFiles, installed
 from ops.presence import Presence
 from ops.quota import AUDIT_NOTE, DEFAULTS, MIB, Quotas, enforce
 from ops.quota import SECTION as QUOTAS_SECTION
+from ops.restart import Restart
 from ops.scheduler import SECTION as SCHEDULE_SECTION
 from ops.scheduler import BackupScheduler, Schedule
 from ops.sections import StoredSection
@@ -46,6 +47,8 @@ class OperationsParts:
     sections: dict[str, SectionPort]
     presence: Presence
     """Taken before anything touches the database, released last."""
+    restart: Restart
+    """Bound to the server by ``fedhub serve``; unbound, a restart is refused."""
     on_start: tuple[Hook, ...]
     on_stop: tuple[Hook, ...]
 
@@ -129,6 +132,7 @@ def build_operations(
             LOGS_SECTION: log_settings,
         },
         presence=Presence(config.data_dir, db, exclusive=False),
+        restart=Restart(),
         on_start=(apply_stored_log_settings, scheduler.start),
         on_stop=(scheduler.stop,),
     )
