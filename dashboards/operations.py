@@ -24,8 +24,15 @@ class OperationError(Exception):
 
 
 class BackupsPort(Protocol):
-    async def create(self, name: str | None, passphrase: str | None) -> dict[str, Any]:
-        """Make a backup now (manual); its listing entry."""
+    def start(
+        self, name: str | None, passphrase: str | None, *, by: str, by_id: int | None = None
+    ) -> dict[str, Any]:
+        """Begin a manual backup in the background; the job (``id``, ``state``, …).
+        ValueError: a bad name; OperationError 409: the name is taken or a backup or
+        restore runs on this node."""
+
+    async def job(self, job_id: str, wait: float = 0.0) -> dict[str, Any]:
+        """A job as it is, after up to ``wait`` seconds for it to end; 404 if unknown."""
 
     async def entries(self) -> list[dict[str, Any]]:
         """Every backup of this node, newest first."""

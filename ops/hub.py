@@ -62,7 +62,8 @@ def build_services(config: HubConfig) -> Services:
     links = build_links(config, db, federation, data, settings)
     redirect = build_redirect(config, federation, settings)
     node = build_node_services(config, db, settings, redirect, heartbeat_interval=HEARTBEAT)
-    ops = build_operations(config, db, settings)
+    audit = AuditLog(db)
+    ops = build_operations(config, db, settings, audit)
     services = Services(
         config=config,
         db=db,
@@ -72,7 +73,7 @@ def build_services(config: HubConfig) -> Services:
         ),
         sessions=SessionStore(db, idle=config.session_idle, absolute=config.session_absolute),
         tokens=TokenStore(db),
-        audit=AuditLog(db),
+        audit=audit,
         throttle=LoginThrottle(config.ip_failures_per_window, config.ip_window.total_seconds()),
         settings=settings,
         data=data,

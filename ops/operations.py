@@ -21,6 +21,7 @@ from dashboards.operations import SectionPort
 from dashboards.services import Hook, HubConfig
 from hub.version import fedhub_version
 from ops.backup import Backups, Target
+from ops.jobs import Jobs
 from ops.logs import SECTION as LOGS_SECTION
 from ops.logs import LogSettings, LogsService, ModuleFiles, installed
 from ops.presence import Presence
@@ -30,6 +31,7 @@ from ops.restart import Restart
 from ops.scheduler import SECTION as SCHEDULE_SECTION
 from ops.scheduler import BackupScheduler, Schedule
 from ops.sections import StoredSection
+from storage.audit import AuditLog
 from storage.db import Database
 from storage.lease import Lease
 from storage.retention import audit_rows, prune_audit
@@ -57,6 +59,7 @@ def build_operations(
     config: HubConfig,
     db: Database,
     settings: SettingsStore,
+    audit: AuditLog,
     *,
     log_handler: ModuleFiles | None = None,  # default: the one ``ops.logs.install`` set
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -103,7 +106,10 @@ def build_operations(
         extra=quota_usage,
         apply=keep_quotas,
     )
-    backups = Backups(target, db, fedhub_version(), after_create=keep_quotas, clock=clock)
+    jobs = Jobs(audit, clock=clock)
+    backups = Backups(
+        target, db, fedhub_version(), after_create=keep_quotas, clock=clock, jobs=jobs
+    )
     schedule: StoredSection[Schedule] = StoredSection(
         settings, SCHEDULE_SECTION, Schedule.parse, Schedule.to_json
     )
@@ -134,5 +140,5 @@ def build_operations(
         presence=Presence(config.data_dir, db, exclusive=False),
         restart=Restart(),
         on_start=(apply_stored_log_settings, scheduler.start),
-        on_stop=(scheduler.stop,),
+        on_stop=(scheduler.stop, jobs.stop),
     )
