@@ -56,6 +56,17 @@ class LogsPort(Protocol):
         """The matching log lines as a zip, streamed."""
 
 
+class RestoresPort(Protocol):
+    """Restoring a backup through the API (``ops/staged_restore.py``)."""
+
+    async def start(
+        self, backup_id: str, passphrase: str | None, *, by: str, by_id: int | None = None
+    ) -> dict[str, Any]:
+        """Begin verifying and staging ``backup_id`` (applied at the next start; the node
+        restarts when it can); the job. OperationError 404 (no such backup), 409 (other
+        nodes run on the database, or a backup or restore runs on this node)."""
+
+
 class RestartPort(Protocol):
     """This node's graceful restart (``ops/restart.py``)."""
 

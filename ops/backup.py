@@ -261,6 +261,60 @@ class Backups:
 # --- restore --------------------------------------------------------------------------
 
 
+async def verify(archive: Path, target: Target, passphrase: str | None, into: Path) -> Manifest:
+    """Check ``archive`` whole and unpack it into ``into``; its manifest. Raises
+    :class:`ArchiveError` (corrupt, truncated, tampered, passphrase, foreign, format,
+    dialect, schema) — nothing outside ``into`` is touched."""
+    try:
+        with archive.open("rb") as f:
+            manifest = await asyncio.to_thread(read_archive, f, into, passphrase)
+    except FileNotFoundError:
+        raise ArchiveError("foreign", f"no file {archive}") from None
+    if manifest.dialect != target.dialect:
+        raise ArchiveError(
+            "dialect",
+            f"this backup is of a {manifest.dialect} database; the target is "
+            f"{target.dialect}: restore it into a hub of the same kind",
+        )
+    if manifest.schema_revision is not None and (manifest.schema_revision not in known_revisions()):
+        raise ArchiveError(
+            "schema",
+            f"schema revision {manifest.schema_revision!r} is unknown to this fedhub "
+            "(the backup comes from a newer version): upgrade fedhub first",
+        )
+    return manifest
+
+
+async def put_in_place(
+    stage: Path,
+    manifest: Manifest,
+    target: Target,
+    *,
+    before: Callable[[Database], Awaitable[None]] | None = None,
+) -> None:
+    """Make ``target`` hold what a verified ``stage`` holds, with every hub proven
+    stopped (raises :class:`ops.presence.HubRunning` before touching anything);
+    ``before`` runs first, under the same lock (the automatic pre-restore backup)."""
+    db = Database.open(target.db_url)
+    presence = Presence(target.data_dir, db, exclusive=True)
+    try:
+        await presence.start()
+        if before is not None:
+            await before(db)
+        db_file = stage / DB_MEMBER[manifest.dialect]
+        if manifest.dialect == "sqlite":
+            await db.close()  # no connection may hold the file being replaced
+            await asyncio.to_thread(dump.restore_sqlite, db_file, target.db_url)
+            db = Database.open(target.db_url)
+        else:
+            await asyncio.to_thread(dump.restore_postgres, db_file, target.db_url)
+        _put_certificates(stage / "files" / CERTS, target.data_dir / CERTS)
+        await db.upgrade()
+    finally:
+        await presence.stop()
+        await db.close()
+
+
 async def restore(archive: Path, target: Target, passphrase: str | None = None) -> Manifest:
     """Verify ``archive``, then make ``target`` hold exactly what it holds.
 
@@ -271,41 +325,8 @@ async def restore(archive: Path, target: Target, passphrase: str | None = None) 
     target.data_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".restore-", dir=target.data_dir) as staging:
         stage = Path(staging)
-        try:
-            with archive.open("rb") as f:
-                manifest = await asyncio.to_thread(read_archive, f, stage, passphrase)
-        except FileNotFoundError:
-            raise ArchiveError("foreign", f"no file {archive}") from None
-        if manifest.dialect != target.dialect:
-            raise ArchiveError(
-                "dialect",
-                f"this backup is of a {manifest.dialect} database; the target is "
-                f"{target.dialect}: restore it into a hub of the same kind",
-            )
-        if manifest.schema_revision is not None and (
-            manifest.schema_revision not in known_revisions()
-        ):
-            raise ArchiveError(
-                "schema",
-                f"schema revision {manifest.schema_revision!r} is unknown to this fedhub "
-                "(the backup comes from a newer version): upgrade fedhub first",
-            )
-        db = Database.open(target.db_url)
-        presence = Presence(target.data_dir, db, exclusive=True)
-        try:
-            await presence.start()
-            db_file = stage / DB_MEMBER[manifest.dialect]
-            if manifest.dialect == "sqlite":
-                await db.close()  # no connection may hold the file being replaced
-                await asyncio.to_thread(dump.restore_sqlite, db_file, target.db_url)
-                db = Database.open(target.db_url)
-            else:
-                await asyncio.to_thread(dump.restore_postgres, db_file, target.db_url)
-            _put_certificates(stage / "files" / CERTS, target.data_dir / CERTS)
-            await db.upgrade()
-        finally:
-            await presence.stop()
-            await db.close()
+        manifest = await verify(archive, target, passphrase, stage)
+        await put_in_place(stage, manifest, target)
     log.info(
         "restored backup %s (made %s on %s)", manifest.name, manifest.created_at, manifest.node
     )

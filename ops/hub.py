@@ -63,7 +63,15 @@ def build_services(config: HubConfig) -> Services:
     redirect = build_redirect(config, federation, settings)
     node = build_node_services(config, db, settings, redirect, heartbeat_interval=HEARTBEAT)
     audit = AuditLog(db)
-    ops = build_operations(config, db, settings, audit)
+    ops = build_operations(
+        config,
+        db,
+        settings,
+        audit,
+        nodes=node.nodes,
+        node_name=node.node_name,
+        heartbeat=HEARTBEAT,
+    )
     services = Services(
         config=config,
         db=db,
@@ -87,6 +95,7 @@ def build_services(config: HubConfig) -> Services:
         logs=ops.logs,
         sections=ops.sections,
         restart=ops.restart,
+        restores=ops.restores,
         certificates=node.certificates,
         mail_settings=node.mail_settings,
         mail_transport=node.mail_transport,
@@ -100,8 +109,10 @@ def build_services(config: HubConfig) -> Services:
         await bootstrap(services)
 
     sip = ((redirect.start,), (redirect.stop,)) if redirect is not None else ((), ())
-    # the presence lock before anything touches the database (a restore may be running)
+    # a restore staged through the API is applied before anything opens the database;
+    # then the presence lock (a restore from the shell may be running)
     services.on_start += [
+        ops.apply_pending_restore,
         ops.presence.start,
         first_start,
         *links.on_start,

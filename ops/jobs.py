@@ -96,9 +96,11 @@ class Jobs:
         action: str,
         by_id: int | None = None,
         target: str = "",
+        then: Callable[[Job], None] | None = None,
     ) -> Job:
         """Begin ``work``; OperationError 409 while another job of ``slot`` runs. When
-        it ends, ``action`` is audited (ok with its result, failed with the reason)."""
+        it ends, ``action`` is audited (ok with its result, failed with the reason), then
+        ``then`` is told."""
         busy = self.running(slot)
         if busy is not None:
             raise OperationError(
@@ -111,7 +113,7 @@ class Jobs:
         self._put(job)
         self._done[job.id] = asyncio.Event()
         self._tasks[job.id] = asyncio.get_running_loop().create_task(
-            self._run(job, work, action, target), name=f"job-{kind}-{job.id}"
+            self._run(job, work, action, target, then), name=f"job-{kind}-{job.id}"
         )
         return job
 
@@ -153,7 +155,9 @@ class Jobs:
             old, _ = self._jobs.popitem(last=False)
             self._done.pop(old, None)
 
-    async def _run(self, job: Job, work: Work, action: str, target: str) -> None:
+    async def _run(
+        self, job: Job, work: Work, action: str, target: str, then: Callable[[Job], None] | None
+    ) -> None:
         try:
             result = await work()
         except OperationError as e:
@@ -177,6 +181,11 @@ class Jobs:
         event = self._done.get(job.id)
         if event is not None:
             event.set()
+        if then is not None:
+            try:
+                then(ended)
+            except Exception:
+                log.exception("after job %s", job.id)
 
     async def _record(self, job: Job, action: str, target: str) -> None:
         if self._audit is None:

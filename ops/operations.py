@@ -31,9 +31,11 @@ from ops.restart import Restart
 from ops.scheduler import SECTION as SCHEDULE_SECTION
 from ops.scheduler import BackupScheduler, Schedule
 from ops.sections import StoredSection
+from ops.staged_restore import Restores, apply_pending
 from storage.audit import AuditLog
 from storage.db import Database
 from storage.lease import Lease
+from storage.nodes import NodeStore
 from storage.retention import audit_rows, prune_audit
 from storage.settings import SettingsStore
 
@@ -51,6 +53,9 @@ class OperationsParts:
     """Taken before anything touches the database, released last."""
     restart: Restart
     """Bound to the server by ``fedhub serve``; unbound, a restart is refused."""
+    restores: Restores
+    apply_pending_restore: Hook
+    """Run before anything opens the database (before the presence lock)."""
     on_start: tuple[Hook, ...]
     on_stop: tuple[Hook, ...]
 
@@ -61,6 +66,9 @@ def build_operations(
     settings: SettingsStore,
     audit: AuditLog,
     *,
+    nodes: NodeStore | None = None,
+    node_name: str = "",
+    heartbeat: timedelta = timedelta(seconds=15),
     log_handler: ModuleFiles | None = None,  # default: the one ``ops.logs.install`` set
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     schedule_interval: float = 30.0,
@@ -129,6 +137,11 @@ def build_operations(
     async def apply_stored_log_settings() -> None:
         await apply_logs(await log_settings.current())
 
+    async def apply_pending_restore() -> None:
+        await apply_pending(target, fedhub_version())
+
+    restart = Restart()
+
     return OperationsParts(
         backups=backups,
         logs=logs,
@@ -138,7 +151,9 @@ def build_operations(
             LOGS_SECTION: log_settings,
         },
         presence=Presence(config.data_dir, db, exclusive=False),
-        restart=Restart(),
+        restart=restart,
+        restores=Restores(backups, restart, nodes, node_name, heartbeat),
+        apply_pending_restore=apply_pending_restore,
         on_start=(apply_stored_log_settings, scheduler.start),
         on_stop=(scheduler.stop, jobs.stop),
     )

@@ -39,6 +39,11 @@ class Restart:
         self._stop = stop
 
     @property
+    def available(self) -> bool:
+        """Whether a server is bound (the process runs under ``fedhub serve``)."""
+        return self._stop is not None
+
+    @property
     def requested(self) -> bool:
         return self.reason is not None
 

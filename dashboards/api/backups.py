@@ -145,6 +145,53 @@ async def create_backup(ctx: Ctx) -> Response:
     return accepted(job)
 
 
+RESTORE = obj(
+    {
+        "confirm": {"type": "string", "maxLength": 64, "description": "the backup's name again"},
+        "passphrase": {"type": "string", "minLength": 8, "maxLength": 1024},
+    },
+    ("confirm",),
+)
+
+
+@api.route(
+    "POST",
+    "/backups/{backup_name}/restore",
+    summary="Restore a backup: verified whole now (a corrupt, truncated, tampered or "
+    "foreign archive is refused, nothing changed), applied when this node restarts — "
+    "at once, automatically, after a backup of the current data. Refused while other "
+    "nodes run on the database (the answer says how to restore from the shell)",
+    tag="backups",
+    ok=202,
+    body=RESTORE,
+    roles=ADMINS,
+    action="backup.restore",
+    response=JOB,
+    errors=(404, 409, 422),
+)
+async def restore_backup(ctx: Ctx) -> Response:
+    federation_wide(ctx)
+    restores = ctx.services.restores
+    if restores is None:
+        raise ApiError(404, "not_found", "restores are not offered by this process")
+    name = ctx.request.path_params["backup_name"]
+    ctx.target = f"backup:{name[:64]}"
+    ctx.details = {"encrypted": "passphrase" in ctx.body}
+    if ctx.body["confirm"] != name:
+        raise ApiError(
+            422, "confirm_mismatch", "confirm must repeat the backup's name: a restore "
+            "replaces every member, account and setting of the federation",
+        )  # fmt: skip
+    try:
+        job = await restores.start(
+            name, ctx.body.get("passphrase"), by=ctx.me.label, by_id=ctx.me.admin.id
+        )
+    except OperationError as e:
+        raise refusal(e) from None
+    ctx.details["job"] = job["id"]
+    return accepted(job)
+
+
 @api.route(
     "GET",
     "/backups/jobs/{job_id}",

@@ -68,3 +68,35 @@ def test_uvicorn_lines_go_to_the_log_files_in_the_hub_format(tmp_path: Path):
     assert any('"GET /healthz' in ln and " 200" in ln for ln in access), text
     assert not any("secret=x" in ln for ln in lines), "query strings stay out of the log"
     assert os.path.getsize(tmp_path / "logs" / "uvicorn.log") > 0
+
+
+def test_a_restore_through_the_api_restarts_the_node_into_the_backup(tmp_path: Path):
+    hub = Serving(tmp_path)
+    try:
+        hub.wait_ready()
+        c = hub.admin()
+        prov = c.post(
+            "/members",
+            json={"parent_id": None, "domain": "prov.example.gov", "display_name": "Prov",
+                  "username": "prov", "password": "Member-Pass1"},
+        ).json()  # fmt: skip
+        job = c.post("/backups", json={"name": "b1"}).json()
+        assert c.get(f"/backups/jobs/{job['id']}?wait=60").json()["state"] == "done"
+        r = c.post(
+            "/members",
+            json={"parent_id": prov["id"], "domain": "city.prov.example.gov",
+                  "display_name": "City", "username": "city", "password": "Member-Pass1"},
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+        r = c.post("/backups/b1/restore", json={"confirm": "b1"})
+        assert r.status_code == 202, r.text
+        hub.wait_for("starting again")
+        hub.wait_for("restored backup b1")
+        hub.wait_ready()
+        again = hub.admin()
+        domains = [m["domain"] for m in again.get("/members?flat=true").json()["members"]]
+        assert domains == ["prov.example.gov"]
+        kinds = sorted(b["kind"] for b in again.get("/backups").json()["backups"])
+        assert kinds == ["manual", "pre-restore"]
+    finally:
+        assert hub.stop() == 0
