@@ -67,6 +67,25 @@ class RestoresPort(Protocol):
         nodes run on the database, or a backup or restore runs on this node)."""
 
 
+class UpgradesPort(Protocol):
+    """Upgrading this node from a release wheel (``ops/upgrade.py``)."""
+
+    def status(self) -> dict[str, Any]:
+        """The running version, whether this install can be upgraded, the last upgrade."""
+
+    async def receive(
+        self,
+        body: AsyncIterator[bytes],
+        filename: str,
+        sha256: str,
+        *,
+        by: str,
+        by_id: int | None = None,
+    ) -> dict[str, Any]:
+        """Stream the wheel to disk, then upgrade in a job; the job. OperationError 409
+        (not upgradable, busy), 413 (too large), 422 (bad checksum or file name)."""
+
+
 class RestartPort(Protocol):
     """This node's graceful restart (``ops/restart.py``)."""
 

@@ -22,6 +22,7 @@ from dashboards.operations import (
     RestartPort,
     RestoresPort,
     SectionPort,
+    UpgradesPort,
 )
 from dashboards.ports import Certificates, MailTransport
 from dashboards.throttle import LoginThrottle
@@ -148,6 +149,7 @@ class Services:
     logs: LogsPort | None = None
     sections: dict[str, SectionPort] = field(default_factory=dict)
     restores: RestoresPort | None = None
+    upgrades: UpgradesPort | None = None
     restart: RestartPort | None = None
     """This node's graceful restart (None: the process cannot restart itself)."""
     on_start: list[Hook] = field(default_factory=list)

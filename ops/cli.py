@@ -110,6 +110,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ops.hub import build_services
     from ops.node_services import certificate_store
     from ops.restart import Restart, exec_again
+    from ops.upgrade import confirm, install_root
 
     config = _config(args)
     logs_mod.install(config.data_dir / "logs", node_name())
@@ -117,6 +118,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(services)
     scheme = "http" if args.http else "https"
     url = f"{scheme}://{args.host}:{args.port}/"
+
+    def ready() -> None:
+        confirm(install_root(), fedhub_version())  # an upgrade to this version is done
+        print(READY.format(version=fedhub_version(), url=url), flush=True)
+
     server = hub_server(
         app,
         host=args.host,
@@ -127,7 +133,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         log_config=None,  # uvicorn's own lines go through ours: same format, same files
         proxy_headers=False,
-        on_ready=lambda: print(READY.format(version=fedhub_version(), url=url), flush=True),
+        on_ready=ready,
     )
     restart = services.restart
     if isinstance(restart, Restart):

@@ -96,6 +96,7 @@ def build_services(config: HubConfig) -> Services:
         sections=ops.sections,
         restart=ops.restart,
         restores=ops.restores,
+        upgrades=ops.upgrades,
         certificates=node.certificates,
         mail_settings=node.mail_settings,
         mail_transport=node.mail_transport,

@@ -32,6 +32,7 @@ from ops.scheduler import SECTION as SCHEDULE_SECTION
 from ops.scheduler import BackupScheduler, Schedule
 from ops.sections import StoredSection
 from ops.staged_restore import Restores, apply_pending
+from ops.upgrade import Upgrades, VenvInstaller, install_root
 from storage.audit import AuditLog
 from storage.db import Database
 from storage.lease import Lease
@@ -54,6 +55,7 @@ class OperationsParts:
     restart: Restart
     """Bound to the server by ``fedhub serve``; unbound, a restart is refused."""
     restores: Restores
+    upgrades: Upgrades
     apply_pending_restore: Hook
     """Run before anything opens the database (before the presence lock)."""
     on_start: tuple[Hook, ...]
@@ -153,6 +155,7 @@ def build_operations(
         presence=Presence(config.data_dir, db, exclusive=False),
         restart=restart,
         restores=Restores(backups, restart, nodes, node_name, heartbeat),
+        upgrades=Upgrades(install_root(), backups, restart, VenvInstaller.from_environment()),
         apply_pending_restore=apply_pending_restore,
         on_start=(apply_stored_log_settings, scheduler.start),
         on_stop=(scheduler.stop, jobs.stop),

@@ -77,4 +77,8 @@ def exec_again(restart: Restart) -> None:
     logging.shutdown()  # flush the log files first: execv keeps no Python buffers
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(argv[0], argv)  # noqa: S606  (our own command line, no shell)
+    try:
+        os.execv(argv[0], argv)  # noqa: S606  (our own command line, no shell)
+    except OSError as e:  # e.g. a switched-to environment without its interpreter
+        print(f"fedhub: cannot start {argv[0]}: {e}", file=sys.stderr, flush=True)
+        os._exit(1)  # an upgrade's guard sees the process end and rolls back

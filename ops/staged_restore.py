@@ -131,33 +131,38 @@ class Restores:
         self, archive: Path, passphrase: str | None, *, by: str, by_id: int | None
     ) -> Manifest:
         """Verify ``archive`` into the pending staging (replacing an older one)."""
-        data = self.target.data_dir
-        tmp = Path(tempfile.mkdtemp(prefix=".restore-", dir=data))
         try:
-            try:
-                manifest = await verify(archive, self.target, passphrase, tmp)
-            except ArchiveError as e:
-                raise OperationError(
-                    422, f"archive_{e.code}", e.message + "; nothing was changed"
-                ) from None
-            request = {
-                "backup": archive.name,
-                "by": by,
-                "by_id": by_id,
-                "at": datetime.now(UTC).isoformat(),
-                "manifest": json.loads(manifest.to_json()),
-            }
-            (tmp / REQUEST).write_text(json.dumps(request), encoding="utf-8")
-            pending = data / PENDING
-            if pending.exists():
-                log.warning("a staged restore is replaced by backup %s", archive.name)
-                shutil.rmtree(pending)
-            os.replace(tmp, pending)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        log.info("restore of %s staged by %s: applied at the next start", archive.name, by)
-        return manifest
+            return await stage(archive, self.target, passphrase, by=by)
+        except ArchiveError as e:
+            raise OperationError(
+                422, f"archive_{e.code}", e.message + "; nothing was changed"
+            ) from None
+
+
+async def stage(archive: Path, target: Target, passphrase: str | None, *, by: str) -> Manifest:
+    """Verify ``archive`` whole into ``<data>/restore.pending`` (replacing an older
+    staging), to be applied at the next start; :class:`ArchiveError` if refused."""
+    data = target.data_dir
+    tmp = Path(tempfile.mkdtemp(prefix=".restore-", dir=data))
+    try:
+        manifest = await verify(archive, target, passphrase, tmp)
+        request = {
+            "backup": archive.name,
+            "by": by,
+            "at": datetime.now(UTC).isoformat(),
+            "manifest": json.loads(manifest.to_json()),
+        }
+        (tmp / REQUEST).write_text(json.dumps(request), encoding="utf-8")
+        pending = data / PENDING
+        if pending.exists():
+            log.warning("a staged restore is replaced by backup %s", archive.name)
+            shutil.rmtree(pending)
+        os.replace(tmp, pending)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("restore of %s staged by %s: applied at the next start", archive.name, by)
+    return manifest
 
 
 def pending(data_dir: Path) -> Path | None:

@@ -28,7 +28,7 @@ BACKUP = obj(
     {
         "id": {"type": "string"},
         "name": {"type": "string"},
-        "kind": {"type": "string", "enum": ["manual", "scheduled", "pre-restore"]},
+        "kind": {"type": "string", "enum": ["manual", "scheduled", "pre-restore", "pre-upgrade"]},
         "created_at": {"type": "string"},
         "node": {"type": "string"},
         "size": {"type": "integer"},
@@ -97,7 +97,7 @@ async def list_backups(ctx: Ctx) -> dict[str, Any]:
 JOB = obj(
     {
         "id": {"type": "string"},
-        "kind": {"type": "string", "enum": ["backup", "restore"]},
+        "kind": {"type": "string", "enum": ["backup", "restore", "upgrade"]},
         "state": {"type": "string", "enum": ["running", "done", "failed"]},
         "by": {"type": "string"},
         "started_at": {"type": "string"},
@@ -112,7 +112,7 @@ MAX_WAIT_S = 60
 
 def accepted(job: dict[str, Any]) -> Response:
     """202 with the job and where to ask for it."""
-    location = f"{api.prefix}/backups/jobs/{job['id']}"
+    location = f"{api.prefix}/jobs/{job['id']}"
     return json_response({**job, "location": location}, 202, {"Location": location})
 
 
@@ -194,9 +194,9 @@ async def restore_backup(ctx: Ctx) -> Response:
 
 @api.route(
     "GET",
-    "/backups/jobs/{job_id}",
-    summary="A backup or restore job of this node: running, done (with its result) or "
-    "failed (with the reason); ?wait=S blocks up to S seconds (≤ 60) for it to end",
+    "/jobs/{job_id}",
+    summary="A backup, restore or upgrade job of this node: running, done (with its "
+    "result) or failed (with the reason); ?wait=S blocks up to S seconds (≤ 60) for its end",
     tag="backups",
     roles=ADMINS,
     query=(("wait", {"type": "integer", "minimum": 0, "maximum": MAX_WAIT_S}, "seconds"),),

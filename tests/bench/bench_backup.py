@@ -205,7 +205,7 @@ def bench(dialect: str, members: int, ranges: int, audit: int, idle_n: int) -> d
                     t0 = time.perf_counter()
                     r = c2.post("/backups", json={"name": "bench"})
                     assert r.status_code == 202, r.text  # a job: wait for its end
-                    while (r := c2.get(f"/backups/jobs/{r.json()['id']}?wait=60")).json()[
+                    while (r := c2.get(f"/jobs/{r.json()['id']}?wait=60")).json()[
                         "state"
                     ] == "running":
                         pass

@@ -34,7 +34,7 @@ def made(root: Api, body: dict) -> dict:
     assert r.status_code == 202, r.text
     job = r.json()
     assert job["state"] == "running" and r.headers["location"] == job["location"]
-    assert job["location"] == f"/api/v1/backups/jobs/{job['id']}"
+    assert job["location"] == f"/api/v1/jobs/{job['id']}"
     done = root.get(job["location"][len("/api/v1") :] + "?wait=60").json()
     assert done["state"] == "done", done
     return done["result"]

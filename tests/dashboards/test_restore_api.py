@@ -32,7 +32,7 @@ def restore(root: Api, name: str, **body: Any) -> Any:
 def ended(root: Api, r: Any) -> dict:
     assert r.status_code == 202, r.text
     assert r.json()["kind"] == "restore" and r.headers["location"] == r.json()["location"]
-    return root.get(f"/backups/jobs/{r.json()['id']}?wait=60").json()
+    return root.get(f"/jobs/{r.json()['id']}?wait=60").json()
 
 
 def members(root: Api) -> list[str]:

@@ -81,7 +81,7 @@ def test_a_restore_through_the_api_restarts_the_node_into_the_backup(tmp_path: P
                   "username": "prov", "password": "Member-Pass1"},
         ).json()  # fmt: skip
         job = c.post("/backups", json={"name": "b1"}).json()
-        assert c.get(f"/backups/jobs/{job['id']}?wait=60").json()["state"] == "done"
+        assert c.get(f"/jobs/{job['id']}?wait=60").json()["state"] == "done"
         r = c.post(
             "/members",
             json={"parent_id": prov["id"], "domain": "city.prov.example.gov",
