@@ -99,7 +99,7 @@ def _network(raw: str) -> str:
     return str(network)
 
 
-READY = "fedhub {version} serving on {url}"
+READY = "fedhub {version} serving on {url} (pid {pid})"
 """Printed (stdout) once the app has started and the socket listens: wait for it."""
 
 
@@ -121,7 +121,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     def ready() -> None:
         confirm(install_root(), fedhub_version())  # an upgrade to this version is done
-        print(READY.format(version=fedhub_version(), url=url), flush=True)
+        print(READY.format(version=fedhub_version(), url=url, pid=os.getpid()), flush=True)
 
     server = hub_server(
         app,

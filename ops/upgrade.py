@@ -344,7 +344,7 @@ class Upgrades:
         switch(root, f"releases/{release.version}")
         plan = plan.to("switched", deadline=self._clock() + self._ready_within, pid=os.getpid())
         save_plan(root, plan)
-        self._guard(root)
+        await asyncio.to_thread(self._guard, root)
         log.warning(
             "switched to fedhub %s (from %s; backup %s): restarting",
             release.version,
@@ -394,9 +394,12 @@ async def _save(body: AsyncIterator[bytes], path: Path) -> str:
 
 def start_guard(root: Path) -> None:
     """Start ``ops/upgrade_guard.py`` with this (the previous) version's interpreter, in
-    its own session so the restart does not take it along."""
-    subprocess.Popen(  # noqa: S603  (our own interpreter and module)
-        [sys.executable, "-m", "ops.upgrade_guard", str(root)],
+    its own session so the restart does not take it along; it detaches (forks, and its
+    first process ends at once), so it is no child of the node."""
+    subprocess.run(  # noqa: S603  (our own interpreter and module)
+        [sys.executable, "-m", "ops.upgrade_guard", str(root), "--detach"],
         start_new_session=True,
         stdin=subprocess.DEVNULL,
+        check=True,
+        timeout=60,
     )

@@ -11,7 +11,7 @@ new process (SIGTERM, then SIGKILL) and, when not run by systemd, starts the pre
 version's ``fedhub serve`` in its place (under systemd, ``Restart=always`` does,
 through ``current``; the guard would be stopped with the unit anyway).
 
-    python -m ops.upgrade_guard ROOT
+    python -m ops.upgrade_guard ROOT [--detach]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from hub.logtext import LOG_FORMAT
 from ops.upgrade import load_plan, save_plan, switch
 from ops.upgrade_plan import Plan, decide
 
@@ -108,9 +109,9 @@ def guard(root: Path) -> int:
 
 
 def main() -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    if "--detach" in sys.argv[2:] and os.fork() > 0:
+        return 0  # the starter waits for this one only; the guard runs in the child
     return guard(Path(sys.argv[1]))
 
 

@@ -24,7 +24,9 @@ from tests.support.live_server import free_port
 class Serving:
     """A running ``fedhub serve --http`` on a free loopback port."""
 
-    def __init__(self, data: Path, *extra: str, timeout: float = 60.0):
+    def __init__(
+        self, data: Path, *extra: str, timeout: float = 60.0, env: dict[str, str] | None = None
+    ):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.timeout = timeout
@@ -34,7 +36,8 @@ class Serving:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            cwd=data.parent,  # not the source tree: its fedhub.egg-info would name the version
         )  # fmt: skip
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.seen: list[str] = []
@@ -81,11 +84,22 @@ class Serving:
             assert r.status_code == 204, r.text
         return c
 
+    def ended(self) -> None:
+        """Wait until every process writing to the output has closed it."""
+        deadline = time.monotonic() + self.timeout
+        while (line := self.lines.get(timeout=max(0.01, deadline - time.monotonic()))) is not None:
+            self.seen.append(line)
+
     def stop(self) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
-        code = self.proc.wait(30)
-        return code
+        try:
+            return self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            while not self.lines.empty():
+                self.seen.append(str(self.lines.get()))
+            self.proc.kill()
+            raise AssertionError("serve did not stop:\n" + "\n".join(self.seen[-30:])) from None
 
 
 def audit_of(data: Path, action: str) -> list[tuple[str, str, str]]:
