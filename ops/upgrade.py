@@ -277,7 +277,16 @@ class Upgrades:
         if busy is not None:
             raise OperationError(409, f"{busy.kind}_running", f"a {busy.kind} is running")
         incoming = self.root / "incoming"
-        incoming.mkdir(parents=True, exist_ok=True)
+        try:
+            incoming.mkdir(parents=True, exist_ok=True)
+            (self.root / "releases").mkdir(exist_ok=True)
+        except OSError as e:
+            raise OperationError(
+                409,
+                "not_upgradable",
+                f"this node cannot write its releases ({e.strerror}: {self.root}); install "
+                "the release with ops/install.sh --source WHEEL instead",
+            ) from None
         wheel = incoming / filename
         actual = await _save(body, wheel)
         root = self.root
