@@ -297,16 +297,20 @@ class Upgrades:
             finally:
                 wheel.unlink(missing_ok=True)
 
-        job = self._backups.jobs.start(
-            BACKUP_SLOT,
-            "upgrade",
-            work,
-            by=by,
-            by_id=by_id,
-            action="system.upgrade",
-            target=f"release:{filename[:100]}",
-            then=self._restart_when_switched,
-        )
+        try:
+            job = self._backups.jobs.start(
+                BACKUP_SLOT,
+                "upgrade",
+                work,
+                by=by,
+                by_id=by_id,
+                action="system.upgrade",
+                target=f"release:{filename[:100]}",
+                then=self._restart_when_switched,
+            )
+        except OperationError:  # a backup began while the wheel arrived
+            wheel.unlink(missing_ok=True)
+            raise
         return job.to_json()
 
     async def _upgrade(self, root: Path, wheel: Path, expected: str, actual: str) -> dict[str, Any]:

@@ -77,7 +77,7 @@ def test_each_bad_upload_is_refused_and_nothing_changes(root_at: Api, tmp_path: 
     err = failed(a, upload(a, older, "fedhub-0.0.1-py3-none-any.whl"))
     assert err["code"] == "not_newer" and "is not newer" in err["message"]
     opt = tmp_path / "opt"
-    assert not (opt / "current").exists() and not (opt / "releases").exists()
+    assert not (opt / "current").exists() and not list((opt / "releases").iterdir())
     assert not list((opt / "incoming").iterdir()), "uploads are removed"
     assert a.get("/upgrade").json()["upgradable"] is True
     assert [b["kind"] for b in a.get("/backups").json()["backups"]] == []  # none made
