@@ -115,6 +115,7 @@ class Hub:
                 "-m",
                 "ops.cli",
                 "serve",
+                "--http",
                 "--port",
                 str(self.port),
                 "--data",
