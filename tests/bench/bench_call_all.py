@@ -116,6 +116,8 @@ async def role_watcher(a: argparse.Namespace) -> None:
         )
         assert r.status_code == 202, r.text
         call_id = r.json()["call_id"]
+        posted = time.perf_counter() - w0
+        timeline: list[tuple[float, int]] = []  # (s, members acknowledged) per progress frame
         ack = final = None
         while final is None:
             left = a.limit - (time.perf_counter() - w0)
@@ -130,6 +132,8 @@ async def role_watcher(a: argparse.Namespace) -> None:
                 progress += 1
                 for m in f["members"]:
                     members[m["member_id"]] = m["status"]
+                acked = sum(1 for st in members.values() if st == "acknowledged")
+                timeline.append((round(time.perf_counter() - w0, 3), acked))
             elif f["type"] in ("snapshot", "delta"):
                 if f["type"] == "snapshot":
                     screen.clear()
@@ -157,6 +161,8 @@ async def role_watcher(a: argparse.Namespace) -> None:
             "joined": joined,
             "frames": frames,
             "progress_frames": progress,
+            "post_s": round(posted, 3),
+            "timeline": timeline[:50],
         }
     )
 
@@ -252,6 +258,7 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
             prof = Profile(a.profile, "call")
             cpu0, w0 = time.process_time(), time.perf_counter()
             emu0, dash0 = emu.cpu(), watcher.cpu()
+            gc_clock = GcClock()
             watcher.tell("go")
             seen = await watcher.line(a.limit + 60)
             wall = max(time.perf_counter() - w0, 1e-9)
@@ -267,8 +274,10 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
             f"call-all over {len(specs)} members: all acknowledged after {ack} s, every venue "
             f"final after {final} s ({joined} joined); hub CPU {cpu:.0%} ({cpu_s:.2f} s, emulator "
             f"{emu_cpu_s:.2f} s); statuses {statuses}; "
-            f"{seen['frames']} frames to the dashboard ({seen['progress_frames']} progress)"
+            f"{seen['frames']} frames to the dashboard ({seen['progress_frames']} progress); "
+            f"202 after {seen['post_s']} s"
         )
+        print("progress (s, members acknowledged):", seen["timeline"])
         server.should_exit = True
         await serving
         emu.tell("quit")
@@ -284,6 +293,7 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
             "hub_cpu": round(cpu, 2),
             "hub_cpu_s": round(cpu_s, 2),
             "emulator_cpu_s": round(emu_cpu_s, 2),
+            "hub_gc_s": [round(x, 3) for x in gc_clock.spent],
             "dashboard_cpu_s": round(dash_cpu_s, 2),
             "link_seconds": round(link_s, 1),
             "python": platform.python_version(),
@@ -292,6 +302,23 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
         }
     finally:
         await emu.stop()
+
+
+class GcClock:
+    """Seconds this process spends in the garbage collector (by generation)."""
+
+    def __init__(self) -> None:
+        import gc
+
+        self.spent = [0.0, 0.0, 0.0]
+        self._t = 0.0
+        gc.callbacks.append(self._on)
+
+    def _on(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._t = time.perf_counter()
+        else:
+            self.spent[info["generation"]] += time.perf_counter() - self._t
 
 
 class Profile:
