@@ -141,9 +141,16 @@ class CallRegistry:
                 hub.spawn(contacts(d.member_id))
 
         async def contacts(member: int) -> None:
-            """Re-invite a meeting's own contacts that are not in (its auto-call list)."""
+            """Re-invite a meeting's own contacts that are not in (its auto-call list):
+            one ``call`` naming no venue and no number has the member ring them all; a
+            member server that refuses that form gets one ``call`` per contact."""
             meeting = call.members[member].invitee.meeting
             venues = not_joined(_conference(hub.reader, member, meeting))
+            if not venues:
+                return
+            again = await manager.send_command(member, "call", (meeting, ""), None, self.deadline)
+            if again.status == "ok":
+                return
             await asyncio.gather(
                 *(
                     manager.send_command(member, "call", (meeting, v), None, self.deadline)
@@ -153,6 +160,7 @@ class CallRegistry:
 
         if all(s.attempts == 0 for s in call.members.values()):
             hub.spawn(contacts(call.member_id))  # the root's meeting is in from the start
+
         def dialled(task: asyncio.Task[None]) -> None:
             dials.discard(task)
             wake.set()  # after the discard: the loop then sees whether any dial is left

@@ -109,14 +109,20 @@ async def role_watcher(a: argparse.Namespace) -> None:
         say({"ready": True})
         await reader.readline()
         w0 = time.perf_counter()
-        r = await http.post(
-            "/api/v1/live/call-all",
-            json={"member_id": int(root), "conference": meeting},
-            headers=auth,
-        )
-        assert r.status_code == 202, r.text
-        call_id = r.json()["call_id"]
-        posted = time.perf_counter() - w0
+        posted: float | None = None
+
+        async def post() -> str:  # the frames are read meanwhile, as a browser would
+            nonlocal posted
+            r = await http.post(
+                "/api/v1/live/call-all",
+                json={"member_id": int(root), "conference": meeting},
+                headers=auth,
+            )
+            posted = time.perf_counter() - w0
+            assert r.status_code == 202, r.text
+            return str(r.json()["call_id"])
+
+        started = asyncio.create_task(post())
         timeline: list[tuple[float, int]] = []  # (s, members acknowledged) per progress frame
         ack = final = None
         while final is None:
@@ -128,7 +134,7 @@ async def role_watcher(a: argparse.Namespace) -> None:
             except TimeoutError:
                 break
             frames += 1
-            if f["type"] == "call_progress" and f["call_id"] == call_id:
+            if f["type"] == "call_progress":  # the only call in this conference
                 progress += 1
                 for m in f["members"]:
                     members[m["member_id"]] = m["status"]
@@ -149,6 +155,7 @@ async def role_watcher(a: argparse.Namespace) -> None:
                 done = [s for s in screen.values() if s in ("joined", "failed")]
                 if len(done) == len(screen) >= expect:
                     final = now
+        call_id = await started
     statuses: dict[str, int] = {}
     for st in members.values():
         statuses[st] = statuses.get(st, 0) + 1
@@ -161,7 +168,8 @@ async def role_watcher(a: argparse.Namespace) -> None:
             "joined": joined,
             "frames": frames,
             "progress_frames": progress,
-            "post_s": round(posted, 3),
+            "call_id": call_id,
+            "post_s": None if posted is None else round(posted, 3),
             "timeline": timeline[:50],
         }
     )
