@@ -236,6 +236,11 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(0.05)
         link_s = time.perf_counter() - t1
         print(f"{len(specs)} members stored in {stored_s:.1f} s, linked in {link_s:.1f} s")
+        if a.gc_freeze:  # an experiment: what the collector costs the call (not the product's)
+            import gc
+
+            gc.collect()
+            gc.freeze()
         prov, meeting = ids[specs[0].key], specs[0].meeting
         emu.tell("hangup")
         await emu.line()
@@ -304,6 +309,7 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
             "hub_gc_s": [round(x, 3) for x in gc_clock.spent],
             "dashboard_cpu_s": round(dash_cpu_s, 2),
             "link_seconds": round(link_s, 1),
+            "gc_freeze": a.gc_freeze,
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
             "load_average": os.getloadavg()[0],
@@ -361,6 +367,11 @@ def main() -> None:
     ap.add_argument("--hub", help=argparse.SUPPRESS)
     ap.add_argument("--token", help=argparse.SUPPRESS)
     ap.add_argument("--root", help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="move everything alive after setup out of the collector's reach (experiment)",
+    )
     ap.add_argument("--profile", metavar="DIR", help="write cProfile stats of the hub here")
     ap.add_argument("--limit", type=float, default=120.0, help="give up after this many s")
     a = ap.parse_args()
