@@ -121,23 +121,28 @@ class CallRegistry:
         async def dial(d: Dial) -> None:
             args = {"number": d.number} if d.number else None
             cid = f"call-{call.call_id}-{d.member_id}-{call.members[d.member_id].attempts}"
-            result = await manager.send_command(
-                d.from_member,
-                "call",
-                (d.from_conference, d.venue),
-                args,
-                self.deadline,
-                cid[:64],
-            )
-            call.settled(d.member_id, result.status, result.reason, time.monotonic())
+            try:
+                result = await manager.send_command(
+                    d.from_member,
+                    "call",
+                    (d.from_conference, d.venue),
+                    args,
+                    self.deadline,
+                    cid[:64],
+                )
+                status, reason = result.status, result.reason
+            except Exception as e:  # the link went away under the command: its one result
+                log.warning("call %s: dial of member %s lost: %r", call.call_id, d.member_id, e)
+                status, reason = "failed", "the link to the inviting member went down"
+            call.settled(d.member_id, status, reason, time.monotonic())
             hub.record(
                 d.member_id,
                 call.conference,
                 "call",
                 call.call_id,
-                {"status": result.status, "reason": result.reason, "from": d.from_member},
+                {"status": status, "reason": reason, "from": d.from_member},
             )
-            if result.status == "ok":
+            if status == "ok":
                 hub.spawn(contacts(d.member_id))
 
         async def contacts(member: int) -> None:
@@ -148,15 +153,21 @@ class CallRegistry:
             venues = not_joined(_conference(hub.reader, member, meeting))
             if not venues:
                 return
-            again = await manager.send_command(member, "call", (meeting, ""), None, self.deadline)
-            if again.status == "ok":
-                return
-            await asyncio.gather(
-                *(
-                    manager.send_command(member, "call", (meeting, v), None, self.deadline)
-                    for v in venues
+            try:
+                again = await manager.send_command(
+                    member, "call", (meeting, ""), None, self.deadline
                 )
-            )
+                if again.status == "ok":
+                    return
+                await asyncio.gather(
+                    *(
+                        manager.send_command(member, "call", (meeting, v), None, self.deadline)
+                        for v in venues
+                    ),
+                    return_exceptions=True,
+                )
+            except Exception as e:  # the venues show what happened; the call goes on
+                log.warning("call %s: contacts of member %s: %r", call.call_id, member, e)
 
         if all(s.attempts == 0 for s in call.members.values()):
             hub.spawn(contacts(call.member_id))  # the root's meeting is in from the start
