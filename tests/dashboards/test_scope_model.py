@@ -1,5 +1,6 @@
 """Model-based scope test: random trees, admins of every role at random members, random
-REST requests; no answer and no audit row may carry anything outside the caller's scope.
+REST requests and ``/ws/live`` frames; no answer, frame or audit row may carry anything
+outside the caller's scope.
 
 A hypothesis state machine builds a federation (≤ 5 levels) and accounts of each role
 (scoped to a random member or federation-wide) directly in storage, and acts through
@@ -12,7 +13,22 @@ the real API with each account's bearer token. After every request it checks:
   username, remark, range remark, account name) of a member or account outside it;
 - nothing outside the scope changed (members, ranges and accounts compared in storage);
 - every audit row the request wrote belongs to the caller's scope and names nothing
-  outside it, and the audit log read by a scoped auditor holds only its scope.
+  outside it, and the audit log read by a scoped auditor holds only its scope;
+- domains follow the tree (a few lie under another member's, as only the federation-wide
+  admin may choose), and writes name taken domains and numbers inside other members'
+  blocks: the refusal says "taken" and shows nothing of what lies outside.
+
+Every member also runs a meeting, cascaded below its parent's (some name the parent's
+meeting back as an uplink), fed to the live state as its link would. Over ``/ws/live``:
+
+- only admins get through the handshake;
+- ``subscribe`` to a conference outside the scope, of an unknown member, or not running
+  gets one error frame, the same words as for a member that never was, and no data; a
+  subscription inside sees snapshot and delta frames of its subtree only;
+- a ``command`` frame gets exactly the refusal the REST command route gives the same
+  command (code and reason), naming nothing outside;
+- a selection answers only venues of the scope or venues it named, and a named venue
+  outside is refused alike whether it exists or not.
 
 Default run: a few dozen examples per backend (well under a minute); set
 ``FEDHUB_MODEL_EXAMPLES`` for a longer search.
