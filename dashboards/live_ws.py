@@ -202,7 +202,8 @@ class _Connection:
         try:
             view = await self.services.federation.current()
             fed = view.federation
-            fed.require_within(self.me.scope, f["member_id"])
+            if f["member_id"] not in fed or not fed.is_within(self.me.scope, f["member_id"]):
+                return self._unseen(f)  # the same answer as for a conference not running
             vf = VenueFilter.build(
                 fed,
                 self.me.scope,
@@ -214,9 +215,20 @@ class _Connection:
         except FederationError as e:
             return self._error(f["id"], e.code, e.message)
         refusal = self.hub.fanout.subscribe(self.cid, f["id"], f["member_id"], f["conference"], vf)
+        if refusal is not None and refusal.code == "not_found":
+            return self._unseen(f)
         if refusal is not None:
             return self._error(f["id"], refusal.code, refusal.message)
         self.hub.wake(self.cid)
+
+    def _unseen(self, f: dict[str, Any]) -> None:
+        """One refusal for a conference the caller may not watch, whether the member is
+        outside its scope, unknown, or does not run it: no answer tells them apart."""
+        self._error(
+            f["id"],
+            "not_found",
+            f"member {f['member_id']} runs no conference {f['conference']!r} you may watch",
+        )
 
     # -- commands ------------------------------------------------------------------------
 

@@ -230,6 +230,8 @@ class EmulatedMember:
         conf = cmd.conference
         if not self.world.running(conf):
             return self._finish(cmd, f"no conference {conf}")
+        if not cmd.venue and "number" not in cmd.args:
+            return self._auto_call(cmd)
         target = self._call_target(cmd)
         if isinstance(target, str):
             return self._finish(cmd, target)
@@ -310,6 +312,24 @@ class EmulatedMember:
         if seeded is CallOutcome.NO_ANSWER:
             return self.behaviour.ring[1] * 2, seeded
         return min(ring_s, 0.5), seeded
+
+    def _auto_call(self, cmd: Command) -> None:
+        """``call`` naming neither a venue nor a number: the conference's auto-call list
+        again — ring every contact of it that is neither in nor ringing (nor busy in
+        another conference); ok as soon as they ring (their outcomes come as events)."""
+        conf = cmd.conference
+        for spec in self.spec.venues:
+            if spec.conference != conf:
+                continue
+            here = self.world.venue(conf, spec.id)
+            if here is not None and here.status in (VenueStatus.JOINED, VenueStatus.RINGING):
+                continue
+            elsewhere = self.world.find_venue(spec.id)
+            if elsewhere is not None and elsewhere[0] != conf:
+                if elsewhere[1].status in (VenueStatus.JOINED, VenueStatus.RINGING):
+                    continue
+            self.ring(conf, self._venue(spec, VenueStatus.RINGING), spec.reachable)
+        self._finish(cmd)
 
     def auto_call(self, conf: str) -> None:
         """The auto-call policy: ring every contact assigned to ``conf``."""

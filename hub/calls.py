@@ -13,7 +13,7 @@ Member states (transitions; anything else is refused):
     waiting ──due()──▶ calling ──ok──▶ acknowledged
                           ├──failed(reason)──▶ failed
                           └──timeout──────────▶ timeout
-    waiting ──inviter failed──▶ failed ("not reached: …")
+    waiting ──inviter failed or timed out──▶ failed ("not reached: …")
     failed | timeout ──recall()──▶ waiting
 
 The call is ``done`` when no member is waiting or calling.
@@ -68,7 +68,13 @@ class CallError(ValueError):
 
 @dataclass(slots=True)
 class CallAll:
-    """The progress of one call-all; see the module docstring."""
+    """The progress of one call-all; see the module docstring.
+
+    Every step costs in proportion to the members it touches, never to the whole call:
+    the members ready to dial are queued when their inviter is acknowledged (``_ready``),
+    a failure walks only the waiting members below it (``_children``), and ``state``
+    reads counts kept per status. A call over thousands of members thus stays linear.
+    """
 
     call_id: str
     member_id: int
@@ -77,6 +83,11 @@ class CallAll:
     members: dict[int, _State] = field(default_factory=dict)
     changed: set[int] = field(default_factory=set)
     finished: float | None = None
+    _children: dict[int, list[int]] = field(default_factory=dict)
+    _ready: list[int] = field(default_factory=list)
+    _counts: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("waiting", "calling", *FINAL), 0)
+    )
 
     @classmethod
     def plan(
@@ -92,39 +103,47 @@ class CallAll:
             if inv.inviter is not None and inv.inviter not in call.members:
                 raise CallError(f"member {inv.member_id} comes before its inviter")
             st = _State(inv)
-            if inv.inviter is None:
-                st.status = "acknowledged"
-            elif not inv.meeting:
-                st.status, st.reason = "failed", "no federation meeting to call (no VMR range)"
             call.members[inv.member_id] = st
+            call._counts["waiting"] += 1
             call.changed.add(inv.member_id)
+            if inv.inviter is None:
+                call._set(inv.member_id, "acknowledged", "")
+                continue
+            call._children.setdefault(inv.inviter, []).append(inv.member_id)
+            inviter = call.members[inv.inviter]
+            if not inv.meeting:
+                call._set(inv.member_id, "failed", "no federation meeting to call (no VMR range)")
+            elif inviter.status in ("failed", "timeout"):
+                call._set(inv.member_id, "failed", _not_reached(inviter))
+            elif inviter.status == "acknowledged":
+                call._ready.append(inv.member_id)
         return call
 
     @property
     def state(self) -> Literal["running", "done"]:
-        busy = any(s.status in ("waiting", "calling") for s in self.members.values())
+        busy = self._counts["waiting"] + self._counts["calling"]
         return "running" if busy else "done"
+
+    def count(self, status: MemberCallStatus) -> int:
+        """How many members are in ``status`` now."""
+        return self._counts[status]
 
     def due(self, cascade_venue: CascadeVenue, now: float) -> list[Dial]:
         """Dials to send now: waiting members whose inviter is in (they become calling).
 
         ``cascade_venue(member, conference, child_meeting)`` names the cascade venue
         already linking that child there ("" if none), so a known link is re-invited by
-        venue id. Members whose inviter failed fail too, with the reason.
+        venue id.
         """
+        ready, self._ready = self._ready, []
         out: list[Dial] = []
-        for mid, st in self.members.items():
+        for mid in ready:
+            st = self.members[mid]
             if st.status != "waiting":
                 continue
             inviter_id = st.invitee.inviter
             assert inviter_id is not None
-            inviter = self.members[inviter_id]
-            if inviter.status in ("failed", "timeout"):
-                self._set(mid, "failed", f"not reached: {inviter.invitee.domain} is not in")
-                continue
-            if inviter.status != "acknowledged":
-                continue
-            conf = inviter.invitee.meeting
+            conf = self.members[inviter_id].invitee.meeting
             venue = cascade_venue(inviter_id, conf, st.invitee.meeting)
             st.attempts += 1
             self._set(mid, "calling", "")
@@ -133,16 +152,25 @@ class CallAll:
         return out
 
     def settled(self, member_id: int, status: str, reason: str, now: float) -> None:
-        """The one result of a member's dial: ``ok``, ``failed`` or ``timeout``."""
+        """The one result of a member's dial: ``ok``, ``failed`` or ``timeout``.
+
+        An acknowledged member's own invitees become due; a member that failed or timed
+        out takes the members waiting below it down with it ("not reached: …").
+        """
         st = self.members.get(member_id)
         if st is None or st.status != "calling":
             raise CallError(f"member {member_id} is not being called")
         if status == "ok":
             self._set(member_id, "acknowledged", "")
-        elif status == "timeout":
-            self._set(member_id, "timeout", reason or "no answer in time")
+            self._ready.extend(
+                c for c in self._children.get(member_id, ()) if self.members[c].status == "waiting"
+            )
         else:
-            self._set(member_id, "failed", reason or "failed")
+            if status == "timeout":
+                self._set(member_id, "timeout", reason or "no answer in time")
+            else:
+                self._set(member_id, "failed", reason or "failed")
+            self._fail_below(member_id)
         self._finish_check(now)
 
     def recall(self, now: float) -> list[int]:
@@ -150,12 +178,28 @@ class CallAll:
         again = [m for m, s in self.members.items() if s.status in ("failed", "timeout")]
         for mid in again:
             self._set(mid, "waiting", "")
+        for mid in again:
+            inviter = self.members[mid].invitee.inviter
+            if inviter is not None and self.members[inviter].status == "acknowledged":
+                self._ready.append(mid)
         if again:
             self.finished = None
         return again
 
+    def _fail_below(self, member_id: int) -> None:
+        """Members waiting below a member that is not in are not reached (iteratively)."""
+        stack = [member_id]
+        while stack:
+            parent = self.members[stack.pop()]
+            for child in self._children.get(parent.invitee.member_id, ()):
+                if self.members[child].status == "waiting":
+                    self._set(child, "failed", _not_reached(parent))
+                    stack.append(child)
+
     def _set(self, mid: int, status: MemberCallStatus, reason: str) -> None:
         st = self.members[mid]
+        self._counts[st.status] -= 1
+        self._counts[status] += 1
         st.status, st.reason = status, reason
         self.changed.add(mid)
 
@@ -193,6 +237,10 @@ class CallAll:
             "state": self.state,
             "members": [self.member_json(m, conference_of.get(m)) for m in ids],
         }
+
+
+def _not_reached(inviter: _State) -> str:
+    return f"not reached: {inviter.invitee.domain} is not in"
 
 
 def venue_counts(conference: Conference | None) -> dict[str, int]:

@@ -11,6 +11,7 @@ failed and timed-out members back in. Calls are kept in memory (the last
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -95,68 +96,116 @@ class CallRegistry:
         self._tasks.clear()
 
     async def _drive(self, call: CallAll, hub: LiveHub, manager: LinkManager) -> None:
+        """Send the due dials, settle their results, stream progress once per tick.
+
+        Each wake costs what changed since the last one: the dials that became due (one
+        ``call`` command each), and a ``call_progress`` frame of the members that moved,
+        coalesced over the fan-out tick however many results arrived in it.
+        """
         wake = self._wakes[call.call_id]
         dials: set[asyncio.Task[None]] = set()
+        loop = asyncio.get_running_loop()
+        tick = hub.settings.fanout.tick
+        links: dict[tuple[int, str], dict[str, str]] = {}  # cascade venues, per wake
 
         def cascade_venue(member: int, conf: str, child_meeting: str) -> str:
-            c = _conference(hub.reader, member, conf)
-            for v in c.venues if c is not None else ():
-                if v.cascade is not None and v.cascade.conference == child_meeting:
-                    return v.id
-            return ""
+            index = links.get((member, conf))
+            if index is None:
+                index = links[(member, conf)] = {}
+                c = _conference(hub.reader, member, conf)
+                for v in c.venues if c is not None else ():
+                    if v.cascade is not None:
+                        index.setdefault(v.cascade.conference, v.id)
+            return index.get(child_meeting, "")
 
         async def dial(d: Dial) -> None:
             args = {"number": d.number} if d.number else None
             cid = f"call-{call.call_id}-{d.member_id}-{call.members[d.member_id].attempts}"
-            result = await manager.send_command(
-                d.from_member,
-                "call",
-                (d.from_conference, d.venue),
-                args,
-                self.deadline,
-                cid[:64],
-            )
-            call.settled(d.member_id, result.status, result.reason, time.monotonic())
+            try:
+                result = await manager.send_command(
+                    d.from_member,
+                    "call",
+                    (d.from_conference, d.venue),
+                    args,
+                    self.deadline,
+                    cid[:64],
+                )
+                status, reason = result.status, result.reason
+            except Exception as e:  # the link went away under the command: its one result
+                log.warning("call %s: dial of member %s lost: %r", call.call_id, d.member_id, e)
+                status, reason = "failed", "the link to the inviting member went down"
+            call.settled(d.member_id, status, reason, time.monotonic())
             hub.record(
                 d.member_id,
                 call.conference,
                 "call",
                 call.call_id,
-                {"status": result.status, "reason": result.reason, "from": d.from_member},
+                {"status": status, "reason": reason, "from": d.from_member},
             )
-            if result.status == "ok":
-                contacts(d.member_id)
-            wake.set()
+            if status == "ok":
+                hub.spawn(contacts(d.member_id))
 
-        def contacts(member: int) -> None:
-            """Re-invite a meeting's own contacts that are not in (its auto-call list)."""
+        async def contacts(member: int) -> None:
+            """Re-invite a meeting's own contacts that are not in (its auto-call list):
+            one ``call`` naming no venue and no number has the member ring them all; a
+            member server that refuses that form gets one ``call`` per contact."""
             meeting = call.members[member].invitee.meeting
-            for venue in not_joined(_conference(hub.reader, member, meeting)):
-                hub.spawn(
-                    manager.send_command(member, "call", (meeting, venue), None, self.deadline)
+            venues = not_joined(_conference(hub.reader, member, meeting))
+            if not venues:
+                return
+            try:
+                again = await manager.send_command(
+                    member, "call", (meeting, ""), None, self.deadline
                 )
+                if again.status == "ok":
+                    return
+                await asyncio.gather(
+                    *(
+                        manager.send_command(member, "call", (meeting, v), None, self.deadline)
+                        for v in venues
+                    ),
+                    return_exceptions=True,
+                )
+            except Exception as e:  # the venues show what happened; the call goes on
+                log.warning("call %s: contacts of member %s: %r", call.call_id, member, e)
 
         if all(s.attempts == 0 for s in call.members.values()):
-            contacts(call.member_id)  # the root's meeting is in from the start
+            hub.spawn(contacts(call.member_id))  # the root's meeting is in from the start
+
+        def dialled(task: asyncio.Task[None]) -> None:
+            dials.discard(task)
+            wake.set()  # after the discard: the loop then sees whether any dial is left
+
+        shown = float("-inf")
         try:
             while True:
                 for d in call.due(cascade_venue, time.monotonic()):
-                    task = asyncio.get_running_loop().create_task(dial(d))
+                    task = loop.create_task(dial(d))
                     dials.add(task)
-                    task.add_done_callback(dials.discard)
-                self._progress(call, hub, manager)
-                if call.state == "done" and not dials:
+                    task.add_done_callback(dialled)
+                links.clear()
+                now = time.monotonic()
+                over = call.state == "done" and not dials
+                if call.changed and (over or now - shown >= tick):
+                    self._progress(call, hub)
+                    shown = now
+                if over:
                     if call.finished is not None:
                         hub.metrics.call_all_seconds.observe(call.finished - call.started)
                     return
-                await wake.wait()
+                # progress waiting to be shown: wake at the end of this tick at the latest
+                left = shown + tick - now if call.changed else None
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(left):
+                        await wake.wait()
                 wake.clear()
         except asyncio.CancelledError:
             for task in dials:
                 task.cancel()
             raise
 
-    def _progress(self, call: CallAll, hub: LiveHub, manager: LinkManager) -> None:
+    def _progress(self, call: CallAll, hub: LiveHub) -> None:
+        """One ``call_progress`` frame of the members that changed, to each subscriber."""
         changed = call.take_changed()
         if not changed:
             return

@@ -12,7 +12,7 @@ import pytest
 from emulator.behaviour import Behaviour, CallOutcome
 from emulator.federation import build_demo_federation
 from emulator.member import cascade_venue_id
-from tests.dashboards.livekit import Hub, dash, live_hub, until
+from tests.dashboards.livekit import Dash, Hub, dash, live_hub
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -46,21 +46,52 @@ def hang_up_every_cascade(hub: Hub) -> None:
             parent.publish(parent.world.leave(conf, cascade_venue_id(spec.meeting), "hung up"))
 
 
-async def poll(http: httpx.AsyncClient, call_id: str, token: str) -> dict:
-    auth = {"Authorization": f"Bearer {token}"}
-    body: dict = {}
+async def finished(d: Dash, call_id: str) -> dict[int, dict]:
+    """Read the dashboard's frames until the call's ``call_progress`` says done; returns
+    every member as the frames of this run showed it last (the product's own stream,
+    no polling)."""
+    shown: dict[int, dict] = {}
 
-    async def done() -> bool:
-        nonlocal body
-        body = (await http.get(f"/api/v1/live/calls/{call_id}", headers=auth)).json()
-        return body["state"] == "done"
+    def progress(f: dict) -> bool:
+        if f["type"] != "call_progress":
+            return False
+        assert f["call_id"] == call_id, f
+        shown.update({m["member_id"]: m for m in f["members"]})
+        return f["state"] == "done"
 
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 30.0
-    while not await done():  # polls the API as a dashboard would
-        assert loop.time() < deadline, body
-        await asyncio.sleep(0.05)
-    return body
+    await d.until(progress, 30, "the call's progress says done")
+    return shown
+
+
+async def read(http: httpx.AsyncClient, call_id: str, token: str) -> dict:
+    r = await http.get(
+        f"/api/v1/live/calls/{call_id}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def linked_again(hub: Hub) -> None:
+    """Wait until every link is up and in sync, woken by the link manager's status events."""
+    links = hub.services.links
+    assert links is not None
+    converged = asyncio.Event()
+
+    def check(_member: int) -> None:
+        if hub.converged():
+            converged.set()
+
+    sub = links.manager.subscribe(check)
+    try:
+        check(0)
+        await asyncio.wait_for(converged.wait(), 30)
+    finally:
+        sub.cancel()
+
+
+async def watch(d: Dash, member_id: int, conference: str) -> None:
+    await d.send({"type": "subscribe", "id": "p", "member_id": member_id, "conference": conference})
+    await d.until(lambda f: f["type"] == "snapshot", what="snapshot")
 
 
 async def test_call_all_reports_each_failure_and_recall_brings_them_in(hub: Hub) -> None:
@@ -73,14 +104,15 @@ async def test_call_all_reports_each_failure_and_recall_brings_them_in(hub: Hub)
     auth = {"Authorization": f"Bearer {root}"}
     prov, meeting = hub.ids["prov"], hub.spec("prov").meeting
     async with httpx.AsyncClient(base_url=hub.base) as http, dash(hub, root) as d:
-        await d.send({"type": "subscribe", "id": "p", "member_id": prov, "conference": meeting})
-        await d.until(lambda f: f["type"] == "snapshot")
+        await watch(d, prov, meeting)
         r = await http.post(
             "/api/v1/live/call-all", json={"member_id": prov, "conference": meeting}, headers=auth
         )
         assert r.status_code == 202, r.text
         call_id = r.json()["call_id"]
-        body = await poll(http, call_id, root)
+        streamed = await finished(d, call_id)
+        body = await read(http, call_id, root)
+        assert body["state"] == "done"
         by_key = {k: m for k in hub.ids for m in body["members"] if m["member_id"] == hub.ids[k]}
         assert len(by_key) == len(SPECS)
         expect = {
@@ -97,14 +129,12 @@ async def test_call_all_reports_each_failure_and_recall_brings_them_in(hub: Hub)
         assert by_key["city3.county1"]["reason"].startswith("not reached")
         assert by_key["city1.county1"]["venues"]["joined"] > 0
         assert set(by_key["city1"]["venues"]) >= {"joined", "ringing", "failed"}
-        # the same progress streamed to the conference's subscribers
-        await d.until(
-            lambda f: f["type"] == "call_progress" and f["state"] == "done", what="progress done"
-        )
+        # the stream showed every member, as the API reads it at the end
         progress = [f for f in d.frames if f["type"] == "call_progress"]
         assert all(f["call_id"] == call_id and f["id"] == "p" for f in progress)
-        streamed = {m["member_id"]: m["status"] for f in progress for m in f["members"]}
-        assert streamed == {m["member_id"]: m["status"] for m in body["members"]}
+        assert {m: (v["status"], v["reason"]) for m, v in streamed.items()} == {
+            m["member_id"]: (m["status"], m["reason"]) for m in body["members"]
+        }
         # scope: a city admin neither sees this call nor calls the province
         city = {"Authorization": f"Bearer {hub.tokens['cityops']}"}
         assert (await http.get(f"/api/v1/live/calls/{call_id}", headers=city)).status_code == 404
@@ -116,10 +146,14 @@ async def test_call_all_reports_each_failure_and_recall_brings_them_in(hub: Hub)
         members["city1.county1.town1.village1"].call_answer = None
         members["city2.county1.town1"].call_answer = None
         members["city3"].frozen = False
-        await until(hub.converged, 30, "city3 linked again")
+        await linked_again(hub)
         r = await http.post(f"/api/v1/live/calls/{call_id}/recall", headers=auth)
         assert r.status_code == 202 and r.json() == {"call_id": call_id}
-        body = await poll(http, call_id, root)
+        again = await finished(d, call_id)
+        # the recall dialled exactly the members that were not in, and brought them in
+        assert set(again) == {m for m, v in streamed.items() if v["status"] != "acknowledged"}
+        assert {m["status"] for m in again.values()} == {"acknowledged"}, again
+        body = await read(http, call_id, root)
         assert {m["status"] for m in body["members"]} == {"acknowledged"}, body
         tree = hub.services.livehub.reader.cascade_tree(prov, meeting)  # type: ignore[union-attr]
         assert tree is not None and {n.member_id for n in tree.walk()} == set(hub.ids.values())
@@ -130,7 +164,8 @@ async def test_call_chosen_members_and_refusals(hub: Hub) -> None:
     hang_up_every_cascade(hub)
     root = {"Authorization": f"Bearer {hub.tokens['root']}"}
     prov, meeting = hub.ids["prov"], hub.spec("prov").meeting
-    async with httpx.AsyncClient(base_url=hub.base) as http:
+    async with httpx.AsyncClient(base_url=hub.base) as http, dash(hub, hub.tokens["root"]) as d:
+        await watch(d, prov, meeting)
         chosen = [hub.ids["city2"], hub.ids["city2.county1"]]
         r = await http.post(
             "/api/v1/live/call-all",
@@ -138,7 +173,11 @@ async def test_call_chosen_members_and_refusals(hub: Hub) -> None:
             headers=root,
         )
         assert r.status_code == 202
-        body = await poll(http, r.json()["call_id"], hub.tokens["root"])
+        call_id = r.json()["call_id"]
+        streamed = await finished(d, call_id)
+        assert sorted(streamed) == sorted([prov, *chosen])
+        assert {m["status"] for m in streamed.values()} == {"acknowledged"}
+        body = await read(http, call_id, hub.tokens["root"])
         assert sorted(m["member_id"] for m in body["members"]) == sorted([prov, *chosen])
         assert {m["status"] for m in body["members"]} == {"acknowledged"}
         r = await http.post(

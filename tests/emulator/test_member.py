@@ -206,6 +206,38 @@ async def test_auto_call_rings_assigned_contacts() -> None:
     assert set(city.world.venue_ids(city.spec.meeting)) == assigned
 
 
+async def test_a_call_naming_no_venue_rings_the_contacts_not_in_again() -> None:
+    """The one-click call's auto-call command: one ``call`` without venue or number."""
+    fed, out = federation()
+    city = fed.members[SPECS[1].key]
+    conf = city.spec.meeting
+    assigned = [v.id for v in city.spec.venues if v.conference == conf]
+    left, stays = assigned[0], assigned[1:]
+    city.publish(city.world.leave(conf, left, "left"))
+    before = {v: city.world.venue(conf, v) for v in stays}
+    inside = (VenueStatus.JOINED, VenueStatus.RINGING)
+    out_of_it = {left} | {v for v, x in before.items() if x is None or x.status not in inside}
+    city.on_command(Command("again", CommandKind.CALL, conf))
+    city.on_command(Command("none", CommandKind.CALL, "999999"))
+    await out.until(lambda: len(out.results()) == 2)
+    results = {r.id: r for r in out.results()}
+    assert results["again"].ok and results["none"].reason == "no conference 999999"
+
+    def answered() -> bool:
+        """the contact that left answered the auto-call"""
+        v = city.world.venue(conf, left)
+        return v is not None and v.status is VenueStatus.JOINED
+
+    await out.until(answered)
+    rung = [
+        m.event.change.venue.id  # type: ignore[union-attr]
+        for m in out.messages()
+        if isinstance(m, EventMessage) and m.event.change.KIND == "venue_ringing"
+    ]
+    assert sorted(rung) == sorted(out_of_it)  # the contacts in were not called again
+    assert all(city.world.venue(conf, v) == before[v] for v in stays if v not in out_of_it)
+
+
 async def test_sync_is_kept_and_acknowledged() -> None:
     fed, out = federation()
     p = prov(fed)
