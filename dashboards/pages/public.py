@@ -18,6 +18,7 @@ from dashboards.forwarded import client_ip
 from dashboards.services import Services
 from storage.secrets import SecretUnreadable
 
+
 async def mail_ready(services: Services, request: Request) -> bool:
     """Whether a reset mail could be sent for a requester at this address now."""
     if (
