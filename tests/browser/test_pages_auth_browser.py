@@ -47,7 +47,7 @@ def api(page, method: str, path: str, body: object = None) -> dict:
 
 def logout(page) -> None:
     page.click("#fh-logout")
-    page.locator('input[name="username"]').wait_for()
+    page.locator("#login-form").wait_for()
 
 
 def save(form) -> None:
@@ -165,7 +165,7 @@ def test_forgot_and_reset_password_by_mail_end_to_end(page, hub, tmp_path):
             page.fill("#username", "ghost")
             page.click('#forgot-form button[type="submit"]')
             page.wait_for_function(
-                "!document.querySelector('#forgot-form button[type=submit]').disabled"
+                "() => !document.querySelector('#forgot-form button[type=submit]').disabled"
             )
             if page.locator("#forgot-error").is_visible():
                 break
