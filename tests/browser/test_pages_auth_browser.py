@@ -46,6 +46,8 @@ def api(page, method: str, path: str, body: object = None) -> dict:
 
 
 def logout(page) -> None:
+    # a refresh still in flight when the session ends would be answered 401
+    page.wait_for_load_state("networkidle")
     page.click("#fh-logout")
     page.locator("#login-form").wait_for()
 
@@ -89,6 +91,7 @@ def test_forgot_and_reset_password_by_mail_end_to_end(page, hub, tmp_path):
         access.locator('input[name="intranet_url"]').fill(hub)
         save(access)
         page.locator("#fh-toast", has_text="Saved").wait_for()
+        page.locator("#mail").evaluate("el => el.scrollIntoView()")
         shoot(page, "settings-mail")
         # the admin's own mail address, on the password page (asks the password)
         page.goto("/password")
@@ -224,6 +227,7 @@ def test_settings_sections_save_and_backups_are_made_downloaded_and_deleted(page
     save(backup)
     row = page.locator('#backup-list tr[data-backup="before-upgrade"]')
     row.wait_for()
+    page.locator("#backups").evaluate("el => el.scrollIntoView()")
     shoot(page, "settings-backups")
     with page.expect_download() as dl:
         row.locator('[data-action="download"]').click()
