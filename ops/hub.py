@@ -1,43 +1,39 @@
 """The composition root of a hub process: builds every service from a ``HubConfig``.
 
-Role: the one place that knows how a hub node is put together — the database, the
-stores, the member links (``ops.links``) and the SIP redirector (``ops.redirect``) —
-and in which order they start and stop. The web face (``dashboards.app.create_app``)
-receives the result; ``fedhub serve``, ``fedhub demo`` and the tests call
-``create_hub_app(config)`` or ``build_services(config)``.
+Role: the one place that knows how a hub node is put together and in which order its
+parts start and stop. Each part has its own builder that returns what it made with
+its hooks, and nothing else reaches into ``Services``:
+
+- the web's own stores (admins, sessions, tokens, audit, settings, data) — here;
+- the link side (``ops/link_parts.py``): member links, live state, sync, live hub,
+  and the SIP redirector;
+- the node's services (``ops/node_services.py``): certificate, mail, node registry;
+- operations (``ops/operations.py``): backups, logs, quotas, the schedule.
+
+The web face (``dashboards.app.create_app``) receives the result; ``fedhub serve``,
+``fedhub demo`` and the tests call ``create_hub_app(config)`` or
+``build_services(config)``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from dataclasses import replace
-from typing import Any
+from datetime import timedelta
 
 from starlette.applications import Starlette
 
-from controllers.config import LinkSettings
-from controllers.manager import LinkManager
-from controllers.messages import SyncAck
 from dashboards.app import create_app
-from dashboards.livehub import LiveHub
 from dashboards.services import HubConfig, Services
 from dashboards.throttle import LoginThrottle
-from hub.broker import InMemoryBroker
-from hub.live import LiveState
-from ops.links import LinkSupervisor
-from ops.node_services import attach_node_services
-from ops.operations import attach
-from ops.redirect import RedirectSupervisor
-from ops.sync import LinkSyncLinks, SyncService
+from ops.link_parts import build_links, build_redirect
+from ops.node_services import build_node_services
+from ops.operations import build_operations
 from storage.admins import AdminStore, Role
 from storage.api_tokens import TokenStore
 from storage.audit import AuditLog
 from storage.datasets import DataStore
 from storage.db import Database, sqlite_url_for
 from storage.federation_store import FederationStore
-from storage.journal import Journal
-from storage.lease import Lease
 from storage.passwords import hash_password_async
 from storage.preferences import PreferenceStore
 from storage.sessions import SessionStore
@@ -46,51 +42,27 @@ from storage.settings import SettingsStore
 log = logging.getLogger("fedhub")
 
 DEFAULT_ADMIN = ("admin", "123456")
+HEARTBEAT = timedelta(seconds=15)
 
 
-def _str_or_none(path: object) -> str | None:
-    return None if path is None else str(path)
+def open_database(config: HubConfig) -> Database:
+    """The node's database: ``config.db_url``, or SQLite in the data directory."""
+    if config.db_url:
+        return Database.open(config.db_url)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    return Database.open(sqlite_url_for(config.data_dir))
 
 
 def build_services(config: HubConfig) -> Services:
     """Every service of one hub node, not started yet (the app's lifespan starts them)."""
-    if config.db_url:
-        url = config.db_url
-    else:
-        config.data_dir.mkdir(parents=True, exist_ok=True)
-        url = sqlite_url_for(config.data_dir)
-    db = Database.open(url)
+    db = open_database(config)
     federation = FederationStore(db)
-    live = LiveState() if config.links else None  # rules: set by the supervisor's refresh
-    links = (
-        LinkSupervisor(
-            federation,
-            LinkManager(
-                live=live,
-                settings=LinkSettings(
-                    ca_file=_str_or_none(config.link_ca_file),
-                    allowed_networks=config.link_networks,
-                ),
-            ),
-            Lease(db, "member-links"),
-            live=live,
-        )
-        if live is not None
-        else None
-    )
     settings = SettingsStore(db)
     data = DataStore(db)
-    sync = _data_sync(data, federation, settings, links) if links is not None else None
-    livehub = None
-    if live is not None:
-        livehub = LiveHub(live, InMemoryBroker(), journal=Journal(db), stored=settings)
-        live.subscribe(lambda change: livehub.publish_deltas(list(change.deltas)))
-    redirect = None
-    if config.sip:
-        overrides = config.sip_overrides
-        if overrides.cert_dir is None:
-            overrides = replace(overrides, cert_dir=config.data_dir / "certs")
-        redirect = RedirectSupervisor(federation, settings, overrides)
+    links = build_links(config, db, federation, data, settings)
+    redirect = build_redirect(config, federation, settings)
+    node = build_node_services(config, db, settings, redirect, heartbeat_interval=HEARTBEAT)
+    ops = build_operations(config, db, settings)
     services = Services(
         config=config,
         db=db,
@@ -105,65 +77,38 @@ def build_services(config: HubConfig) -> Services:
         settings=settings,
         data=data,
         preferences=PreferenceStore(db),
-        links=links,
-        live=live,
+        links=links.links,
+        live=links.live,
         redirect=redirect,
-        sync=sync,
-        livehub=livehub,
+        sync=links.sync,
+        livehub=links.livehub,
+        backups=ops.backups,
+        logs=ops.logs,
+        sections=ops.sections,
+        certificates=node.certificates,
+        mail_settings=node.mail_settings,
+        mail_transport=node.mail_transport,
+        password_resets=node.password_resets,
+        nodes=node.nodes,
+        node_name=node.node_name,
+        heartbeat_interval=HEARTBEAT,
     )
 
     async def first_start() -> None:
         await bootstrap(services)
 
-    services.on_start.append(first_start)
-    if livehub is not None and links is not None:
-        livehub.watch_links(links.manager)
-        livehub.serve_commands(links.manager)
-        services.on_start.append(livehub.start)
-        services.on_stop.append(livehub.stop)
-    if links is not None:
-        services.on_start.append(links.start)
-    if sync is not None:
-        services.on_start.append(sync.start)
-        services.on_stop.append(sync.stop)
-    if redirect is not None:
-        services.on_start.append(redirect.start)
-        services.on_stop.append(redirect.stop)
-    if links is not None:
-        services.on_stop.append(links.stop)
-    attach(services)  # backups, logs, quotas, the schedule, the presence lock
-    attach_node_services(services)  # certificate, mail, password resets, node heartbeat
+    sip = ((redirect.start,), (redirect.stop,)) if redirect is not None else ((), ())
+    # the presence lock before anything touches the database (a restore may be running)
+    services.on_start += [
+        ops.presence.start,
+        first_start,
+        *links.on_start,
+        *sip[0],
+        *ops.on_start,
+        *node.on_start,
+    ]
+    services.on_stop += [*links.on_stop, *sip[1], *node.on_stop, *ops.on_stop, ops.presence.stop]
     return services
-
-
-class _DataSync(SyncService):
-    """The sync of a hub process: its interval from the ``sync`` settings section."""
-
-    def __init__(self, settings: SettingsStore, *args: Any, **kw: Any) -> None:
-        super().__init__(*args, **kw)
-        self._settings = settings
-        self._acks: set[asyncio.Task[None]] = set()
-
-    async def start(self) -> None:
-        stored, _ = await self._settings.get("sync")
-        self.interval = float(stored.get("interval_s", self.interval))
-        await super().start()
-
-    def ack_received(self, member_id: int, ack: SyncAck) -> None:
-        task = asyncio.get_running_loop().create_task(self.on_ack(member_id, ack))
-        self._acks.add(task)
-        task.add_done_callback(self._acks.discard)
-
-
-def _data_sync(
-    data: DataStore, federation: FederationStore, settings: SettingsStore, links: LinkSupervisor
-) -> _DataSync:
-    """Data-set sync over this node's member links: on change, on ack, every interval."""
-    sync = _DataSync(settings, data, federation, LinkSyncLinks(links.manager))
-    links.manager.on_sync_ack = sync.ack_received
-    data.on_change(sync.changed)
-    federation.on_change(sync.federation_changed)
-    return sync
 
 
 async def bootstrap(services: Services) -> None:

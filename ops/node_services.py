@@ -1,21 +1,26 @@
-"""The node's operations handed to the web layer: certificate, mail, password resets.
+"""The node's own services handed to the web layer: certificate, mail, password resets,
+the node registry and its heartbeat.
 
-`attach_node_services(services)` completes what `ops.hub.build_services` made with the node's
-certificate, mail, password resets and node registry (the web layer sees the `ops/`
-parts only through `dashboards.ports`); `build_services` calls it.
+``build_node_services(config, db, settings, redirect)`` makes them (composed by
+``ops/hub.py``); the web layer sees the ``ops/`` parts only through
+``dashboards.ports``. The heartbeat starts after migration (``ops/hub.py`` runs this
+part's hooks after the bootstrap).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from dashboards.ports import MailTransport
-from dashboards.services import Services
+from dashboards.services import Hook, HubConfig, Services
 from hub.nodes import NodeInfo
 from ops.certs import CertificateStore
 from ops.mail import SmtpTransport
 from ops.nodes import NodeHeartbeat, identity
 from ops.redirect import RedirectSupervisor
+from storage.db import Database
 from storage.mail_settings import MailSettingsStore
 from storage.nodes import NodeStore
 from storage.password_resets import PasswordResets
@@ -23,45 +28,56 @@ from storage.secrets import SecretBox
 from storage.settings import SettingsStore
 
 
-def cert_dir(services: Services) -> Path:
+def cert_dir(config: HubConfig) -> Path:
     """Where the node's certificate lives (shared by the web server and SIP)."""
-    c = services.config
-    return c.sip_overrides.cert_dir or c.data_dir / "certs"
+    return config.sip_overrides.cert_dir or config.data_dir / "certs"
 
 
-def attach_node_services(
-    services: Services,
+@dataclass(frozen=True)
+class NodeParts:
+    certificates: CertificateStore
+    mail_settings: MailSettingsStore
+    mail_transport: MailTransport
+    password_resets: PasswordResets
+    nodes: NodeStore
+    node_name: str
+    on_start: tuple[Hook, ...]
+    on_stop: tuple[Hook, ...]
+
+
+def build_node_services(
+    config: HubConfig,
+    db: Database,
+    settings: SettingsStore,
+    redirect: RedirectSupervisor | None,
     *,
+    heartbeat_interval: timedelta,
     mail_transport: MailTransport | None = None,
     node: NodeInfo | None = None,
-) -> Services:
-    """Hand the node's operations to `services`; the node heartbeat starts with the app
-    (after migration: `build_services` calls this last)."""
-    config = services.config
+) -> NodeParts:
+    """The node's certificate (told to the SIP redirector on change), mail, password
+    resets and registry with its heartbeat (not started)."""
     if node is None:
         node = identity(config.data_dir)
     names = tuple(n for n in (node.name, node.intranet_address, node.public_address) if n)
-    store = CertificateStore(cert_dir(services), names=names)
-    services.certificates = store
-    redirect = services.redirect
-    if isinstance(redirect, RedirectSupervisor):
+    store = CertificateStore(cert_dir(config), names=names)
+    if redirect is not None:
         store.on_change(lambda cert, key: redirect.service.reload_certificate())
-    if services.settings is None:
-        services.settings = SettingsStore(services.db)
-    services.mail_settings = MailSettingsStore(
-        services.settings, SecretBox.for_data_dir(config.data_dir)
+    nodes = NodeStore(db)
+    heartbeat = NodeHeartbeat(nodes, node, interval=heartbeat_interval)
+    return NodeParts(
+        certificates=store,
+        mail_settings=MailSettingsStore(settings, SecretBox.for_data_dir(config.data_dir)),
+        mail_transport=mail_transport or SmtpTransport(),
+        password_resets=PasswordResets(db),
+        nodes=nodes,
+        node_name=node.name,
+        on_start=(heartbeat.start,),
+        on_stop=(heartbeat.stop,),
     )
-    services.mail_transport = mail_transport or SmtpTransport()
-    services.password_resets = PasswordResets(services.db)
-    services.nodes = NodeStore(services.db)
-    services.node_name = node.name
-    heartbeat = NodeHeartbeat(services.nodes, node, interval=services.heartbeat_interval)
-    services.on_start.append(heartbeat.start)
-    services.on_stop.append(heartbeat.stop)
-    return services
 
 
 def certificate_store(services: Services) -> CertificateStore | None:
-    """The store `attach` handed in (None before `attach`)."""
+    """The node's certificate store in ``services`` (None if this process has none)."""
     store = services.certificates
     return store if isinstance(store, CertificateStore) else None

@@ -1,10 +1,11 @@
-"""Wires the operations side into a hub's services: backups, logs, quotas, schedule.
+"""The operations side of a hub node: backups, logs, quotas, the schedule, the presence lock.
 
-``attach(services)`` (called by ``ops/hub.py``'s ``build_services``) gives the web layer
-its ``BackupsPort``, ``LogsPort`` and the settings sections ``quotas``, ``backups`` and
-``logs``, and adds start/stop hooks for what a running hub holds: the presence lock (a
-restore is refused while it is held; taken before migrations) and the backup scheduler
-with its housekeeping (quotas, audit retention).
+``build_operations(config, db, settings)`` (composed by ``ops/hub.py``) makes the web
+layer's ``BackupsPort``, ``LogsPort`` and the settings sections ``quotas``, ``backups``
+and ``logs``, and the jobs a running hub holds: the presence lock (a restore is
+refused while it is held; taken before migrations, so ``ops/hub.py`` runs it first
+and stops it last) and the backup scheduler with its housekeeping (quotas, audit
+retention).
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dashboards.services import Services
+from dashboards.operations import SectionPort
+from dashboards.services import Hook, HubConfig
 from hub.version import fedhub_version
 from ops.backup import Backups, Target
 from ops.logs import SECTION as LOGS_SECTION
@@ -26,26 +29,40 @@ from ops.quota import SECTION as QUOTAS_SECTION
 from ops.scheduler import SECTION as SCHEDULE_SECTION
 from ops.scheduler import BackupScheduler, Schedule
 from ops.sections import StoredSection
+from storage.db import Database
 from storage.lease import Lease
 from storage.retention import audit_rows, prune_audit
+from storage.settings import SettingsStore
 
 log = logging.getLogger("fedhub.ops")
 
 
-def attach(
-    services: Services,
+@dataclass(frozen=True)
+class OperationsParts:
+    """What the operations side hands the web, and the jobs it runs."""
+
+    backups: Backups
+    logs: LogsService
+    sections: dict[str, SectionPort]
+    presence: Presence
+    """Taken before anything touches the database, released last."""
+    on_start: tuple[Hook, ...]
+    on_stop: tuple[Hook, ...]
+
+
+def build_operations(
+    config: HubConfig,
+    db: Database,
+    settings: SettingsStore,
     *,
     log_handler: ModuleFiles | None = None,  # default: the one ``ops.logs.install`` set
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     schedule_interval: float = 30.0,
-) -> Services:
-    """Add the operations ports and jobs to ``services`` (returned for chaining)."""
-    cfg = services.config
+) -> OperationsParts:
+    """The operations ports and jobs of one node (not started)."""
     log_handler = log_handler or installed()
-    assert services.settings is not None
-    settings = services.settings
-    target = Target.of(cfg.data_dir, cfg.db_url)
-    logs = LogsService(cfg.data_dir / "logs")
+    target = Target.of(config.data_dir, config.db_url)
+    logs = LogsService(config.data_dir / "logs")
 
     async def quota_usage(q: Quotas) -> dict[str, Any]:
         return {
@@ -55,7 +72,7 @@ def attach(
                 "logs_quota_bytes": q.logs_mib * MIB,
                 "backups_bytes": await asyncio.to_thread(backups.usage),
                 "backups_quota_bytes": q.backups_mib * MIB,
-                "audit_rows": await audit_rows(services.db),
+                "audit_rows": await audit_rows(db),
             },
             "note": AUDIT_NOTE,
         }
@@ -67,7 +84,7 @@ def attach(
     async def housekeeping() -> None:
         q = await quotas.current()
         await keep_quotas(q)
-        n = await prune_audit(services.db, clock() - timedelta(days=q.audit_days), now=clock())
+        n = await prune_audit(db, clock() - timedelta(days=q.audit_days), now=clock())
         if n:
             log.info("aged out %d audit rows older than %d days", n, q.audit_days)
 
@@ -83,26 +100,18 @@ def attach(
         extra=quota_usage,
         apply=keep_quotas,
     )
-    backups = Backups(target, services.db, fedhub_version(), after_create=keep_quotas, clock=clock)
+    backups = Backups(target, db, fedhub_version(), after_create=keep_quotas, clock=clock)
     schedule: StoredSection[Schedule] = StoredSection(
         settings, SCHEDULE_SECTION, Schedule.parse, Schedule.to_json
     )
     log_settings: StoredSection[LogSettings] = StoredSection(
         settings, LOGS_SECTION, LogSettings.parse, LogSettings.to_json, apply=apply_logs
     )
-    services.backups = backups
-    services.logs = logs
-    services.sections = {
-        QUOTAS_SECTION: quotas,
-        SCHEDULE_SECTION: schedule,
-        LOGS_SECTION: log_settings,
-    }
-    presence = Presence(cfg.data_dir, services.db, exclusive=False)
     scheduler = BackupScheduler(
         backups,
         schedule,
         settings,
-        Lease(services.db, "backup-schedule"),
+        Lease(db, "backup-schedule"),
         housekeeping,
         clock=clock,
         interval=schedule_interval,
@@ -111,8 +120,15 @@ def attach(
     async def apply_stored_log_settings() -> None:
         await apply_logs(await log_settings.current())
 
-    # the presence lock before anything touches the database (a restore may be running)
-    services.on_start.insert(0, presence.start)
-    services.on_start += [apply_stored_log_settings, scheduler.start]
-    services.on_stop += [scheduler.stop, presence.stop]
-    return services
+    return OperationsParts(
+        backups=backups,
+        logs=logs,
+        sections={
+            QUOTAS_SECTION: quotas,
+            SCHEDULE_SECTION: schedule,
+            LOGS_SECTION: log_settings,
+        },
+        presence=Presence(config.data_dir, db, exclusive=False),
+        on_start=(apply_stored_log_settings, scheduler.start),
+        on_stop=(scheduler.stop,),
+    )

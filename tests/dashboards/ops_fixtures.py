@@ -1,4 +1,4 @@
-"""Fixtures for the operations API: the app with ops.operations attached."""
+"""Fixtures for the operations API: a whole hub app (``ops.hub.build_services``)."""
 
 from __future__ import annotations
 
@@ -11,17 +11,13 @@ from starlette.testclient import TestClient
 
 from dashboards.app import create_app
 from ops.hub import build_services
-from ops.node_services import attach_node_services as attach
 from tests.dashboards.conftest import NEW_ADMIN_PASSWORD, Api
 
 __all__ = ["ops_app", "ops_client", "ops_config", "ops_root"]
 
 
-def ops_app(config: Any, **kw: Any) -> Any:
-    services = build_services(config)
-    if kw:
-        attach(services, **kw)
-    return create_app(services)
+def ops_app(config: Any) -> Any:
+    return create_app(build_services(config))
 
 
 @pytest.fixture
