@@ -183,29 +183,37 @@ async function loadBackups() {
 
 const DONE = new Set(["done", "ok", "succeeded", "success", "finished", "completed"]);
 const FAILED = new Set(["failed", "error", "cancelled", "canceled"]);
-const POLL_MS = 1000;
-const POLL_LIMIT = 1800; // half an hour of polling at most
+const WAIT_S = 20; // each poll asks the hub to answer once the job ends or after this
+const POLL_LIMIT = 180; // an hour of following at most
 
 /** Where a 202 answer says its job can be followed (a path under /api/v1), or null. */
 function jobPath(data, headers) {
   const job = (data && (data.job || data)) || {};
-  const raw = headers?.get("location") || data?.status_url || job.status_url || job.url
-    || (job.job_id || job.id ? `/jobs/${encodeURIComponent(job.job_id || job.id)}` : null);
+  const raw = headers?.get("location") || data?.location || data?.status_url || job.location
+    || (job.id ? `/backups/jobs/${encodeURIComponent(job.id)}` : null);
   if (!raw) return null;
   const path = new URL(raw, location.origin).pathname;
   return path.startsWith("/api/v1/") ? path.slice("/api/v1".length) : path;
 }
 
-/** Follow a background job until it ends; resolves to its final state or throws its error. */
-async function followJob(path) {
+function jobError(job) {
+  const e = job.error;
+  const text = (e && typeof e === "object") ? e.message || e.code : e;
+  return new Error(text || job.message || t("The backup failed."));
+}
+
+/** Follow a background job until it ends (long polls, marked as the page's own so they
+ * do not keep the session alive); resolves to the job or throws its error. */
+async function followJob(path, first) {
+  let job = first || {};
   for (let i = 0; i < POLL_LIMIT; i++) {
-    await new Promise((r) => setTimeout(r, POLL_MS));
-    const res = await api("GET", path, undefined, { background: true });
-    const job = res.job || res;
     const state = String(job.state || job.status || "").toLowerCase();
     if (DONE.has(state)) return job;
-    if (FAILED.has(state)) throw new Error(job.error || job.message || t("The backup failed."));
-    progress.textContent = t("Backup running…") + (typeof job.progress === "number" ? ` ${Math.round(job.progress * 100)} %` : "");
+    if (FAILED.has(state)) throw jobError(job);
+    // a hub that answers at once (no ?wait) is asked again a second later, not in a spin
+    if (i > 0) await new Promise((r) => setTimeout(r, 1000));
+    const res = await api("GET", `${path}?wait=${WAIT_S}`, undefined, { background: true });
+    job = res.job || res;
   }
   throw new Error(t("The backup is still running; the list shows it once it is done."));
 }
@@ -218,12 +226,13 @@ backupForm?.addEventListener("submit", async (ev) => {
   button.disabled = true;
   progress.textContent = t("Backup running…");
   progress.hidden = false;
+  backupForm.setAttribute("aria-busy", "true");
   try {
     // 201: made before the answer; 202: made in the background, followed by its job
     const { status, data, headers } = await apiResponse("POST", "/backups", formValues(backupForm));
     if (status === 202) {
       const path = jobPath(data, headers);
-      if (path) await followJob(path);
+      if (path) await followJob(path, data);
     }
     backupForm.reset();
     toast(t("Backup made."));
@@ -232,6 +241,7 @@ backupForm?.addEventListener("submit", async (ev) => {
     showError(err, e);
   } finally {
     progress.hidden = true;
+    backupForm.removeAttribute("aria-busy");
     button.disabled = false;
   }
 });
