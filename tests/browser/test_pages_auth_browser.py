@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from dashboards.services import HubConfig
 from ops.hub import create_hub_app
@@ -50,10 +51,28 @@ def logout(page) -> None:
     page.wait_for_load_state("networkidle")
     page.click("#fh-logout")
     page.locator("#login-form").wait_for()
+    page.wait_for_load_state("load")  # the login script listens (the chooser reloads)
+
+
+def open_settings(page) -> None:
+    """/settings with every section filled from the hub (typing earlier gets overwritten)."""
+    page.goto("/settings")
+    for form in page.locator("form.section-form").all():
+        expect(form).to_have_attribute("data-state", "ready")
 
 
 def save(form) -> None:
-    form.locator('button[type="submit"]').click()
+    """Submit and wait until the page has shown the answer (the button is disabled from
+    the submit until then)."""
+    button = form.locator('button[type="submit"]')
+    button.click()
+    expect(button).to_be_enabled()
+
+
+UNLABELED = """() => [...document.querySelectorAll('input, select, textarea')]
+    .filter(el => el.type !== 'hidden' && !el.closest('template'))
+    .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+    .map(el => el.name || el.id)"""
 
 
 # --- password reset by mail ------------------------------------------------------------
@@ -64,7 +83,7 @@ def test_forgot_and_reset_password_by_mail_end_to_end(page, hub, tmp_path):
     with smtp_server(tmp_path, login=False) as smtp:
         first_login(page)
         # no mail yet: the login page offers no "forgot password"
-        page.goto("/settings")
+        open_settings(page)
         mail = page.locator("#mail-form")
         mail.locator('input[name="host"]').fill(smtp.host)
         mail.locator('input[name="port"]').fill(str(smtp.port + 1))  # the wrong port first
@@ -83,6 +102,7 @@ def test_forgot_and_reset_password_by_mail_end_to_end(page, hub, tmp_path):
         save(mail)
         page.locator("#fh-toast", has_text="Saved").wait_for()
         save(test)
+        assert test.locator(".error").is_hidden(), test.locator(".error").inner_text()
         page.locator("#mail-test-result", has_text="Test succeeded").wait_for()
         wait_for(lambda: len(smtp.inbox.messages) == 1, "the test mail")
         assert smtp.inbox.messages[0]["To"] == "ops@prov.example"
@@ -95,6 +115,7 @@ def test_forgot_and_reset_password_by_mail_end_to_end(page, hub, tmp_path):
         shoot(page, "settings-mail")
         # the admin's own mail address, on the password page (asks the password)
         page.goto("/password")
+        expect(page.locator("#email-form")).to_have_attribute("data-state", "ready")
         page.fill("#email", "root@prov.example")
         page.fill("#email_password", NEW_PASSWORD)
         page.click('#email-form button[type="submit"]')
@@ -180,11 +201,23 @@ def test_forgot_and_reset_password_by_mail_end_to_end(page, hub, tmp_path):
 
 def test_settings_sections_save_and_backups_are_made_downloaded_and_deleted(page):
     first_login(page)
-    page.goto("/settings")
-    page.wait_for_load_state("networkidle")
+    open_settings(page)
     for section in ("redirect", "mail", "quotas", "backups", "sync", "numbering", "access", "live"):
         assert page.locator(f"#{section} h2").is_visible(), section
         assert page.locator(f"#{section} .error").first.is_hidden(), section
+    assert page.evaluate(UNLABELED) == []
+    # the SMTP password is stored, never shown again
+    mail = page.locator("#mail-form")
+    mail.locator('input[name="host"]').fill("smtp.prov.example")
+    mail.locator('input[name="port"]').fill("587")
+    mail.locator('input[name="username"]').fill("mailer")
+    mail.locator('input[name="password"]').fill("Sm7p-Secret-Value")
+    save(mail)
+    page.locator("#mail-password-state", has_text="A password is stored").wait_for()
+    assert mail.locator('input[name="password"]').input_value() == ""
+    stored = api(page, "GET", "/settings/mail")
+    assert stored["body"]["settings"]["password_set"] is True
+    assert "Sm7p-Secret-Value" not in str(stored) and "Sm7p-Secret-Value" not in page.content()
     # quotas: current use and the audit note
     assert re.search(r"Logs: [\d.,]+ MiB used of [\d,]+ MiB", page.inner_text("#logs-usage"))
     assert "180 days" in page.inner_text("#quotas .notice")
@@ -214,7 +247,10 @@ def test_settings_sections_save_and_backups_are_made_downloaded_and_deleted(page
     save(numbering)
     page.wait_for_load_state("networkidle")
     page.reload()
-    page.wait_for_load_state("networkidle")
+    for form in page.locator("form.section-form").all():
+        expect(form).to_have_attribute("data-state", "ready")
+    assert mail.locator('input[name="password"]').input_value() == ""
+    page.locator("#mail-password-state", has_text="A password is stored").wait_for()
     assert quotas.locator('input[name="logs_mib"]').input_value() == "2048"
     assert sync.locator('input[name="interval_s"]').input_value() == "900"
     assert live.locator('input[name="journal_max_age_days"]').input_value() == "14"
@@ -420,3 +456,33 @@ def test_the_previous_admins_language_does_not_overwrite_the_next_admins(page, t
     assert labels == ["链路正常", "连接中", "同步中", "链路中断", "已停止", "配置错误", "未绑定"], (
         labels
     )
+
+
+# --- accessibility of the public pages --------------------------------------------------------
+
+
+def test_forgot_and_reset_pages_are_labelled_and_reached_by_keyboard(page, hub):
+    first_login(page)
+    assert (
+        api(page, "PATCH", "/settings/mail", {"host": "127.0.0.1", "port": 2525})["status"] == 200
+    )
+    assert api(page, "PATCH", "/settings/access", {"intranet_url": hub})["status"] == 200
+    page.goto("/password")
+    assert page.evaluate(UNLABELED) == []
+    logout(page)
+    # the login's "forgot password?" comes after the submit button in the tab order
+    page.focus("#username")
+    order = []
+    for _ in range(4):
+        page.keyboard.press("Tab")
+        order.append(page.evaluate("document.activeElement.id || document.activeElement.type"))
+    assert order == ["password", "lang", "submit", "forgot-link"], order
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/forgot")
+    assert page.evaluate("document.activeElement.id") == "username"  # autofocus
+    assert page.evaluate(UNLABELED) == []
+    page.goto("/reset-password#token=abc")
+    assert page.evaluate(UNLABELED) == []
+    assert page.evaluate("document.activeElement.id") == "new_password"
+    assert page.get_attribute("#new_password", "aria-describedby") == "pw-rules"
+    assert page.evaluate("location.hash") == ""  # the token left the address bar

@@ -29,8 +29,10 @@ form.addEventListener("submit", async (ev) => {
 const emailForm = document.getElementById("email-form");
 if (emailForm) {
   const emailError = document.getElementById("email-error");
-  api("GET", "/auth/email").then((res) => { emailForm.email.value = res.email || ""; })
-    .catch((e) => showError(emailError, e));
+  api("GET", "/auth/email")
+    .then((res) => { if (!emailForm.email.value) emailForm.email.value = res.email || ""; })
+    .catch((e) => showError(emailError, e))
+    .finally(() => { emailForm.dataset.state = "ready"; });
   emailForm.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     showError(emailError, null);

@@ -34,6 +34,7 @@ function section(id, { path, method = "PATCH", pick = (res) => res.settings, out
       showError(err, e);
       for (const el of form.elements) if (el.type === "submit") el.disabled = true;
     }
+    form.dataset.state = "ready"; // filled from the hub (what is typed now stays)
   }
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
