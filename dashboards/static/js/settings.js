@@ -43,6 +43,7 @@ function section(id, { path, method = "PATCH", pick = (res) => res.settings, out
     if (button) button.disabled = true;
     try {
       show(await api(method, path, out(formValues(form), form)));
+      for (const el of form.elements) if (el.type === "password") el.value = ""; // stored, gone
       toast(saved);
     } catch (e) {
       showError(err, e);
@@ -78,7 +79,6 @@ section("mail", {
     // an empty password field keeps the stored one; the sender may be cleared
     if (!("sender" in v)) v.sender = "";
     if (!("username" in v)) v.username = "";
-    form.elements.password.value = "";
     return v;
   },
   after: (res) => {
