@@ -65,7 +65,7 @@ class Spec:
     a field with a default to be present on the wire; ``omit_default`` leaves it out
     when it equals its default; ``flatten`` spreads a record's (or change's) fields
     into the enclosing object. Limits (checked when a message is built): ``limit``
-    characters of text (``empty_ok``, ``base64``), integers from ``low``, ``items``
+    characters of text (``empty_ok``, ``base64``), integers from ``low`` below ``high``, ``items``
     = (min, max) entries of a list or object, ``key_limit`` for an object's keys.
     ``what`` names the value in error texts (default: the field name).
     """
@@ -78,6 +78,7 @@ class Spec:
     empty_ok: bool = False
     base64: bool = False
     low: int = 0
+    high: int = MAX_INT
     items: tuple[int, int] | None = None
     key_limit: int = 0
     what: str = ""
@@ -467,7 +468,9 @@ def _text(what: str, value: object, spec: Spec) -> str:
 
 
 def _count(what: str, value: object, spec: Spec) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not spec.low <= value < MAX_INT:
+    if isinstance(value, bool) or not isinstance(value, int) or not spec.low <= value < spec.high:
+        if spec.high < MAX_INT:
+            raise WireError(f"{what} must be an integer in {spec.low}..{spec.high - 1}")
         raise WireError(f"{what} must be an integer >= {spec.low}")
     return value
 

@@ -32,6 +32,7 @@ from hub.conference import Event, Snapshot
 
 PROTOCOL_VERSIONS: tuple[int, ...] = (1,)
 DEFAULT_MAX_FRAME = 8 * 1024 * 1024
+MAX_SYNC_PARTS = 4096  # frames of one chunked sync: 32 GiB at the default frame size
 
 
 class Direction(StrEnum):
@@ -191,6 +192,10 @@ class Sync(LinkRecord):
     holds. ``base > 0``: ``items`` are the changes from version ``base`` to ``revision``
     (an item ``{"key": k, "deleted": true}`` removes ``k``); a member that does not
     hold ``base`` refuses, and the hub then sends everything.
+
+    A push larger than one frame goes as ``parts`` frames (``part`` 0 .. parts-1, same
+    data set, revision and base, in order): the member stages them and applies them
+    together, as one version, at the last one, which alone is acknowledged.
     """
 
     TYPE: ClassVar[str] = "sync"
@@ -199,14 +204,23 @@ class Sync(LinkRecord):
     revision: Annotated[int, wire()]
     items: Annotated[tuple[Mapping[str, Any], ...], wire(required=True, what="sync items")] = ()
     base: Annotated[int, wire(omit_default=True)] = 0
+    part: Annotated[int, wire(omit_default=True, high=MAX_SYNC_PARTS)] = 0
+    parts: Annotated[int, wire(omit_default=True, low=1, high=MAX_SYNC_PARTS + 1)] = 1
 
     @property
     def full(self) -> bool:
         return self.base == 0
 
+    @property
+    def last(self) -> bool:
+        """The last (or only) frame of the push: the member applies and answers now."""
+        return self.part == self.parts - 1
+
     def invariant(self) -> None:
         if self.base > self.revision:
             raise WireError("a sync's base must not be past its revision")
+        if self.part >= self.parts:
+            raise WireError("a sync's part must be below its parts")
 
 
 @dataclass(frozen=True, slots=True)

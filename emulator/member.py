@@ -320,8 +320,11 @@ class EmulatedMember:
                 self.ring(conf, self._venue(spec, VenueStatus.RINGING), spec.reachable)
 
     def on_sync(self, sync: Sync) -> None:
-        """Apply a pushed data set whole or not at all, keep it, and acknowledge it."""
-        self._answer(self.data.apply(sync))
+        """Apply a pushed data set whole or not at all, keep it, and acknowledge it (a
+        chunked push once its last frame is in)."""
+        ack = self.data.apply(sync)
+        if ack is not None:
+            self._answer(ack)
 
     # -- statistics and scripted activity -----------------------------------------------
 

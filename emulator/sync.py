@@ -6,7 +6,12 @@ VMRs, routes, the federation list, domains, numbers), as ``(version, items by ke
 all: it is checked and applied to a copy, which replaces the held data set only if
 every item was good. Pushing the version already held is acknowledged again without
 change (idempotent); a delta whose ``base`` is not the held version is refused, so
-the hub sends everything; a whole data set always replaces what is held. Pure: no I/O.
+the hub sends everything; a whole data set always replaces what is held.
+
+A push split into several frames (``parts``) is staged frame by frame and applied, as
+one version, at the last frame, which alone is answered; a frame out of sequence drops
+what was staged (and refuses at the last frame), so an interrupted chunked push leaves
+the held version as it was and the hub's next push starts again at part 0. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -41,11 +46,23 @@ def _key(item: Mapping[str, Any]) -> str:
     return key
 
 
+@dataclass(slots=True)
+class _Staged:
+    """The frames of a chunked push received so far."""
+
+    revision: int
+    base: int
+    parts: int
+    items: list[Mapping[str, Any]]
+    received: int = 1
+
+
 class MemberData:
     """Every data set a member server holds (see the module docstring)."""
 
     def __init__(self) -> None:
         self.held: dict[str, Held] = {}
+        self.staged: dict[str, _Staged] = {}
         self.applied = 0  # pushes that changed something
 
     def version(self, dataset: str) -> int:
@@ -54,8 +71,48 @@ class MemberData:
     def items(self, dataset: str) -> Mapping[str, Mapping[str, Any]]:
         return self.held.get(dataset, Held()).items
 
-    def apply(self, sync: Sync) -> SyncAck:
-        """Apply one push whole or not at all; the ack to send back."""
+    def apply(self, sync: Sync) -> SyncAck | None:
+        """Apply one push whole or not at all; the ack to send back (None: a frame of a
+        chunked push that is not its last, nothing to answer yet)."""
+        if sync.parts > 1:
+            return self._stage(sync)
+        return self._apply(sync)
+
+    def _stage(self, sync: Sync) -> SyncAck | None:
+        staged = self.staged.get(sync.dataset)
+        if sync.part == 0:
+            staged = self.staged[sync.dataset] = _Staged(
+                sync.revision, sync.base, sync.parts, list(sync.items)
+            )
+        elif (
+            staged is None
+            or (staged.revision, staged.base, staged.parts)
+            != (sync.revision, sync.base, sync.parts)
+            or staged.received != sync.part
+        ):
+            self.staged.pop(sync.dataset, None)
+            if not sync.last:
+                return None
+            return SyncAck(
+                sync.dataset,
+                sync.revision,
+                ok=False,
+                error=f"part {sync.part} of {sync.parts} came without the parts before it",
+            )
+        else:
+            staged.items += sync.items
+            staged.received += 1
+        if len(staged.items) > MAX_ITEMS:
+            self.staged.pop(sync.dataset, None)
+            return SyncAck(
+                sync.dataset, sync.revision, ok=False, error=f"more than {MAX_ITEMS} items"
+            )
+        if not sync.last:
+            return None
+        del self.staged[sync.dataset]
+        return self._apply(Sync(sync.dataset, sync.revision, tuple(staged.items), sync.base))
+
+    def _apply(self, sync: Sync) -> SyncAck:
         current = self.held.get(sync.dataset, Held())
         if not sync.full and sync.revision == current.version:
             return SyncAck(sync.dataset, sync.revision, ok=True)  # a repeated delta: held
@@ -93,6 +150,7 @@ class MemberData:
     def lose_everything(self) -> None:
         """Fault injection: the server lost its data (a disk was replaced)."""
         self.held.clear()
+        self.staged.clear()
 
     def wipe(self, datasets: tuple[str, ...]) -> None:
         """Binding: the server forgets what it held of ``datasets`` (its local accounts)."""

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from typing import Any
 
+from hub.federation import Federation
 from hub.numbering import NumberPlan, NumberPlanError, RangeType, validate_number
 
 MAX_NAME = 64
@@ -36,8 +38,9 @@ class Dataset(StrEnum):
 
 
 DERIVED: frozenset[Dataset] = frozenset({Dataset.FEDERATION, Dataset.DOMAINS, Dataset.NUMBERS})
-"""Computed from the federation (members, domains, ranges): versioned by its revision
-and always sent whole."""
+"""Computed from the federation (members, domains, ranges) and the same for every member:
+each item is stamped with the federation revision at which it last changed, so these
+go as deltas too (storage/datasets.py ``DataStore.derive``)."""
 STORED: tuple[Dataset, ...] = tuple(d for d in Dataset if d not in DERIVED)
 
 
@@ -98,16 +101,45 @@ def check_number_in(
     return number
 
 
-def check_account_number(plan: NumberPlan, member_id: int, number: str) -> str:
-    """Accounts take numbers from their member's ``system_account`` ranges."""
-    return check_number_in(plan, member_id, number, (RangeType.SYSTEM_ACCOUNT,))
-
-
-def check_vmr_number(plan: NumberPlan, member_id: int, number: str) -> str:
-    """Virtual meeting rooms take numbers from ``vmr`` (or ``general_meeting``) ranges."""
-    return check_number_in(plan, member_id, number, (RangeType.VMR, RangeType.GENERAL_MEETING))
+ACCOUNT_RANGES: tuple[RangeType, ...] = (RangeType.SYSTEM_ACCOUNT,)
+"""Accounts take numbers from their member's ``system_account`` ranges."""
+VMR_RANGES: tuple[RangeType, ...] = (RangeType.VMR, RangeType.GENERAL_MEETING)
+"""Virtual meeting rooms take numbers from ``vmr`` (or ``general_meeting``) ranges."""
 
 
 def check_route_prefix(prefix: str) -> str:
     """A call route matches dialled numbers by a 1-15 digit prefix."""
     return _number(prefix)
+
+
+def derived_items(
+    federation: Federation, plan: NumberPlan, dataset: Dataset
+) -> list[dict[str, Any]]:
+    """The federation list, primary domains or number resources, as sync items."""
+    members = list(federation.subtree(None))
+    if dataset is Dataset.FEDERATION:
+        return [
+            {
+                "key": str(m.id),
+                "parent": None if m.parent_id is None else str(m.parent_id),
+                "level": m.level,
+                "display_name": m.display_name,
+                "domain": m.domain,
+            }
+            for m in members
+        ]
+    if dataset is Dataset.DOMAINS:
+        return [{"key": m.domain, "member": str(m.id)} for m in members]
+    if dataset is Dataset.NUMBERS:
+        return [
+            {
+                "key": str(r.id),
+                "member": str(r.member_id),
+                "type": str(r.type),
+                "start": r.start,
+                "end": r.end,
+            }
+            for m in members
+            for r in plan.ranges_of(m.id)
+        ]
+    raise ValueError(f"{dataset} is not derived")

@@ -48,7 +48,6 @@ class DatasetSync:
     full_needed: bool = False
     in_flight: Push | None = None
     sent_at: float = 0.0
-    deltas: bool = True  # False: a derived data set, always sent whole
 
     @property
     def pending(self) -> bool:
@@ -74,7 +73,7 @@ class DatasetSync:
             self.full_needed = True
         if not (self.pending or force):
             return None
-        whole = self.full_needed or self.acked == 0 or not self.deltas
+        whole = self.full_needed or self.acked == 0 or self.acked > self.version
         return Push(self.version, 0 if whole else self.acked)
 
     def sent(self, push: Push, now: float) -> None:
@@ -85,13 +84,15 @@ class DatasetSync:
         """The member answered for ``revision``; True if that changed anything."""
         flight = self.in_flight
         if ok:
-            if revision > self.version or revision < self.acked:
-                return False  # not a revision we sent, or stale: ignore
+            if revision > self.version:
+                return False  # not a revision we sent: ignore
             if flight is not None and revision == flight.revision:
+                # what was just sent, even below ``acked``: the hub's data went back
+                # (restored from a backup) and the member was sent everything anew
                 self.in_flight = None
                 self.full_needed = False
-            elif revision == self.acked:
-                return False  # a duplicate
+            elif revision <= self.acked:
+                return False  # a duplicate, or stale (out of order)
             self.acked = revision
             self.last_success = now
             self.last_error = ""

@@ -1,9 +1,13 @@
 """Pushing the federation data to member servers: automatic, on change, and by hand.
 
 Role: the asyncio service around ``hub.sync.DatasetSync`` (one per bound member and
-data set). It learns each stored data set's version from storage (``DataStore``) and
-the derived ones' (federation list, domains, number resources) from the federation
-revision; it sends ``sync`` messages through ``SyncLinks`` and takes the members'
+data set). It learns each data set's version from storage (``DataStore``): the stored
+ones' directly, the derived ones' (federation list, domains, number resources) after
+``DataStore.derive`` has brought them up to the federation's revision. Every data set
+goes as the changes since what the member acknowledged (everything when it lost its
+data or asks), and only data sets that changed are sent. It sends ``sync`` messages
+through ``SyncLinks``, split into parts of at most ``max_frame`` bytes when larger
+(the member applies them together at the last part), and takes the members'
 ``sync_ack`` in ``on_ack``, keeping what each member acknowledged in storage, so a hub
 restart resumes from there. It pushes
 
@@ -12,7 +16,9 @@ restart resumes from there. It pushes
   ``FederationStore`` notify it), within 30 s of one made on another node,
 * when a link comes up, and when asked (``push(member, datasets, force=True)``).
 
-A member that refuses a delta (it lost its data, or asks) is sent everything next.
+A member that refuses a delta (it lost its data, or asks) is sent everything next, and
+is asked about its other data sets (an empty delta each), as is a member whose link
+just came up.
 Only the node that owns the member links runs it.
 """
 
@@ -25,24 +31,58 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import orjson
+
 from controllers.manager import LinkManager
-from controllers.messages import DEFAULT_MAX_FRAME, Sync, SyncAck, encode
+from controllers.messages import DEFAULT_MAX_FRAME, MAX_SYNC_PARTS, Sync, SyncAck, encode
 from controllers.session import NotUp as LinkNotUp
 from hub.datasets import DERIVED, Dataset
 from hub.sync import DatasetSync, Push
-from storage.datasets import DataStore
+from storage.datasets import Changes, DataStore
 from storage.federation_store import FederationStore, FederationView
 
 log = logging.getLogger("fedhub.sync")
 
 DEFAULT_INTERVAL_S = 3600.0
 DEFAULT_DEBOUNCE_S = 2.0
-BIG_PUSH_ITEMS = 10_000  # from here on, a push's size is checked against the frame limit
 RETRY_S = 1.0  # how soon to look again when a member with pending data is not linked yet
 
 
 class NotUp(Exception):
     """The member's link is not up: nothing was sent."""
+
+
+class TooLarge(Exception):
+    """A push cannot be framed: one item alone is larger than a frame, or it needs more
+    than ``MAX_SYNC_PARTS`` frames."""
+
+
+def frames(message: Sync, max_frame: int) -> list[Sync]:
+    """``message`` as one frame, or split into parts of at most ``max_frame`` bytes each
+    (same data set, revision and base; the member applies them together)."""
+    if len(encode(message)) <= max_frame:
+        return [message]
+    widest = Sync(
+        message.dataset, message.revision, (), message.base, MAX_SYNC_PARTS - 1, MAX_SYNC_PARTS
+    )
+    budget = max_frame - len(encode(widest))
+    parts: list[list[Any]] = [[]]
+    used = 0
+    for item in message.items:
+        size = len(orjson.dumps(item)) + 1  # and a comma
+        if size > budget:
+            raise TooLarge(f"item {item.get('key')!r} alone is {size} bytes, over one frame")
+        if parts[-1] and used + size > budget:
+            parts.append([])
+            used = 0
+        parts[-1].append(item)
+        used += size
+    if len(parts) > MAX_SYNC_PARTS:
+        raise TooLarge(f"{len(parts)} frames, more than {MAX_SYNC_PARTS}")
+    return [
+        Sync(message.dataset, message.revision, tuple(p), message.base, n, len(parts))
+        for n, p in enumerate(parts)
+    ]
 
 
 class SyncLinks(Protocol):
@@ -57,38 +97,6 @@ class SyncLinks(Protocol):
     async def send(self, member_id: int, message: Sync) -> None:
         """Send now, or raise ``NotUp``."""
         ...
-
-
-def derived_items(view: FederationView, dataset: Dataset) -> list[dict[str, Any]]:
-    """The federation list, primary domains or number resources, as sync items."""
-    fed = view.federation
-    members = list(fed.subtree(None))
-    if dataset is Dataset.FEDERATION:
-        return [
-            {
-                "key": str(m.id),
-                "parent": None if m.parent_id is None else str(m.parent_id),
-                "level": m.level,
-                "display_name": m.display_name,
-                "domain": m.domain,
-            }
-            for m in members
-        ]
-    if dataset is Dataset.DOMAINS:
-        return [{"key": m.domain, "member": str(m.id)} for m in members]
-    if dataset is Dataset.NUMBERS:
-        return [
-            {
-                "key": str(r.id),
-                "member": str(r.member_id),
-                "type": str(r.type),
-                "start": r.start,
-                "end": r.end,
-            }
-            for m in members
-            for r in view.plan.ranges_of(m.id)
-        ]
-    raise ValueError(f"{dataset} is not derived")
 
 
 class LinkSyncLinks:
@@ -125,10 +133,11 @@ class SyncService:
         *,
         interval: float = DEFAULT_INTERVAL_S,
         debounce: float = DEFAULT_DEBOUNCE_S,
+        max_frame: int = DEFAULT_MAX_FRAME,
         loop_time: Any = None,
     ) -> None:
         self.data, self.federation, self.links = data, federation, links
-        self.interval, self.debounce = interval, debounce
+        self.interval, self.debounce, self.max_frame = interval, debounce, max_frame
         self._time = loop_time or (lambda: asyncio.get_running_loop().time())
         self._state: dict[tuple[int, Dataset], DatasetSync] = {}
         self._loaded = False
@@ -136,7 +145,19 @@ class SyncService:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.pushes = 0
-        self.bytes_sent = 0
+        self.frames_sent = 0
+        # the derived data sets: their versions as of federation revision _derived_at,
+        # and their changes since a base (the same for every member), kept for that long
+        self._derived: dict[Dataset, int] = {}
+        self._derived_at = -1
+        self._derived_changes: dict[tuple[Dataset, int], Changes] = {}
+        self._derived_frames: dict[tuple[Dataset, int, int], tuple[Sync, list[Sync]]] = {}
+        # members to ask about every data set at their next push (an empty delta for
+        # those in step): their link just came up, or they refused a delta
+        self._probe: set[int] = set()
+        # acknowledgements not stored yet: (member, data set) -> (acked, success, error)
+        self._unrecorded: dict[tuple[int, Dataset], tuple[int, datetime | None, str]] = {}
+        self._recording = asyncio.Lock()
 
     # -- state -----------------------------------------------------------------------
 
@@ -144,18 +165,57 @@ class SyncService:
         key = (member_id, dataset)
         m = self._state.get(key)
         if m is None:
-            m = self._state[key] = DatasetSync(deltas=dataset not in DERIVED)
+            m = self._state[key] = DatasetSync()
         return m
+
+    async def derived_versions(self, view: FederationView | None = None) -> dict[Dataset, int]:
+        """The derived data sets' versions, derived anew when the federation moved on."""
+        view = view or await self.federation.current()
+        if view.revision != self._derived_at:
+            self._derived = await self.data.derive(view.revision, view.federation, view.plan)
+            self._derived_at = view.revision
+            self._derived_changes.clear()
+            self._derived_frames.clear()
+        return self._derived
+
+    async def _framed(self, member_id: int, dataset: Dataset, base: int) -> tuple[Sync, list[Sync]]:
+        """The push for a member at ``base`` and its frames; a derived data set's are
+        made once for every member at that base."""
+        key = (dataset, base, self.max_frame)
+        if dataset in DERIVED and key in self._derived_frames:
+            return self._derived_frames[key]
+        changes = await self._changes(member_id, dataset, base)
+        message = Sync(str(dataset), changes.version, changes.items, changes.base)
+        framed = (message, frames(message, self.max_frame))
+        if dataset in DERIVED:
+            self._derived_frames[key] = framed
+        return framed
+
+    async def _changes(self, member_id: int, dataset: Dataset, base: int) -> Changes:
+        """What a member at ``base`` needs; a derived data set's is read once for all."""
+        if dataset not in DERIVED:
+            return await self.data.changes_since(member_id, dataset, base)
+        if self._derived_at < 0:
+            await self.derived_versions()
+        key = (dataset, base)
+        changes = self._derived_changes.get(key)
+        if changes is None:
+            changes = await self.data.changes_since(member_id, dataset, base)
+            if len(self._derived_changes) >= 64:
+                self._derived_changes.clear()
+                self._derived_frames.clear()
+            self._derived_changes[key] = changes
+        return changes
 
     async def load(self) -> None:
         """What storage says: each data set's version and what each member acknowledged."""
         versions = await self.data.all_versions()
         records = await self.data.all_sync_states()
-        view = await self.federation.current()
+        derived = await self.derived_versions()
         for mid in self.links.bound():
             for d in Dataset:
                 m = self.machine(mid, d)
-                m.changed(view.revision if d in DERIVED else versions.get((mid, d), 0))
+                m.changed(derived.get(d, 0) if d in DERIVED else versions.get((mid, d), 0))
                 rec = records.get((mid, d))
                 if rec is not None:
                     m.acked = max(m.acked, rec.acked_version)
@@ -167,11 +227,11 @@ class SyncService:
         """Versions as stored: changes made through another node's API are seen too
         (that node's listeners do not reach this one); one query per round."""
         versions = await self.data.all_versions()
-        revision = (await self.federation.current()).revision
+        derived = await self.derived_versions()
         for mid in self.links.bound():
             for d in Dataset:
                 self.machine(mid, d).changed(
-                    revision if d in DERIVED else versions.get((mid, d), 0)
+                    derived.get(d, 0) if d in DERIVED else versions.get((mid, d), 0)
                 )
 
     async def changed(self, member_id: int, dataset: Dataset) -> None:
@@ -182,10 +242,10 @@ class SyncService:
 
     async def federation_changed(self) -> None:
         """Members, domains or ranges changed (FederationStore listener): push soon."""
-        view = await self.federation.current()
+        derived = await self.derived_versions()
         for mid in self.links.bound():
             for d in DERIVED:
-                self.machine(mid, d).changed(view.revision)
+                self.machine(mid, d).changed(derived.get(d, 0))
         self._wake.set()
 
     async def rebind(self, member_id: int) -> None:
@@ -198,6 +258,8 @@ class SyncService:
         self._wake.set()
 
     def link_up(self, member_id: int) -> None:
+        """The link is (back) up: the member may have lost its data meanwhile; ask."""
+        self._probe.add(member_id)
         self._wake.set()
 
     def link_down(self, member_id: int) -> None:
@@ -220,15 +282,19 @@ class SyncService:
             await self.load()
         out: dict[str, str] = {}
         async with self._lock:
-            view: FederationView | None = None
-            versions = await self.data.versions(member_id)
+            if self.links.is_up(member_id) and member_id in self._probe:
+                self._probe.discard(member_id)
+                force = True
+            if force or self._derived_at < 0:
+                # asked by hand or by the clock: the versions as stored now (else the
+                # listeners and each round's ``refresh`` keep them)
+                versions = await self.data.versions(member_id)
+                derived = await self.derived_versions()
+                for d in datasets or Dataset:
+                    stored = derived.get(d, 0) if d in DERIVED else versions.get(d, 0)
+                    self.machine(member_id, d).changed(stored)
             for d in datasets or Dataset:
                 m = self.machine(member_id, d)
-                if d in DERIVED:
-                    view = view or await self.federation.current()
-                    m.changed(view.revision)
-                else:
-                    m.changed(versions.get(d, 0))
                 if not self.links.is_up(member_id):
                     out[d.value] = "link down"
                     continue
@@ -237,20 +303,18 @@ class SyncService:
                 if plan is None:
                     out[d.value] = "waiting" if m.in_flight else "in step"
                     continue
-                message = await self._message(member_id, d, plan, view)
-                if len(message.items) > BIG_PUSH_ITEMS:
-                    size = len(encode(message))
-                    if size > DEFAULT_MAX_FRAME:  # the member would drop the link: don't
-                        m.last_error = (
-                            f"{d.value} at version {message.revision} is {size} bytes, more "
-                            f"than one link frame ({DEFAULT_MAX_FRAME}); not sent"
-                        )
-                        log.error("member %d: %s", member_id, m.last_error)
-                        out[d.value] = "too large"
-                        continue
                 try:
-                    await self.links.send(member_id, message)
-                except NotUp:
+                    message, parts = await self._framed(member_id, d, plan.base)
+                except TooLarge as exc:  # the member would drop the link: don't
+                    m.last_error = f"{d.value} at version {m.version}: {exc}; not sent"
+                    log.error("member %d: %s", member_id, m.last_error)
+                    out[d.value] = "too large"
+                    continue
+                try:
+                    for part in parts:
+                        await self.links.send(member_id, part)
+                        self.frames_sent += 1
+                except NotUp:  # a partly sent push is sent again from its first part
                     out[d.value] = "link down"
                     continue
                 m.changed(message.revision)  # storage may have moved on since
@@ -259,38 +323,17 @@ class SyncService:
                 out[d.value] = "sent"
         return out
 
-    async def _message(
-        self, member_id: int, dataset: Dataset, plan: Push, view: FederationView | None
-    ) -> Sync:
-        if dataset in DERIVED:
-            view = view or await self.federation.current()
-            return Sync(str(dataset), view.revision, tuple(derived_items(view, dataset)))
-        changes = await self.data.changes_since(member_id, dataset, plan.base)
-        return Sync(str(dataset), changes.version, changes.items, changes.base)
-
     async def dry_run(
         self, member_id: int, datasets: Iterable[Dataset] | None = None
     ) -> dict[str, dict[str, Any]]:
         """What a push would change on the member, per data set; sends and changes nothing."""
         if not self._loaded:
             await self.load()
-        view = await self.federation.current()
         out: dict[str, dict[str, Any]] = {}
         for d in datasets or Dataset:
             m = self.machine(member_id, d)
-            if d in DERIVED:
-                items = derived_items(view, d)
-                same = m.acked == view.revision and not m.full_needed
-                out[d.value] = {
-                    "full": True,
-                    "from_version": m.acked,
-                    "to_version": view.revision,
-                    "upserts": 0 if same else len(items),
-                    "deletes": 0,
-                }
-                continue
             base = 0 if (m.full_needed or m.acked == 0) else m.acked
-            changes = await self.data.changes_since(member_id, d, base)
+            changes = await self._changes(member_id, d, base)
             if base and changes.version == m.acked:
                 ups, dels = 0, 0
             else:
@@ -317,14 +360,16 @@ class SyncService:
             return
         if not ack.ok:
             log.info("member %d refused %s r%d; sending it all", member_id, dataset, ack.revision)
+            self._probe.add(member_id)  # it may have lost the other data sets too
             self._wake.set()
-        await self.data.record_sync(
-            member_id,
-            dataset,
-            acked_version=m.acked,
-            success=datetime.now(UTC) if ack.ok else None,
-            error=m.last_error,
-        )
+        success = datetime.now(UTC) if ack.ok else None
+        self._unrecorded[(member_id, dataset)] = (m.acked, success, m.last_error)
+        async with self._recording:  # acks arriving meanwhile are kept in one transaction
+            batch, self._unrecorded = self._unrecorded, {}
+            if batch:
+                await self.data.record_syncs(
+                    [(mid, d, *record) for (mid, d), record in batch.items()]
+                )
 
     def unsynced(self) -> dict[int, list[str]]:
         """Bound members whose data is not in step (pending or failing), with which sets.

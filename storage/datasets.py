@@ -17,31 +17,38 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
+import orjson
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.datasets import (
     ACCOUNT_DATASET,
+    ACCOUNT_RANGES,
+    DERIVED,
+    VMR_RANGES,
     AccountKind,
     DataError,
     Dataset,
     check_account_name,
-    check_account_number,
+    check_number_in,
     check_route_prefix,
-    check_vmr_number,
+    derived_items,
 )
 from hub.federation import Federation
-from hub.numbering import NumberPlan
+from hub.numbering import NumberPlan, NumberRange, RangeType
 from storage.db import Database
 from storage.models import (
     AccountRow,
     DatasetTombstoneRow,
     DatasetVersionRow,
+    DerivedItemRow,
+    DerivedVersionRow,
+    NumberRangeRow,
     RoomRow,
     RouteRow,
     SyncStateRow,
@@ -52,6 +59,7 @@ from storage.models import (
 log = logging.getLogger("fedhub.datasets")
 
 Row = AccountRow | RoomRow | VmrRow | RouteRow
+Uniqueness = Literal["federation", "member"]
 ChangeListener = Callable[[int, Dataset], Awaitable[None]]
 
 
@@ -63,12 +71,21 @@ def digest_secrets(number: str, realm: str, password: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Resource:
-    """One kind of stored item: its table, its API fields and its sync payload fields."""
+    """One kind of stored item, described once: its table, the fields the API shows and
+    may set (secrets excluded) and which it needs, what a member server receives, and
+    its rules: per-field checks, the field whose number must lie in the member's ranges
+    of ``ranges``, and the fields that must be unique (federation-wide, or within the
+    member). Storage, the API and the CSV import all follow this description."""
 
     name: str  # accounts, rooms, vmrs, routes (the API path)
     model: Any  # the row class
-    fields: tuple[str, ...]  # what the API shows and may set (secrets excluded)
-    payload: tuple[str, ...]  # what a member server receives
+    fields: tuple[str, ...]
+    required: tuple[str, ...]
+    payload: tuple[str, ...]
+    checks: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
+    number: str = ""
+    ranges: tuple[RangeType, ...] = ()
+    unique: tuple[tuple[str, Uniqueness], ...] = ()
 
     def dataset(self, row: Row) -> Dataset:
         if isinstance(row, AccountRow):
@@ -79,18 +96,40 @@ class Resource:
 ACCOUNTS = Resource(
     "accounts",
     AccountRow,
-    ("kind", "number", "name", "display_name"),
-    ("number", "name", "display_name", "ha1_md5", "ha1_sha256"),
+    fields=("kind", "number", "name", "display_name"),
+    required=("kind", "number", "name"),
+    payload=("number", "name", "display_name", "ha1_md5", "ha1_sha256"),
+    checks={"kind": lambda k: str(AccountKind(k)), "name": check_account_name},
+    number="number",
+    ranges=ACCOUNT_RANGES,
+    unique=(("name", "federation"), ("number", "federation")),
 )
 ROOMS = Resource(
-    "rooms", RoomRow, ("name", "location", "capacity", "remark"), ("name", "location", "capacity")
+    "rooms",
+    RoomRow,
+    fields=("name", "location", "capacity", "remark"),
+    required=("name",),
+    payload=("name", "location", "capacity"),
+    unique=(("name", "member"),),
 )
-VMRS = Resource("vmrs", VmrRow, ("number", "name", "remark"), ("number", "name"))
+VMRS = Resource(
+    "vmrs",
+    VmrRow,
+    fields=("number", "name", "remark"),
+    required=("number", "name"),
+    payload=("number", "name"),
+    number="number",
+    ranges=VMR_RANGES,
+    unique=(("number", "federation"),),
+)
 ROUTES = Resource(
     "routes",
     RouteRow,
-    ("prefix", "destination", "priority", "remark"),
-    ("prefix", "destination", "priority"),
+    fields=("prefix", "destination", "priority", "remark"),
+    required=("prefix", "destination"),
+    payload=("prefix", "destination", "priority"),
+    checks={"prefix": check_route_prefix},
+    unique=(("prefix", "member"),),
 )
 RESOURCES: dict[str, Resource] = {r.name: r for r in (ACCOUNTS, ROOMS, VMRS, ROUTES)}
 DATASET_RESOURCE: dict[Dataset, Resource] = {
@@ -201,7 +240,11 @@ class DataStore:
             return {Dataset(d): int(v) for d, v in rows}
 
     async def changes_since(self, member_id: int, dataset: Dataset, base: int) -> Changes:
-        """The items to send: everything when ``base == 0``, else what changed after it."""
+        """The items to send: everything when ``base == 0``, else what changed after it.
+
+        A derived data set is the same for every member (``member_id`` is not used)."""
+        if dataset in DERIVED:
+            return await self._derived_changes(dataset, base)
         resource = DATASET_RESOURCE[dataset]
         async with self._db.session() as s:
             version = await self._version(s, member_id, dataset)
@@ -225,6 +268,91 @@ class DataStore:
                 )
                 items += [{"key": k, "deleted": True} for (k,) in gone]
             return Changes(version, base, tuple(items))
+
+    # -- derived data sets (the same for every member) -------------------------------------
+
+    async def derive(
+        self, revision: int, federation: Federation, plan: NumberPlan
+    ) -> dict[Dataset, int]:
+        """Bring the stored derived data sets up to federation ``revision``; their versions.
+
+        Each item that is new or changed since the last derivation is stamped with
+        ``revision``, each one gone is kept as a deleted marker at ``revision``; a data
+        set's version moves only when one of its items did. Deriving an older revision
+        than the stored one changes nothing (another node was quicker).
+        """
+        async with self._db.session() as s:
+            states = {
+                r.dataset: r
+                for r in (await s.execute(select(DerivedVersionRow).with_for_update())).scalars()
+            }
+            out: dict[Dataset, int] = {}
+            for dataset in sorted(DERIVED):
+                state = states.get(str(dataset))
+                if state is None:
+                    state = DerivedVersionRow(dataset=str(dataset), version=0, derived_from=0)
+                    s.add(state)
+                if state.derived_from < revision:
+                    if await self._derive_one(s, dataset, revision, federation, plan):
+                        state.version = revision
+                    state.derived_from = revision
+                out[dataset] = int(state.version)
+            return out
+
+    @staticmethod
+    async def _derive_one(
+        s: AsyncSession, dataset: Dataset, revision: int, federation: Federation, plan: NumberPlan
+    ) -> bool:
+        want = {
+            i["key"]: orjson.dumps(i).decode() for i in derived_items(federation, plan, dataset)
+        }
+        held = {
+            r.item_key: r
+            for r in (
+                await s.execute(
+                    select(DerivedItemRow).where(DerivedItemRow.dataset == str(dataset))
+                )
+            ).scalars()
+        }
+        changed = False
+        for key, body in want.items():
+            row = held.get(key)
+            if row is None:
+                s.add(
+                    DerivedItemRow(dataset=str(dataset), item_key=key, version=revision, body=body)
+                )
+            elif row.deleted or row.body != body:
+                row.body, row.deleted, row.version = body, False, revision
+            else:
+                continue
+            changed = True
+        for key, row in held.items():
+            if key not in want and not row.deleted:
+                row.body, row.deleted, row.version = "{}", True, revision
+                changed = True
+        return changed
+
+    async def derived_versions(self) -> dict[Dataset, int]:
+        async with self._db.session() as s:
+            rows = await s.execute(select(DerivedVersionRow.dataset, DerivedVersionRow.version))
+            return {Dataset(d): int(v) for d, v in rows}
+
+    async def _derived_changes(self, dataset: Dataset, base: int) -> Changes:
+        async with self._db.session() as s:
+            state = await s.get(DerivedVersionRow, str(dataset))
+            version = int(state.version) if state is not None else 0
+            if base > version:
+                base = 0
+            q = select(DerivedItemRow.item_key, DerivedItemRow.body, DerivedItemRow.deleted).where(
+                DerivedItemRow.dataset == str(dataset)
+            )
+            q = q.where(DerivedItemRow.version > base) if base else q.where(~DerivedItemRow.deleted)
+            rows = await s.execute(q.order_by(DerivedItemRow.item_key))
+            items = tuple(
+                {"key": key, "deleted": True} if deleted else orjson.loads(body)
+                for key, body, deleted in rows
+            )
+            return Changes(version, base, items)
 
     async def sync_states(self, member_id: int) -> dict[Dataset, SyncRecord]:
         async with self._db.session() as s:
@@ -261,22 +389,32 @@ class DataStore:
         error: str,
     ) -> None:
         """Keep the member's acknowledged version; drop tombstones it no longer needs."""
+        await self.record_syncs([(member_id, dataset, acked_version, success, error)])
+
+    async def record_syncs(
+        self, records: Sequence[tuple[int, Dataset, int, datetime | None, str]]
+    ) -> None:
+        """``record_sync`` of (member, data set, acked version, success, error) each, in
+        one transaction."""
         async with self._db.session() as s:
-            row = await s.get(SyncStateRow, (member_id, str(dataset)))
-            if row is None:
-                row = SyncStateRow(member_id=member_id, dataset=str(dataset), acked_version=0)
-                s.add(row)
-            row.acked_version = max(row.acked_version or 0, acked_version)
-            if success is not None:
-                row.last_success = success
-            row.last_error = error
-            await s.execute(
-                delete(DatasetTombstoneRow).where(
-                    DatasetTombstoneRow.member_id == member_id,
-                    DatasetTombstoneRow.dataset == str(dataset),
-                    DatasetTombstoneRow.version <= row.acked_version,
+            for member_id, dataset, acked_version, success, error in records:
+                row = await s.get(SyncStateRow, (member_id, str(dataset)))
+                if row is None:
+                    row = SyncStateRow(member_id=member_id, dataset=str(dataset), acked_version=0)
+                    s.add(row)
+                row.acked_version = acked_version  # the service orders its writes
+                if success is not None:
+                    row.last_success = success
+                row.last_error = error
+                if dataset in DERIVED:
+                    continue  # no tombstones per member: deleted markers are shared
+                await s.execute(
+                    delete(DatasetTombstoneRow).where(
+                        DatasetTombstoneRow.member_id == member_id,
+                        DatasetTombstoneRow.dataset == str(dataset),
+                        DatasetTombstoneRow.version <= row.acked_version,
+                    )
                 )
-            )
 
     async def reset_sync(self, member_id: int) -> None:
         """Forget what the member acknowledged (its server was bound anew and wiped)."""
@@ -287,25 +425,69 @@ class DataStore:
                 .values(acked_version=0, last_error="")
             )
 
-    async def numbers_in(
-        self, member_id: int, length: int, low: int, high: int
-    ) -> list[tuple[str, str, int]]:
-        """(resource, number, id) of accounts and VMRs of ``member_id`` whose number lies in
-        ``[low, high]`` among numbers of ``length`` digits (what a range still holds)."""
-        out: list[tuple[str, str, int]] = []
-        async with self._db.session() as s:
-            for resource in (ACCOUNTS, VMRS):
-                m = resource.model
-                rows = await s.execute(
-                    select(m.number, m.id).where(
-                        m.member_id == member_id,
-                        func.length(m.number) == length,
-                    )
-                )
-                for number, item_id in rows:
-                    if low <= int(number) <= high:
-                        out.append((resource.name, number, item_id))
-        return out
+    async def refuse_range_in_use(self, s: AsyncSession, rng: NumberRange) -> None:
+        """``DataError`` ``range_in_use`` listing the accounts and VMRs that hold numbers
+        of ``rng``. Run inside the transaction that takes the range back
+        (``FederationStore.remove_range(guard=…)``): the range's row is locked first, so
+        an account or VMR being added in it either committed before (and is listed) or
+        finds the range gone (``_hold_number``)."""
+        await s.execute(
+            select(NumberRangeRow.id).where(NumberRangeRow.id == rng.id).with_for_update()
+        )
+        low, high, users = int(rng.start), int(rng.end), []
+        for resource in (ACCOUNTS, VMRS):
+            m = resource.model
+            rows = await s.execute(
+                select(m.number, m.id)
+                .where(m.member_id == rng.member_id, func.length(m.number) == len(rng.start))
+                .order_by(m.number)
+            )
+            users += [(resource.name, n, i) for n, i in rows if low <= int(n) <= high]
+        if not users:
+            return
+        listed = [{"resource": kind, "number": number, "id": iid} for kind, number, iid in users]
+        shown = ", ".join(f"{kind[:-1]} {number}" for kind, number, _ in users[:10])
+        more = f" and {len(listed) - 10} more" if len(listed) > 10 else ""
+        raise DataError(
+            "range_in_use",
+            f"range {rng.start}-{rng.end} is still used by {shown}{more}",
+            {"used_by": listed[:100], "count": len(listed)},
+        )
+
+    @staticmethod
+    async def _hold_number(
+        s: AsyncSession, member_id: int, number: str, types: tuple[RangeType, ...]
+    ) -> None:
+        """The stored range that gives ``member_id`` this number, share-locked until the
+        commit (so it cannot be taken back meanwhile); refuse if it is gone already.
+
+        The number plan the change was checked against may be a moment old; this is the
+        check that holds."""
+        value = int(number)
+        held: list[tuple[int, int, int]] = s.info.setdefault(("held_ranges", member_id, types), [])
+        if any(n == len(number) and lo <= value <= hi for n, lo, hi in held):
+            return  # locked already in this transaction (a bulk import)
+        q = (
+            select(NumberRangeRow.length, NumberRangeRow.start_value, NumberRangeRow.end_value)
+            .where(
+                NumberRangeRow.member_id == member_id,
+                NumberRangeRow.type.in_([str(t) for t in types]),
+                NumberRangeRow.length == len(number),
+                NumberRangeRow.start_value <= value,
+                NumberRangeRow.end_value >= value,
+            )
+            .with_for_update(read=True)
+        )
+        found = (await s.execute(q)).first()
+        if found is not None:
+            held.append((int(found[0]), int(found[1]), int(found[2])))
+        else:
+            raise DataError(
+                "number_outside_ranges",
+                f"number {number} is not in one of member {member_id}'s ranges any more "
+                "(the range was taken back meanwhile)",
+                {"number": number, "member_id": member_id},
+            )
 
     # -- changing ------------------------------------------------------------------------
 
@@ -461,24 +643,18 @@ class DataStore:
     ) -> dict[str, Any]:
         """The fields to write, after the rules of the resource (``DataError`` if not)."""
         fields = {k: values[k] for k in resource.fields if k in values}
-        plan = scope.plan
-        if resource is ACCOUNTS:
-            if "kind" in fields:
-                fields["kind"] = str(AccountKind(fields["kind"]))
-            if "name" in fields:
-                check_account_name(fields["name"])
-                await self._unique(s, scope, AccountRow, "name", fields["name"], old)
-            if "number" in fields:
-                check_account_number(plan, member_id, fields["number"])
-                await self._unique(s, scope, AccountRow, "number", fields["number"], old)
-        elif resource is VMRS and "number" in fields:
-            check_vmr_number(plan, member_id, fields["number"])
-            await self._unique(s, scope, VmrRow, "number", fields["number"], old)
-        elif resource is ROUTES and "prefix" in fields:
-            check_route_prefix(fields["prefix"])
-            await self._unique(s, scope, RouteRow, "prefix", fields["prefix"], old, member_id)
-        elif resource is ROOMS and "name" in fields:
-            await self._unique(s, scope, RoomRow, "name", fields["name"], old, member_id)
+        for name, check in resource.checks.items():
+            if name in fields:
+                fields[name] = check(fields[name])
+        number = fields.get(resource.number) if resource.number else None
+        if number is not None:
+            check_number_in(scope.plan, member_id, number, resource.ranges)
+        for column, within in resource.unique:
+            if column in fields:
+                member = member_id if within == "member" else None
+                await self._unique(s, scope, resource.model, column, fields[column], old, member)
+        if number is not None:
+            await self._hold_number(s, member_id, number, resource.ranges)
         return fields
 
     async def _unique(

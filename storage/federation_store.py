@@ -391,9 +391,17 @@ class FederationStore:
             d.plan.add(rng)
             return rng
 
-    async def remove_range(self, scope: int | None, member_id: int, range_id: int) -> NumberRange:
+    async def remove_range(
+        self,
+        scope: int | None,
+        member_id: int,
+        range_id: int,
+        *,
+        guard: Callable[[AsyncSession, NumberRange], Awaitable[None]] | None = None,
+    ) -> NumberRange:
         """Take a member's range back: only from above (``NumberPlan.check_revoke``), and
-        only once nothing has been given out of it."""
+        only once nothing has been given out of it. ``guard`` may refuse too (it raises),
+        inside the same transaction: what uses the range cannot slip in meanwhile."""
         async with self._change() as d:
             d.federation.require_within(scope, member_id)
             rng = d.plan.get(range_id)
@@ -404,6 +412,8 @@ class FederationStore:
                     {"range_id": range_id, "member_id": member_id},
                 )
             d.plan.check_revoke(range_id, scope)
+            if guard is not None:
+                await guard(d.session, rng)
             await d.session.execute(delete(NumberRangeRow).where(NumberRangeRow.id == range_id))
             d.plan.remove(range_id)
             return rng

@@ -278,7 +278,20 @@ class AdminPreferenceRow(Base):
 # --- federation data sets (hub/datasets.py): pushed to member servers -----------------
 
 
-class AccountRow(Base):
+class DatasetItem:
+    """What every stored data-set item has (mixed into each item table): its id, its
+    member, the data-set version that last changed it (hub/datasets.py, sync), and when."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    version: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+
+class AccountRow(DatasetItem, Base):
     """A user, room-device or other account of a member server.
 
     The password is kept only as the SIP digest secrets the member server needs to
@@ -287,71 +300,43 @@ class AccountRow(Base):
     """
 
     __tablename__ = "accounts"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    member_id: Mapped[int] = mapped_column(
-        ForeignKey("members.id", ondelete="CASCADE"), nullable=False, index=True
-    )
     kind: Mapped[str] = mapped_column(String(16), nullable=False)
     number: Mapped[str] = mapped_column(String(15), nullable=False, unique=True)
     name: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     display_name: Mapped[str] = mapped_column(String(128), nullable=False, default="")
     ha1_md5: Mapped[str] = mapped_column(String(32), nullable=False, default="")
     ha1_sha256: Mapped[str] = mapped_column(String(64), nullable=False, default="")
-    version: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
 
-class RoomRow(Base):
+class RoomRow(DatasetItem, Base):
     """A physical meeting room of a member (name unique within the member)."""
 
     __tablename__ = "rooms"
     __table_args__ = (UniqueConstraint("member_id", "name", name="uq_rooms_member_name"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    member_id: Mapped[int] = mapped_column(
-        ForeignKey("members.id", ondelete="CASCADE"), nullable=False, index=True
-    )
     name: Mapped[str] = mapped_column(String(128), nullable=False)
     location: Mapped[str] = mapped_column(String(256), nullable=False, default="")
     capacity: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     remark: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    version: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
 
-class VmrRow(Base):
+class VmrRow(DatasetItem, Base):
     """A virtual meeting room; its number lies in the member's vmr/general_meeting ranges."""
 
     __tablename__ = "vmrs"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    member_id: Mapped[int] = mapped_column(
-        ForeignKey("members.id", ondelete="CASCADE"), nullable=False, index=True
-    )
     number: Mapped[str] = mapped_column(String(15), nullable=False, unique=True)
     name: Mapped[str] = mapped_column(String(128), nullable=False)
     remark: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    version: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
 
-class RouteRow(Base):
+class RouteRow(DatasetItem, Base):
     """A call route of a member: dialled numbers starting with ``prefix`` go to ``destination``."""
 
     __tablename__ = "routes"
     __table_args__ = (UniqueConstraint("member_id", "prefix", name="uq_routes_member_prefix"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    member_id: Mapped[int] = mapped_column(
-        ForeignKey("members.id", ondelete="CASCADE"), nullable=False, index=True
-    )
     prefix: Mapped[str] = mapped_column(String(15), nullable=False)
     destination: Mapped[str] = mapped_column(String(253), nullable=False)
     priority: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     remark: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    version: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
 
 class DatasetVersionRow(Base):
@@ -390,3 +375,30 @@ class SyncStateRow(Base):
     acked_version: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     last_success: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str] = mapped_column(Text, nullable=False, default="")
+
+
+class DerivedItemRow(Base):
+    """One item of a derived data set (federation list, domains, number resources).
+
+    The same for every member: stamped with the federation revision at which it last
+    changed, and kept as a deleted marker once gone, so a member receives only what
+    changed since the version it acknowledged.
+    """
+
+    __tablename__ = "derived_items"
+    __table_args__ = (Index("ix_derived_items_version", "dataset", "version"),)
+    dataset: Mapped[str] = mapped_column(String(32), primary_key=True)
+    item_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+    deleted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class DerivedVersionRow(Base):
+    """A derived data set's version (the federation revision that last changed it) and
+    the federation revision it was last derived from."""
+
+    __tablename__ = "derived_versions"
+    dataset: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    derived_from: Mapped[int] = mapped_column(BigInteger, nullable=False)

@@ -62,12 +62,6 @@ FIELDS: dict[str, dict[str, dict[str, Any]]] = {
         "remark": REMARK,
     },
 }
-REQUIRED = {
-    "accounts": ("kind", "number", "name"),
-    "rooms": ("name",),
-    "vmrs": ("number", "name"),
-    "routes": ("prefix", "destination"),
-}
 
 
 def _item_schema(resource: str) -> dict[str, Any]:
@@ -109,7 +103,6 @@ def _register(resource: Resource) -> None:
     name = resource.name
     single = name[:-1]
     path = f"/members/{{member_id}}/{name}"
-    item_path = f"{path}/{{item_id}}"
     fields = FIELDS[name]
     item = _item_schema(name)
 
@@ -170,15 +163,6 @@ def _register(resource: Resource) -> None:
             raise refusal(e) from None
         ctx.details = {k: getattr(row, k) for k in resource.fields}
 
-    for fn, op in (
-        (list_items, f"list_{name}"),
-        (create, f"create_{single}"),
-        (get, f"get_{single}"),
-        (change, f"update_{single}"),
-        (remove, f"delete_{single}"),
-    ):
-        fn.__name__ = fn.__qualname__ = op  # the OpenAPI operation id
-
     async def export(ctx: Ctx) -> Response:
         mid = ctx.int_param("member_id")
         await scope_for(ctx, mid)
@@ -202,7 +186,7 @@ def _register(resource: Resource) -> None:
         mid = ctx.int_param("member_id")
         ctx.target = f"member:{mid}/{name}"
         scope = await scope_for(ctx, mid)
-        parsed, problems = _parse_csv(name, ctx.body["csv"])
+        parsed, problems = _parse_csv(resource, ctx.body["csv"])
         ctx.details = {"rows": len(parsed) + len(problems)}
         good: list[tuple[dict[str, Any], str | None]] = []
         for n, values in parsed:
@@ -221,80 +205,100 @@ def _register(resource: Resource) -> None:
         ctx.details["imported"] = len(added)
         return {"imported": len(added)}
 
-    export.__name__ = export.__qualname__ = f"export_{name}"
-    import_csv.__name__ = import_csv.__qualname__ = f"import_{name}"
-    api.route(
-        "GET",
-        f"{path}/export",
-        summary=f"A member's {name} as CSV (no secrets)",
-        tag="data",
-        roles=READERS,
-        errors=(403, 404),
-        media_type="text/csv",
-    )(export)
-    api.route(
-        "POST",
-        f"{path}/import",
-        summary=f"Add {name} from CSV, all or nothing, with a per-row error report",
-        tag="data",
-        body=obj({"csv": {"type": "string", "minLength": 1}}, ("csv",)),
-        response={"type": "object", "properties": {"imported": {"type": "integer"}}},
-        roles=WRITERS,
-        action=f"{single}.import",
-        errors=(403, 404, 409, 422),
-    )(import_csv)
-    api.route(
-        "GET",
-        path,
-        summary=f"A member's {name}",
-        tag="data",
-        response={"type": "object", "properties": {name: {"type": "array", "items": item}}},
-        roles=READERS,
-        query=(("after", {"type": "integer"}, "only items with a larger id (paging)"),),
-        errors=(403, 404),
-    )(list_items)
-    api.route(
-        "POST",
-        path,
-        summary=f"Add a {single} to a member in your scope",
-        tag="data",
-        ok=201,
-        body=obj(fields, REQUIRED[name]),
-        response=item,
-        roles=WRITERS,
-        action=f"{single}.create",
-        errors=(403, 404, 409, 422),
-    )(create)
-    api.route(
-        "GET",
-        item_path,
-        summary=f"One {single}",
-        tag="data",
-        response=item,
-        roles=READERS,
-        errors=(403, 404),
-    )(get)
-    api.route(
-        "PATCH",
-        item_path,
-        summary=f"Change a {single}",
-        tag="data",
-        body=obj(fields, (), minProperties=1),
-        response=item,
-        roles=WRITERS,
-        action=f"{single}.update",
-        errors=(403, 404, 409, 422),
-    )(change)
-    api.route(
-        "DELETE",
-        item_path,
-        summary=f"Remove a {single}",
-        tag="data",
-        ok=204,
-        roles=WRITERS,
-        action=f"{single}.delete",
-        errors=(403, 404),
-    )(remove)
+    writes = {"roles": WRITERS, "errors": (403, 404, 409, 422)}
+    routes: tuple[tuple[str, str, Any, str, dict[str, Any]], ...] = (
+        (
+            "GET",
+            "/export",
+            export,
+            f"export_{name}",
+            {
+                "summary": f"A member's {name} as CSV (no secrets)",
+                "roles": READERS,
+                "errors": (403, 404),
+                "media_type": "text/csv",
+            },
+        ),
+        (
+            "POST",
+            "/import",
+            import_csv,
+            f"import_{name}",
+            {
+                "summary": f"Add {name} from CSV, all or nothing, with a per-row error report",
+                "body": obj({"csv": {"type": "string", "minLength": 1}}, ("csv",)),
+                "response": {"type": "object", "properties": {"imported": {"type": "integer"}}},
+                "action": f"{single}.import",
+                **writes,
+            },
+        ),
+        (
+            "GET",
+            "",
+            list_items,
+            f"list_{name}",
+            {
+                "summary": f"A member's {name}",
+                "response": {
+                    "type": "object",
+                    "properties": {name: {"type": "array", "items": item}},
+                },
+                "roles": READERS,
+                "query": (("after", {"type": "integer"}, "only items with a larger id (paging)"),),
+                "errors": (403, 404),
+            },
+        ),
+        (
+            "POST",
+            "",
+            create,
+            f"create_{single}",
+            {
+                "summary": f"Add a {single} to a member in your scope",
+                "ok": 201,
+                "body": obj(fields, resource.required),
+                "response": item,
+                "action": f"{single}.create",
+                **writes,
+            },
+        ),
+        (
+            "GET",
+            "/{item_id}",
+            get,
+            f"get_{single}",
+            {"summary": f"One {single}", "response": item, "roles": READERS, "errors": (403, 404)},
+        ),
+        (
+            "PATCH",
+            "/{item_id}",
+            change,
+            f"update_{single}",
+            {
+                "summary": f"Change a {single}",
+                "body": obj(fields, (), minProperties=1),
+                "response": item,
+                "action": f"{single}.update",
+                **writes,
+            },
+        ),
+        (
+            "DELETE",
+            "/{item_id}",
+            remove,
+            f"delete_{single}",
+            {
+                "summary": f"Remove a {single}",
+                "ok": 204,
+                "action": f"{single}.delete",
+                "roles": WRITERS,
+                "errors": (403, 404),
+            },
+        ),
+    )
+    for method, suffix, fn, operation, spec in routes:
+        fn.__name__ = fn.__qualname__ = operation  # the OpenAPI operation id
+        api.route(method, path + suffix, tag="data", **spec)(fn)
 
 
 MAX_IMPORT_ROWS = 5000
@@ -315,7 +319,7 @@ def _refused_rows(rows: list[dict[str, Any]]) -> ApiError:
     )
 
 
-def _parse_csv(resource: str, text: str) -> tuple[list[tuple[int, dict[str, Any]]], list[Any]]:
+def _parse_csv(resource: Resource, text: str) -> tuple[list[tuple[int, dict[str, Any]]], list[Any]]:
     """Rows (numbered from 1 after the header) checked against the create schema."""
     reader = csv.DictReader(io.StringIO(text))
     try:
@@ -323,17 +327,17 @@ def _parse_csv(resource: str, text: str) -> tuple[list[tuple[int, dict[str, Any]
         rows = list(itertools.islice(reader, MAX_IMPORT_ROWS + 1))
     except csv.Error as exc:
         raise ApiError(422, "invalid_csv", f"not CSV: {exc}") from None
-    allowed = set(FIELDS[resource])
+    allowed = set(FIELDS[resource.name])
     unknown = [c for c in columns if c not in allowed]
-    missing = [c for c in REQUIRED[resource] if c not in columns]
+    missing = [c for c in resource.required if c not in columns]
     if unknown or missing or len(set(columns)) != len(columns):
         raise ApiError(
             422,
             "invalid_csv",
-            f"columns must be among {sorted(allowed)} with {list(REQUIRED[resource])}",
+            f"columns must be among {sorted(allowed)} with {list(resource.required)}",
             {"unknown": unknown[:20], "missing": missing},
         )
-    validator = Draft202012Validator(obj(FIELDS[resource], REQUIRED[resource]))
+    validator = Draft202012Validator(obj(FIELDS[resource.name], resource.required))
     good: list[tuple[int, dict[str, Any]]] = []
     problems: list[dict[str, Any]] = []
     for n, raw in enumerate(rows, start=1):

@@ -42,7 +42,7 @@ def _tree(view: FederationView, fed: Federation, m: Member) -> dict[str, Any]:
     return node
 
 
-def _link_url(url: str | None) -> str | None:
+def link_url(url: str | None) -> str | None:
     """A member's link URL checked and normalised by the link layer's own rule
     (``normalise_link_url``), so that only a URL a link can dial is ever stored."""
     if url is None:
@@ -51,6 +51,23 @@ def _link_url(url: str | None) -> str | None:
         return normalise_link_url(url)
     except ConfigError as e:
         raise ApiError(422, "invalid_server_url", str(e), {"field": "server_url"}) from None
+
+
+async def _refuse_binding(ctx: Ctx, member_id: int, url: str | None) -> None:
+    """Binding a member server wipes its accounts: only ``POST /members/{id}/bind`` with
+    ``confirm_wipe`` does it. A change here may unbind (null) or keep the URL."""
+    view = await ctx.services.federation.current()
+    view.federation.require_within(ctx.me.scope, member_id)
+    srv = view.servers.get(member_id)
+    if url is None or (srv is not None and srv.server_url == url):
+        return
+    raise ApiError(
+        422,
+        "bind_required",
+        "binding a member server wipes the accounts on it: use POST "
+        f"/api/v1/members/{member_id}/bind with server_url and confirm_wipe true",
+        {"field": "server_url", "bind": f"/api/v1/members/{member_id}/bind"},
+    )
 
 
 async def _checked_password(password: str, username: str) -> str:
@@ -97,7 +114,7 @@ async def create_member(ctx: Ctx) -> dict[str, Any]:
     b = ctx.body
     ctx.target = f"member:{b['domain']}"
     ctx.details = {"parent_id": b["parent_id"], "domain": b["domain"], "username": b["username"]}
-    server_url = _link_url(b.get("server_url"))
+    server_url = link_url(b.get("server_url"))
     pw = await _checked_password(b["password"], b["username"])
     store = ctx.services.federation
     m = await store.create_member(
@@ -137,7 +154,8 @@ async def get_member(ctx: Ctx) -> dict[str, Any]:
 @api.route(
     "PATCH",
     "/members/{member_id}",
-    summary="Change a member's domain, names, password, remark or server addresses",
+    summary="Change a member's domain, names, password, remark or SIP address; unbind its "
+    "server (server_url null); binding one is POST /members/{id}/bind",
     tag="members",
     body=MEMBER_UPDATE,
     response=MEMBER,
@@ -150,9 +168,10 @@ async def update_member(ctx: Ctx) -> dict[str, Any]:
     ctx.target = f"member:{mid}"
     changes: dict[str, Any] = {k: v for k, v in ctx.body.items() if k != "password"}
     ctx.details = {"fields": sorted(ctx.body)}
-    if "server_url" in changes:
-        changes["server_url"] = _link_url(changes["server_url"])
     store = ctx.services.federation
+    if "server_url" in changes:
+        changes["server_url"] = link_url(changes["server_url"])
+        await _refuse_binding(ctx, mid, changes["server_url"])
     if "password" in ctx.body:
         view = await store.current()
         current = view.federation.require_within(ctx.me.scope, mid)

@@ -17,6 +17,7 @@ from dashboards.schemas import (
     RANGE_CREATE,
     RANGE_LIST,
 )
+from hub.datasets import DataError
 from hub.numbering import NumberRange, RangeType, validate_number
 from storage.admins import Role
 
@@ -103,32 +104,14 @@ async def create_range(ctx: Ctx) -> dict[str, Any]:
 async def delete_range(ctx: Ctx) -> None:
     mid, rid = ctx.int_param("member_id"), ctx.int_param("range_id")
     ctx.target = f"member:{mid}/range:{rid}"
-    await _refuse_if_in_use(ctx, mid, rid)
-    r = await ctx.services.federation.remove_range(ctx.me.scope, mid, rid)
-    ctx.details = {"type": str(r.type), "start": r.start, "end": r.end}
-
-
-async def _refuse_if_in_use(ctx: Ctx, member_id: int, range_id: int) -> None:
-    """409 listing the accounts and VMRs that still hold numbers of the range."""
-    view = await ctx.services.federation.current()
-    view.federation.require_within(ctx.me.scope, member_id)
-    r = view.plan.ranges_of(member_id)
-    rng = next((x for x in r if x.id == range_id), None)
-    if rng is None or ctx.services.data is None:
-        return  # remove_range says why it does not exist
-    users = await ctx.services.data.numbers_in(
-        member_id, len(rng.start), int(rng.start), int(rng.end)
-    )
-    if users:
-        listed = [{"resource": kind, "number": number, "id": iid} for kind, number, iid in users]
-        shown = ", ".join(f"{kind[:-1]} {number}" for kind, number, _ in users[:10])
-        more = f" and {len(listed) - 10} more" if len(listed) > 10 else ""
-        raise ApiError(
-            409,
-            "range_in_use",
-            f"range {rng.start}-{rng.end} is still used by {shown}{more}",
-            {"used_by": listed[:100], "count": len(listed)},
+    data = ctx.services.data
+    try:  # refused while accounts or VMRs use it: checked in the removal's transaction
+        r = await ctx.services.federation.remove_range(
+            ctx.me.scope, mid, rid, guard=data.refuse_range_in_use if data else None
         )
+    except DataError as e:
+        raise ApiError(409, e.code, e.message, dict(e.details)) from None
+    ctx.details = {"type": str(r.type), "start": r.start, "end": r.end}
 
 
 @api.route(

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from dashboards.api import api
-from dashboards.api.members import READERS, WRITERS, member_json
+from dashboards.api.members import READERS, WRITERS, link_url, member_json
 from dashboards.endpoint import Ctx
 from dashboards.errors import ApiError
 from dashboards.schemas import SERVER_URL, obj
@@ -142,7 +142,8 @@ async def bind(ctx: Ctx) -> dict[str, Any]:
             "federation's: send confirm_wipe true to go ahead",
         )
     store = ctx.services.federation
-    m = await store.update_member(ctx.me.scope, mid, {"server_url": ctx.body["server_url"]})
+    url = link_url(ctx.body["server_url"])
+    m = await store.update_member(ctx.me.scope, mid, {"server_url": url})
     if ctx.services.data is not None:
         await ctx.services.data.reset_sync(mid)
     if ctx.services.sync is not None:

@@ -73,6 +73,9 @@ READERS = frozenset({Role.ADMIN, Role.SECURITY})
 PAGES: tuple[Page, ...] = (
     Page("topology", "/topology", READERS, N_("Topology")),
     Page("federation", "/federation", READERS, N_("Federation")),
+    # pagesdata: a member's federation data and its sync (one page; the path names the member)
+    Page("data", "/data", READERS, N_("Federation data")),
+    Page("data_member", "/data/{member_id:int}", READERS, N_("Federation data"), False),
     Page("conference", "/conferences/{member_id:int}/{number}", ADMIN, N_("Conference"), False),
     Page("admins", "/admins", frozenset({Role.SECURITY}), N_("Admins")),
     Page("audit", "/audit", frozenset({Role.AUDITOR}), N_("Audit log")),

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from controllers.codec import FrameTooLarge, Spec, WireError, fields_of, to_wire
 from controllers.messages import (
+    MAX_SYNC_PARTS,
     MESSAGE_TYPES,
     Auth,
     Challenge,
@@ -314,6 +315,9 @@ def test_optional_fields_may_be_absent_or_null() -> None:
         (lambda: Result("1", False), "reason"),
         (lambda: Sync("d", -1), "revision"),
         (lambda: Sync("d", 1, (1,)), "sync items"),  # type: ignore[arg-type]
+        (lambda: Sync("d", 1, (), part=2, parts=2), "part must be below its parts"),
+        (lambda: Sync("d", 1, (), parts=0), "parts must be an integer in 1.."),
+        (lambda: Sync("d", 1, (), parts=MAX_SYNC_PARTS + 1), "parts must be an integer in 1.."),
         (lambda: Heartbeat(True), "heartbeat id"),
         (lambda: SnapshotMessage("s"), "Snapshot"),  # type: ignore[arg-type]
     ],
@@ -368,7 +372,7 @@ def _value_strategy(shape: Any, spec: Spec) -> st.SearchStrategy[Any]:
             )
         return st.text(min_size=0 if spec.empty_ok else 1, max_size=min(limit, 40))
     if shape.kind == "int":
-        return st.integers(spec.low, 2**63 - 1)
+        return st.integers(spec.low, spec.high - 1)
     if shape.kind == "bool":
         return st.booleans()
     if shape.kind == "enum":

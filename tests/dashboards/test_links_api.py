@@ -243,7 +243,8 @@ def test_bad_link_urls_are_reported_and_never_stop_the_links(root, client):
     assert links[prov["id"]]["state"] == "misconfigured"
     assert "port must be a number in 1..65535" in links[prov["id"]]["last_error"]
     assert "no dot segments" in links[city["id"]]["last_error"]
-    r = root.patch(f"/members/{prov['id']}", {"server_url": "ws://127.0.0.1:9/fed/link"})
+    bind = {"server_url": "ws://127.0.0.1:9/fed/link", "confirm_wipe": True}
+    r = root.post(f"/members/{prov['id']}/bind", bind)
     assert r.status_code == 200
 
     def relinked():

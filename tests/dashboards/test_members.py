@@ -105,12 +105,12 @@ def test_update_member(root):
         {
             "display_name": "City One",
             "domain": "c1.example.gov",
-            "server_url": "ws://127.0.0.1:9000/fed/link",
+            "sip_host": "sip.c1.example.gov",
             "password": "N3w-Member-pw",
         },
     )
     assert r.status_code == 200, r.text
-    assert r.json()["domain"] == "c1.example.gov" and r.json()["server_url"].startswith("ws://")
+    assert r.json()["domain"] == "c1.example.gov" and r.json()["sip_host"] == "sip.c1.example.gov"
     r = root.patch(f"/members/{city['id']}", {"domain": "lvl1.example.gov"})
     assert r.status_code == 409
     assert root.get(f"/members/{city['id']}").json()["domain"] == "c1.example.gov"
@@ -270,7 +270,8 @@ def test_bad_link_urls_refused_on_create_and_update(root):
     """The link layer's rule (controllers.config.normalise_link_url) is the API's rule."""
     (prov,) = _chain(root, 1)
     good = "wss://lvl1.example.gov:443/fed/link"
-    assert root.patch(f"/members/{prov['id']}", {"server_url": good}).status_code == 200
+    bind = {"server_url": good, "confirm_wipe": True}
+    assert root.post(f"/members/{prov['id']}/bind", bind).status_code == 200
     for n, (url, reason) in enumerate(BAD_LINK_URLS):
         r = root.create_member(prov["id"], f"bad{n}", server_url=url)
         assert r.status_code == 422, (url, r.text)
@@ -291,7 +292,8 @@ def test_link_url_stored_normalised(root):
     assert r.status_code == 201, r.text
     assert r.json()["server_url"] == "wss://city.example.gov:443/fed/link"
     city = r.json()["id"]
-    r = root.patch(f"/members/{city}", {"server_url": "ws://LOCALHOST:9000/fed/link/c.example/"})
+    bind = {"server_url": "ws://LOCALHOST:9000/fed/link/c.example/", "confirm_wipe": True}
+    r = root.post(f"/members/{city}/bind", bind)
     assert r.status_code == 200, r.text
     stored = root.get(f"/members/{city}").json()["server_url"]
     assert stored == "ws://localhost:9000/fed/link/c.example"

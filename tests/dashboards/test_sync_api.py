@@ -65,6 +65,8 @@ def test_binding_wipes_then_syncs_and_changes_follow(root, client):
         member = running.federation.members[city_spec.key]
         assert "local-admin" in member.data.items("user_accounts")
 
+        # the first full push goes in parts of one small frame each, over the real link
+        client.app.state.services.sync.max_frame = 600
         url = running.urls[city_spec.key]
         r = root.post(f"/members/{city}/bind", {"server_url": url, "confirm_wipe": False})
         assert r.status_code == 409 and r.json()["error"]["code"] == "confirm_wipe"
@@ -81,6 +83,7 @@ def test_binding_wipes_then_syncs_and_changes_follow(root, client):
         _wait(lambda: member.data.items("federation") and member.data.items("numbers"))
         domains = {i["domain"] for i in member.data.items("federation").values()}
         assert domains == {s.domain for s in specs}
+        assert client.app.state.services.sync.frames_sent > client.app.state.services.sync.pushes
         second = accounts_range.number(2)
         body = {"kind": "user", "number": second, "name": "bob", "password": PASSWORD}
         assert root.post(f"/members/{city}/accounts", body).status_code == 201
@@ -135,3 +138,46 @@ def test_binding_wipes_then_syncs_and_changes_follow(root, client):
 
 async def _lose(member) -> None:
     member.data.lose_everything()
+
+
+def test_a_member_change_cannot_bind_a_server_without_the_wipe_confirmation(root, client):
+    prov = root.create_member(None, "prov").json()
+    city = root.create_member(prov["id"], "city").json()
+    url = "ws://127.0.0.1:9/fed/link"
+    r = root.patch(f"/members/{city['id']}", {"server_url": url, "remark": "bound?"})
+    assert r.status_code == 422, r.text
+    err = r.json()["error"]
+    assert err["code"] == "bind_required" and f"/members/{city['id']}/bind" in err["message"]
+    assert "confirm_wipe" in err["message"]
+    after = root.get(f"/members/{city['id']}").json()
+    assert after["server_url"] is None and after["remark"] == ""  # nothing changed
+    r = root.post(f"/members/{city['id']}/bind", {"server_url": url, "confirm_wipe": True})
+    assert r.status_code == 200 and r.json()["server_url"] == url
+    other = "ws://127.0.0.1:10/fed/link"  # rebinding elsewhere is binding too
+    r = root.patch(f"/members/{city['id']}", {"server_url": other})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "bind_required"
+    same = root.patch(f"/members/{city['id']}", {"server_url": url, "remark": "kept"})
+    assert same.status_code == 200 and same.json()["remark"] == "kept"  # no binding: allowed
+    r = root.patch(f"/members/{city['id']}", {"server_url": None})  # unbinding
+    assert r.status_code == 200 and r.json()["server_url"] is None
+    auditor = make_admin(client, "aud", "auditor", None)
+    updates = auditor.get("/audit?action=member.update").json()["entries"]
+    assert [e["result"] for e in updates] == ["ok", "ok", "refused", "refused"]
+
+
+def test_bound_members_whose_data_is_unsynced_are_pointed_out(root, client):
+    """A member whose data did not reach its server yet cannot show up in federation
+    conferences: the hub lists it, with the data sets missing, within the caller's scope."""
+    prov = root.create_member(None, "prov").json()
+    city = root.create_member(prov["id"], "city").json()
+    town = root.create_member(prov["id"], "town").json()
+    url = "ws://127.0.0.1:9/fed/link"  # nobody answers there: the data cannot go
+    r = root.post(f"/members/{city['id']}/bind", {"server_url": url, "confirm_wipe": True})
+    assert r.status_code == 200, r.text
+    (listed,) = root.get("/sync/unsynced").json()["members"]
+    assert listed["member_id"] == city["id"] and listed["display_name"] == city["display_name"]
+    assert "federation" in listed["datasets"] and "numbers" in listed["datasets"]
+    status = root.get(f"/members/{city['id']}/sync").json()["datasets"]
+    assert status["federation"]["pending"] and status["federation"]["acked_version"] == 0
+    town_ops = make_admin(client, "townops", "admin", town["id"])
+    assert town_ops.get("/sync/unsynced").json()["members"] == []  # outside its scope

@@ -41,3 +41,34 @@ def test_a_whole_push_replaces_even_at_the_same_version_and_data_can_be_lost() -
     assert list(d.items("numbers")) == ["b"]
     d.lose_everything()
     assert d.version("numbers") == 0 and not d.apply(Sync("numbers", 6, (), base=5)).ok
+
+
+def test_a_chunked_push_is_staged_and_applied_as_one_version_at_its_last_part() -> None:
+    d = MemberData()
+    d.apply(Sync("vmrs", 2, ({"key": "1", "number": "2000"},)))
+    parts = [
+        Sync("vmrs", 5, ({"key": "2"},), base=2, part=0, parts=3),
+        Sync("vmrs", 5, ({"key": "1", "deleted": True},), base=2, part=1, parts=3),
+        Sync("vmrs", 5, ({"key": "3"},), base=2, part=2, parts=3),
+    ]
+    assert d.apply(parts[0]) is None and d.apply(parts[1]) is None
+    assert d.version("vmrs") == 2 and list(d.items("vmrs")) == ["1"]  # staged, not applied
+    assert d.apply(parts[2]) == SyncAck("vmrs", 5, True)
+    assert d.version("vmrs") == 5 and sorted(d.items("vmrs")) == ["2", "3"]
+    assert d.staged == {}
+
+
+def test_an_interrupted_chunked_push_changes_nothing_and_a_new_one_starts_over() -> None:
+    d = MemberData()
+    first = Sync("rooms", 4, ({"key": "a"},), part=0, parts=2)
+    assert d.apply(first) is None  # then the link dropped
+    assert d.version("rooms") == 0 and d.items("rooms") == {}
+    again = [Sync("rooms", 6, ({"key": "b"},), part=0, parts=2)]
+    again.append(Sync("rooms", 6, ({"key": "c"},), part=1, parts=2))
+    assert d.apply(again[0]) is None
+    assert d.apply(again[1]) == SyncAck("rooms", 6, True)
+    assert sorted(d.items("rooms")) == ["b", "c"]  # nothing of the interrupted push
+    stray = Sync("rooms", 9, ({"key": "z"},), part=1, parts=2)  # its part 0 never came
+    ack = d.apply(stray)
+    assert ack is not None and not ack.ok and "without the parts before it" in ack.error
+    assert d.version("rooms") == 6 and sorted(d.items("rooms")) == ["b", "c"]

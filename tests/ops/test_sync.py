@@ -20,6 +20,7 @@ from ops.sync import NotUp, SyncService
 from storage.datasets import ACCOUNTS, ROUTES, VMRS, DataStore, Scope
 from storage.db import Database
 from storage.federation_store import FederationStore
+from tests.support.federation_data import province_and_city
 
 PASSWORD = "Dev1ce-Secret!"
 
@@ -48,7 +49,9 @@ class MemoryLinks:
         received = decode(frame)
         assert isinstance(received, Sync)
         self.sent.append((member_id, received))
-        self.acks.append((member_id, self.members[member_id].apply(received)))
+        ack = self.members[member_id].apply(received)
+        if ack is not None:  # None: a part of a chunked push, answered at its last part
+            self.acks.append((member_id, ack))
 
 
 @dataclass
@@ -80,7 +83,8 @@ class Hub:
     async def converged(self) -> bool:
         """The member holds exactly the hub's data, every data set, at its version."""
         member = self.links.members[self.city]
-        for d in (Dataset.USER_ACCOUNTS, Dataset.ROOM_ACCOUNTS, Dataset.VMRS, Dataset.ROUTES):
+        await self.service.derived_versions()  # the derived sets as of the federation now
+        for d in Dataset:
             want = await self.data.changes_since(self.city, d, 0)
             held = {k: dict(v) for k, v in member.items(d).items()}
             if held != {i["key"]: i for i in want.items} or member.version(d) != want.version:
@@ -99,17 +103,7 @@ async def hub(db_url: str) -> AsyncIterator[Hub]:
     db = Database.open(db_url)
     await db.upgrade()
     federation, data = FederationStore(db), DataStore(db)
-    prov = await federation.create_member(
-        None, parent_id=None, domain="prov.gov", display_name="P", username="p", password_hash="x"
-    )
-    city = await federation.create_member(
-        None,
-        parent_id=prov.id,
-        domain="c1.prov.gov",
-        display_name="C",
-        username="c",
-        password_hash="x",
-    )
+    _, city = await province_and_city(federation)
     await federation.add_range(None, city.id, type="system_account", start="1000", end="1999")
     await federation.add_range(None, city.id, type="vmr", start="2000", end="2999")
     links = MemoryLinks({city.id: MemberData()}, {city.id})
@@ -141,6 +135,50 @@ async def test_first_push_sends_everything_and_converges(hub: Hub) -> None:
     status = hub.service.status(hub.city)
     assert not any(s["pending"] for s in status.values())
     assert status["user_accounts"]["acked_version"] == status["user_accounts"]["version"] == 5
+
+
+async def test_derived_sets_go_as_deltas_and_only_the_changed_ones(hub: Hub) -> None:
+    await hub.settle()
+    assert await hub.converged()
+    numbers = hub.service.status(hub.city)["numbers"]["version"]
+    hub.links.sent.clear()
+    rng = await hub.federation.add_range(
+        None, hub.city, type="general_meeting", start="3000", end="3999"
+    )
+    await hub.settle()
+    ((_, delta),) = hub.links.sent  # neither the federation list nor the domains moved
+    assert (delta.dataset, delta.base, len(delta.items)) == ("numbers", numbers, 1)
+    assert delta.items[0]["key"] == str(rng.id) and delta.items[0]["start"] == "3000"
+    hub.links.sent.clear()
+    view = await hub.federation.current()
+    prov = view.federation.get(hub.city).parent_id
+    town = await hub.federation.create_member(
+        None, parent_id=prov, domain="t.prov.gov", display_name="T", username="t", password_hash="x"
+    )
+    await hub.settle()
+    assert sorted((s.dataset, len(s.items)) for _, s in hub.links.sent) == [
+        ("domains", 1),
+        ("federation", 1),
+    ]
+    assert all(not s.full for _, s in hub.links.sent)
+    hub.links.sent.clear()
+    await hub.federation.delete_member(None, town.id)
+    await hub.federation.remove_range(None, hub.city, rng.id)
+    await hub.settle()
+    gone = {s.dataset: [dict(i) for i in s.items] for _, s in hub.links.sent}
+    assert gone == {
+        "federation": [{"key": str(town.id), "deleted": True}],
+        "domains": [{"key": "t.prov.gov", "deleted": True}],
+        "numbers": [{"key": str(rng.id), "deleted": True}],
+    }
+    assert await hub.converged()
+    # a hub restart does not resend the derived sets: their versions are stored
+    hub.links.sent.clear()
+    restarted = SyncService(hub.data, hub.federation, hub.links, loop_time=lambda: 0.0)
+    await restarted.load()
+    hub.service = restarted
+    await hub.settle()
+    assert hub.links.sent == []
 
 
 async def test_after_an_outage_only_the_changes_go(hub: Hub) -> None:
@@ -176,7 +214,9 @@ async def test_a_member_that_lost_its_data_gets_everything_again(hub: Hub) -> No
     await hub.settle()
     assert await hub.converged()
     kinds = [s.full for _, s in hub.links.sent if s.dataset == "user_accounts"]
-    assert kinds == [False, True]
+    assert kinds[:2] == [False, True] and True not in kinds[2:]  # then empty probes at most
+    derived = [s.full for _, s in hub.links.sent if s.dataset == "federation"]
+    assert derived[-1] is True  # the refusal made the hub ask about the rest as well
     # nothing changed, but an hourly round asks: a member that lost data says so
     hub.links.members[hub.city].lose_everything()
     await hub.service.push(hub.city, force=True)
@@ -256,19 +296,85 @@ async def test_dry_run_says_what_would_change_and_changes_nothing(hub: Hub) -> N
     assert not await hub.converged()
 
 
-async def test_a_push_larger_than_a_frame_is_not_sent(
-    hub: Hub, monkeypatch: pytest.MonkeyPatch
+async def test_a_push_larger_than_a_frame_goes_in_parts_applied_as_one_version(
+    hub: Hub,
 ) -> None:
-    """A member drops a link carrying an oversized frame; the hub must not loop on it."""
-    import ops.sync
-
-    monkeypatch.setattr(ops.sync, "BIG_PUSH_ITEMS", 1)
-    monkeypatch.setattr(ops.sync, "DEFAULT_MAX_FRAME", 600)
-    for n in range(4):
+    hub.service.max_frame = 700  # two or three accounts a frame
+    for n in range(7):
         await hub.account(f"10{n:02d}", f"user{n}")
+    await hub.service.push(hub.city, [Dataset.USER_ACCOUNTS])
+    parts = [s for _, s in hub.links.sent if s.dataset == "user_accounts"]
+    assert len(parts) > 2 and [p.part for p in parts] == list(range(parts[0].parts))
+    assert all(len(encode(p)) <= 700 for p in parts)
+    assert sum(len(p.items) for p in parts) == 7 and all(p.revision == 7 for p in parts)
+    assert len(hub.links.acks) == 1  # only the last part is answered
+    await hub.deliver()
+    assert hub.links.members[hub.city].version("user_accounts") == 7
+    await hub.settle()
+    assert await hub.converged()
+
+
+async def test_an_interrupted_chunked_push_leaves_the_old_version_then_restarts(
+    hub: Hub,
+) -> None:
+    await hub.account("1000", "first")
+    await hub.settle()
+    member = hub.links.members[hub.city]
+    hub.service.max_frame = 700
+    for n in range(1, 8):
+        await hub.account(f"10{n:02d}", f"user{n}")
+    cut = MemoryLinks(hub.links.members, {hub.city})
+    sends = 0
+    real_send = cut.send
+
+    async def send_two_then_fail(member_id: int, message: Sync) -> None:
+        nonlocal sends
+        sends += 1
+        if sends > 2:  # the link drops after the second part
+            cut.up.clear()
+        await real_send(member_id, message)
+
+    cut.send = send_two_then_fail  # type: ignore[method-assign]
+    hub.service.links = cut
+    assert (await hub.service.push(hub.city, [Dataset.USER_ACCOUNTS]))[
+        "user_accounts"
+    ] == "link down"
+    hub.service.link_down(hub.city)
+    assert member.version("user_accounts") == 1 and list(member.items("user_accounts")) != []
+    assert len(member.items("user_accounts")) == 1 and cut.acks == []  # staged, not applied
+    assert hub.service.status(hub.city)["user_accounts"]["pending"]
+    hub.service.links = hub.links  # the link is back: the push starts again at part 0
+    hub.links.sent.clear()
+    await hub.settle()
+    assert await hub.converged() and member.version("user_accounts") == 8
+    parts = [s for _, s in hub.links.sent if s.dataset == "user_accounts"]
+    assert parts[0].part == 0 and parts[0].base == 1 and parts[0].parts > 1
+
+
+async def test_a_part_out_of_sequence_is_refused_and_the_hub_sends_everything(
+    hub: Hub,
+) -> None:
+    for n in range(3):
+        await hub.account(f"10{n:02d}", f"user{n}")
+    await hub.settle()
+    member = hub.links.members[hub.city]
+    lost_first = Sync("user_accounts", 9, ({"key": "x"},), base=3, part=1, parts=2)
+    ack = member.apply(lost_first)
+    assert ack is not None and not ack.ok and "without the parts before it" in ack.error
+    assert member.version("user_accounts") == 3
+    hub.service.max_frame = 700
+    await hub.account("1010", "more")
+    await hub.settle()
+    assert await hub.converged()
+
+
+async def test_an_item_larger_than_a_frame_is_not_sent(hub: Hub) -> None:
+    """A member drops a link carrying an oversized frame; the hub must not loop on it."""
+    hub.service.max_frame = 200
+    await hub.account("1000", "a")
     outcome = await hub.service.push(hub.city)
     assert outcome["user_accounts"] == "too large"
-    assert "more than one link frame" in hub.service.status(hub.city)["user_accounts"]["last_error"]
+    assert "over one frame" in hub.service.status(hub.city)["user_accounts"]["last_error"]
     assert "user_accounts" not in {s.dataset for _, s in hub.links.sent}
     await hub.deliver()
     assert "user_accounts" in hub.service.unsynced()[hub.city]

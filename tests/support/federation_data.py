@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert, text, update
 
+from hub.federation import Member
 from storage.db import Database
+from storage.federation_store import FederationStore
 from storage.models import (
     AuditRow,
     FederationRevision,
@@ -107,3 +109,20 @@ async def seed(db: Database, *, members: int, ranges: int, audit: int) -> None:
 async def _insert(db: Database, model: type, batch: list[dict[str, object]]) -> None:
     async with db.session() as s:
         await s.execute(insert(model), batch)
+
+
+async def province_and_city(federation: FederationStore) -> tuple[Member, Member]:
+    """The smallest federation with a member below another: ``prov.gov`` and, under it,
+    ``c1.prov.gov`` (through the store, with its rules)."""
+    prov = await federation.create_member(
+        None, parent_id=None, domain="prov.gov", display_name="P", username="p", password_hash="x"
+    )
+    city = await federation.create_member(
+        None,
+        parent_id=prov.id,
+        domain="c1.prov.gov",
+        display_name="C",
+        username="c",
+        password_hash="x",
+    )
+    return prov, city

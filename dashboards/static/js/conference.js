@@ -8,6 +8,7 @@
 // data-status, data-muted, data-camera — current as deltas arrive.
 import { api, h, showError, toast } from "./api.js";
 import { fmtNum, t } from "./i18n.js";
+import { showUnsyncedNote, unsyncedMembers } from "./unsynced.js";
 
 const root = document.getElementById("conf-root");
 const MEMBER = Number(root.dataset.member);
@@ -231,6 +232,21 @@ function showTree() {
   if (!children.length) subs.append(h("li", { class: "dim" }, t("none")));
   document.getElementById("conf-title").textContent = tree ? `${tree.domain} · ${CONF}` : CONF;
   callMembers(nodes);
+  pointOutUnsynced(nodes);
+}
+
+// members not in step may be missing here: named, except those that show anyway
+let unsyncedAsked = 0;
+let unsyncedFor = null;
+async function pointOutUnsynced(nodes) {
+  const present = new Set(nodes.map((n) => n.member_id));
+  const key = [...present].sort().join(",");
+  if (key === unsyncedFor) return; // asked for these members already
+  unsyncedFor = key;
+  const mine = ++unsyncedAsked;
+  const members = await unsyncedMembers();
+  if (mine !== unsyncedAsked) return;
+  showUnsyncedNote(document.getElementById("unsynced"), new Map([...members].filter(([id]) => !present.has(id))));
 }
 
 function trail() {

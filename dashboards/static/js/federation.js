@@ -91,6 +91,7 @@ async function select(id) {
   const link = links[id];
   const head = h("div", { class: "detail-head" },
     h("h2", {}, m.display_name),
+    h("a", { href: `/data/${m.id}` }, t("Its data and sync")), // pagesdata
     canWrite ? h("div", { class: "actions" },
       h("button", { type: "button", onclick: () => edit(m) }, t("Edit")),
       m.level < 5 ? h("button", { type: "button", onclick: () => addChild(m) }, t("Add a member below")) : null,
@@ -163,7 +164,10 @@ function bindForm(m) {
       return;
     }
     try {
-      await api("PATCH", `/members/${m.id}`, { server_url: form.elements.server_url.value });
+      await api("POST", `/members/${m.id}/bind`, {
+        server_url: form.elements.server_url.value,
+        confirm_wipe: true,
+      });
       toast(t("Member server bound."));
       await loadTree();
       select(m.id);
