@@ -30,6 +30,8 @@ from hub.version import fedhub_version
 
 log = logging.getLogger("fedhub")
 
+STREAMED_BODIES = frozenset({"/api/v1/upgrade"})  # the release wheel: ops/upgrade.py limits it
+
 
 class BodyLimit:
     """Refuse (413) any request whose declared body is larger than the limit.
@@ -38,12 +40,13 @@ class BodyLimit:
     body gains nothing.
     """
 
-    def __init__(self, app: ASGIApp, limit: int):
+    def __init__(self, app: ASGIApp, limit: int, streamed: frozenset[str] = frozenset()):
         self.app = app
         self.limit = limit
+        self.streamed = streamed  # paths whose endpoint streams the body and limits it
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and scope["path"] not in self.streamed:
             for k, v in scope["headers"]:
                 if k == b"content-length" and (not v.isdigit() or int(v) > self.limit):
                     status = 413 if v.isdigit() else 400
@@ -155,6 +158,6 @@ def create_app(services: Services) -> Starlette:
         exception_handlers={404: not_found, 405: not_allowed, Exception: internal_error},
     )
     app.state.services = services
-    app.add_middleware(BodyLimit, limit=config.max_body)
+    app.add_middleware(BodyLimit, limit=config.max_body, streamed=STREAMED_BODIES)
     app.add_middleware(SecurityHeaders, trusted_proxies=config.trusted_proxies)
     return app

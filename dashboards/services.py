@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from controllers.manager import LinkManager
-from dashboards.operations import BackupsPort, LogsPort, SectionPort
+from dashboards.operations import (
+    BackupsPort,
+    LogsPort,
+    RestartPort,
+    RestoresPort,
+    SectionPort,
+    UpgradesPort,
+)
 from dashboards.ports import Certificates, MailTransport
 from dashboards.throttle import LoginThrottle
 from hub.live import LiveReader
@@ -141,6 +148,10 @@ class Services:
     backups: BackupsPort | None = None
     logs: LogsPort | None = None
     sections: dict[str, SectionPort] = field(default_factory=dict)
+    restores: RestoresPort | None = None
+    upgrades: UpgradesPort | None = None
+    restart: RestartPort | None = None
+    """This node's graceful restart (None: the process cannot restart itself)."""
     on_start: list[Hook] = field(default_factory=list)
     """Run in order when the app starts (migrate, first admin, links, redirector)."""
     on_stop: list[Hook] = field(default_factory=list)

@@ -110,7 +110,7 @@ class Manifest:
     def __post_init__(self) -> None:
         if self.dialect not in ("sqlite", "postgresql"):
             raise ArchiveError("corrupt", f"unknown database dialect {self.dialect!r}")
-        if self.kind not in ("manual", "scheduled", "pre-restore"):
+        if self.kind not in ("manual", "scheduled", "pre-restore", "pre-upgrade"):
             raise ArchiveError("corrupt", f"unknown backup kind {self.kind!r}")
         if len({f.path for f in self.files}) != len(self.files):
             raise ArchiveError("corrupt", "the manifest lists a file twice")

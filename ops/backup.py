@@ -39,6 +39,7 @@ from ops.archive import (
     read_archive,
     write_archive,
 )
+from ops.jobs import Jobs
 from ops.presence import Presence
 from storage import dump
 from storage.db import MIGRATIONS, Database, sqlite_url_for
@@ -47,6 +48,7 @@ log = logging.getLogger("fedhub.backup")
 
 SUFFIX = ".fedhub-backup"
 CERTS = "certs"
+BACKUP_SLOT = "backup"  # one backup or restore at a time per node
 DB_MEMBER = {"sqlite": "database/fedhub.sqlite3", "postgresql": "database/fedhub.pgdump"}
 
 
@@ -96,7 +98,9 @@ class Backups:
         *,
         after_create: Callable[[], Awaitable[None]] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        jobs: Jobs | None = None,
     ):
+        self.jobs = jobs or Jobs()
         self.target = target
         self._db = db
         self._version = version
@@ -108,14 +112,49 @@ class Backups:
     def dir(self) -> Path:
         return self.target.backups_dir
 
-    async def create(
-        self, name: str | None, passphrase: str | None, *, kind: str = "manual"
+    def start(
+        self,
+        name: str | None,
+        passphrase: str | None,
+        *,
+        kind: str = "manual",
+        by: str,
+        by_id: int | None = None,
     ) -> dict[str, Any]:
-        now = self._clock()
-        name = check_name(name) if name else f"{kind}-{now.strftime('%Y%m%d-%H%M%S')}"
+        """Begin making a backup in the background (the API's way); the job. Refused at
+        once: a bad name (ValueError), a name in use or a backup running (409)."""
+        if name is not None:
+            self._free(check_name(name))
+        job = self.jobs.start(
+            BACKUP_SLOT,
+            "backup",
+            lambda: self.create(name, passphrase, kind=kind),
+            by=by,
+            by_id=by_id,
+            action="backup.made",
+        )
+        return job.to_json()
+
+    async def job(self, job_id: str, wait: float = 0.0) -> dict[str, Any]:
+        """A job of this node as it is (after up to ``wait`` s for it to end); 404."""
+        job = await self.jobs.wait(job_id, wait)
+        if job is None:
+            raise OperationError(404, "not_found", "no such job on this node")
+        return job.to_json()
+
+    def _free(self, name: str) -> Path:
         final = self.dir / (name + SUFFIX)
         if final.exists():
             raise OperationError(409, "backup_exists", f"a backup named {name!r} exists already")
+        return final
+
+    async def create(
+        self, name: str | None, passphrase: str | None, *, kind: str = "manual"
+    ) -> dict[str, Any]:
+        """Make a backup now and wait for it (the shell's way; the API uses ``start``)."""
+        now = self._clock()
+        name = check_name(name) if name else f"{kind}-{now.strftime('%Y%m%d-%H%M%S')}"
+        final = self._free(name)
         if self._busy.locked():
             raise OperationError(409, "backup_running", "a backup is being made; try again later")
         async with self._busy:
@@ -222,6 +261,60 @@ class Backups:
 # --- restore --------------------------------------------------------------------------
 
 
+async def verify(archive: Path, target: Target, passphrase: str | None, into: Path) -> Manifest:
+    """Check ``archive`` whole and unpack it into ``into``; its manifest. Raises
+    :class:`ArchiveError` (corrupt, truncated, tampered, passphrase, foreign, format,
+    dialect, schema) — nothing outside ``into`` is touched."""
+    try:
+        with archive.open("rb") as f:
+            manifest = await asyncio.to_thread(read_archive, f, into, passphrase)
+    except FileNotFoundError:
+        raise ArchiveError("foreign", f"no file {archive}") from None
+    if manifest.dialect != target.dialect:
+        raise ArchiveError(
+            "dialect",
+            f"this backup is of a {manifest.dialect} database; the target is "
+            f"{target.dialect}: restore it into a hub of the same kind",
+        )
+    if manifest.schema_revision is not None and (manifest.schema_revision not in known_revisions()):
+        raise ArchiveError(
+            "schema",
+            f"schema revision {manifest.schema_revision!r} is unknown to this fedhub "
+            "(the backup comes from a newer version): upgrade fedhub first",
+        )
+    return manifest
+
+
+async def put_in_place(
+    stage: Path,
+    manifest: Manifest,
+    target: Target,
+    *,
+    before: Callable[[Database], Awaitable[None]] | None = None,
+) -> None:
+    """Make ``target`` hold what a verified ``stage`` holds, with every hub proven
+    stopped (raises :class:`ops.presence.HubRunning` before touching anything);
+    ``before`` runs first, under the same lock (the automatic pre-restore backup)."""
+    db = Database.open(target.db_url)
+    presence = Presence(target.data_dir, db, exclusive=True)
+    try:
+        await presence.start()
+        if before is not None:
+            await before(db)
+        db_file = stage / DB_MEMBER[manifest.dialect]
+        if manifest.dialect == "sqlite":
+            await db.close()  # no connection may hold the file being replaced
+            await asyncio.to_thread(dump.restore_sqlite, db_file, target.db_url)
+            db = Database.open(target.db_url)
+        else:
+            await asyncio.to_thread(dump.restore_postgres, db_file, target.db_url)
+        _put_certificates(stage / "files" / CERTS, target.data_dir / CERTS)
+        await db.upgrade()
+    finally:
+        await presence.stop()
+        await db.close()
+
+
 async def restore(archive: Path, target: Target, passphrase: str | None = None) -> Manifest:
     """Verify ``archive``, then make ``target`` hold exactly what it holds.
 
@@ -232,41 +325,8 @@ async def restore(archive: Path, target: Target, passphrase: str | None = None) 
     target.data_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".restore-", dir=target.data_dir) as staging:
         stage = Path(staging)
-        try:
-            with archive.open("rb") as f:
-                manifest = await asyncio.to_thread(read_archive, f, stage, passphrase)
-        except FileNotFoundError:
-            raise ArchiveError("foreign", f"no file {archive}") from None
-        if manifest.dialect != target.dialect:
-            raise ArchiveError(
-                "dialect",
-                f"this backup is of a {manifest.dialect} database; the target is "
-                f"{target.dialect}: restore it into a hub of the same kind",
-            )
-        if manifest.schema_revision is not None and (
-            manifest.schema_revision not in known_revisions()
-        ):
-            raise ArchiveError(
-                "schema",
-                f"schema revision {manifest.schema_revision!r} is unknown to this fedhub "
-                "(the backup comes from a newer version): upgrade fedhub first",
-            )
-        db = Database.open(target.db_url)
-        presence = Presence(target.data_dir, db, exclusive=True)
-        try:
-            await presence.start()
-            db_file = stage / DB_MEMBER[manifest.dialect]
-            if manifest.dialect == "sqlite":
-                await db.close()  # no connection may hold the file being replaced
-                await asyncio.to_thread(dump.restore_sqlite, db_file, target.db_url)
-                db = Database.open(target.db_url)
-            else:
-                await asyncio.to_thread(dump.restore_postgres, db_file, target.db_url)
-            _put_certificates(stage / "files" / CERTS, target.data_dir / CERTS)
-            await db.upgrade()
-        finally:
-            await presence.stop()
-            await db.close()
+        manifest = await verify(archive, target, passphrase, stage)
+        await put_in_place(stage, manifest, target)
     log.info(
         "restored backup %s (made %s on %s)", manifest.name, manifest.created_at, manifest.node
     )

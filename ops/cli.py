@@ -12,7 +12,7 @@ import getpass
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +27,7 @@ from ops import demo as demo_mod
 from ops import logs as logs_mod
 from ops import uninstall as uninstall_mod
 from ops.ops_cli import add_operations_commands, version_line
-from storage.admins import Role, UsernameTaken
+from storage.admins import Admin, Role, UsernameTaken
 from storage.passwords import hash_password_async
 
 if TYPE_CHECKING:
@@ -99,17 +99,30 @@ def _network(raw: str) -> str:
     return str(network)
 
 
+READY = "fedhub {version} serving on {url} (pid {pid})"
+"""Printed (stdout) once the app has started and the socket listens: wait for it."""
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from dashboards.app import create_app
     from ops.backup import node_name
     from ops.https import hub_server
     from ops.hub import build_services
     from ops.node_services import certificate_store
+    from ops.restart import Restart, exec_again
+    from ops.upgrade import confirm, install_root
 
     config = _config(args)
     logs_mod.install(config.data_dir / "logs", node_name())
     services = build_services(config)
     app = create_app(services)
+    scheme = "http" if args.http else "https"
+    url = f"{scheme}://{args.host}:{args.port}/"
+
+    def ready() -> None:
+        confirm(install_root(), fedhub_version())  # an upgrade to this version is done
+        print(READY.format(version=fedhub_version(), url=url, pid=os.getpid()), flush=True)
+
     server = hub_server(
         app,
         host=args.host,
@@ -118,12 +131,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         https=not args.http,
         loop="uvloop",
         log_level=args.log_level,
+        log_config=None,  # uvicorn's own lines go through ours: same format, same files
         proxy_headers=False,
+        on_ready=ready,
     )
-    scheme = "http" if args.http else "https"
-    print(f"fedhub {fedhub_version()} serving on {scheme}://{args.host}:{args.port}/", flush=True)
+    restart = services.restart
+    if isinstance(restart, Restart):
+        restart.bind(lambda: setattr(server, "should_exit", True))
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the SIGINT it handled
         server.run()
+    if isinstance(restart, Restart) and restart.requested and server.started:
+        exec_again(restart)
     return 0 if server.started else 1
 
 
@@ -178,7 +196,16 @@ def cmd_admin_create(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
-def _with_admin(args: argparse.Namespace, action: Callable[..., object]) -> int:
+Done = tuple[str, dict[str, object] | None]
+"""What an admin action did: the line printed, and the audit details (None: none)."""
+AdminAction = Callable[["Services", "Admin"], Awaitable[Done]]
+
+
+def _with_admin(args: argparse.Namespace, audit_action: str, act: AdminAction) -> int:
+    """Run ``act`` on the admin named ``args.username`` (1 if there is none), then audit
+    it as done from the shell and print what it did: every ``fedhub admin`` action but
+    ``create`` is this."""
+
     async def run() -> int:
         s = _services(args)
         try:
@@ -187,7 +214,16 @@ def _with_admin(args: argparse.Namespace, action: Callable[..., object]) -> int:
             if found is None:
                 print(f"no admin {args.username!r}", file=sys.stderr)
                 return 1
-            await action(s, found[0])  # type: ignore[misc]
+            admin = found[0]
+            line, details = await act(s, admin)
+            await s.audit.record(
+                action=audit_action,
+                result="ok",
+                admin_name="(cli)",
+                target=f"admin:{admin.id}",
+                details=details,
+            )
+            print(line)
             return 0
         finally:
             await s.db.close()
@@ -198,97 +234,72 @@ def _with_admin(args: argparse.Namespace, action: Callable[..., object]) -> int:
 def cmd_admin_passwd(args: argparse.Namespace) -> int:
     pw = _read_password(args, args.username)
 
-    async def act(s, admin) -> None:  # type: ignore[no-untyped-def]
-        await s.admins.set_password(
-            admin.id, await hash_password_async(pw), must_change=not args.no_change
-        )
+    async def act(s: Services, admin: Admin) -> Done:
+        hashed = await hash_password_async(pw)
+        await s.admins.set_password(admin.id, hashed, must_change=not args.no_change)
         await s.end_credentials(admin.id)
-        await s.audit.record(
-            action="admin.passwd", result="ok", admin_name="(cli)", target=f"admin:{admin.id}"
-        )
-        print(f"password of {admin.username!r} set; its sessions and API tokens ended")
+        return f"password of {admin.username!r} set; its sessions and API tokens ended", None
 
-    return _with_admin(args, act)
+    return _with_admin(args, "admin.passwd", act)
 
 
 def cmd_admin_unlock(args: argparse.Namespace) -> int:
-    async def act(s, admin) -> None:  # type: ignore[no-untyped-def]
+    async def act(s: Services, admin: Admin) -> Done:
         await s.admins.unlock(admin.id)
-        await s.audit.record(
-            action="admin.unlock", result="ok", admin_name="(cli)", target=f"admin:{admin.id}"
-        )
-        print(f"{admin.username!r} unlocked")
+        return f"{admin.username!r} unlocked", None
 
-    return _with_admin(args, act)
+    return _with_admin(args, "admin.unlock", act)
 
 
 def cmd_admin_email(args: argparse.Namespace) -> int:
     import re
 
     from storage.mail_settings import EMAIL_PATTERN
+    from storage.password_resets import PasswordResets
 
     address = None if args.address == "-" else args.address
     if address is not None and (len(address) > 254 or not re.match(EMAIL_PATTERN, address)):
         raise SystemExit(f"{args.address!r} is not a mail address")
 
-    async def act(s, admin) -> None:  # type: ignore[no-untyped-def]
-        from storage.password_resets import PasswordResets
-
+    async def act(s: Services, admin: Admin) -> Done:
         await PasswordResets(s.db).set_email(admin.id, address)
-        await s.audit.record(
-            action="admin.email", result="ok", admin_name="(cli)", target=f"admin:{admin.id}"
-        )
-        print(f"mail address of {admin.username!r} {'set' if address else 'removed'}")
+        return f"mail address of {admin.username!r} {'set' if address else 'removed'}", None
 
-    return _with_admin(args, act)
+    return _with_admin(args, "admin.email", act)
 
 
 def cmd_admin_approve(args: argparse.Namespace) -> int:
     """The shell is a second person: it approves a password a security admin set."""
 
-    async def act(s, admin) -> None:  # type: ignore[no-untyped-def]
+    async def act(s: Services, admin: Admin) -> Done:
         await s.admins.approve(admin.id)
-        await s.audit.record(
-            action="admin.approve", result="ok", admin_name="(cli)", target=f"admin:{admin.id}"
-        )
-        print(f"{admin.username!r} approved: it can log in")
+        return f"{admin.username!r} approved: it can log in", None
 
-    return _with_admin(args, act)
+    return _with_admin(args, "admin.approve", act)
 
 
 def cmd_admin_disable(args: argparse.Namespace) -> int:
     disabled = args.admin_command == "disable"
 
-    async def act(s, admin) -> None:  # type: ignore[no-untyped-def]
+    async def act(s: Services, admin: Admin) -> Done:
         await s.admins.set_disabled(admin.id, disabled)
         if disabled:
             await s.end_credentials(admin.id)
-        await s.audit.record(
-            action="admin.update",
-            result="ok",
-            admin_name="(cli)",
-            target=f"admin:{admin.id}",
-            details={"disabled": disabled, "via": "cli"},
-        )
-        print(f"{admin.username!r} {'disabled' if disabled else 'enabled'}")
+        line = f"{admin.username!r} {'disabled' if disabled else 'enabled'}"
+        return line, {"disabled": disabled, "via": "cli"}
 
-    return _with_admin(args, act)
+    return _with_admin(args, "admin.update", act)
 
 
 def cmd_admin_delete(args: argparse.Namespace) -> int:
-    async def act(s, admin) -> None:  # type: ignore[no-untyped-def]
+    async def act(s: Services, admin: Admin) -> Done:
         await s.end_credentials(admin.id)
         await s.admins.delete(admin.id)
-        await s.audit.record(
-            action="admin.delete",
-            result="ok",
-            admin_name="(cli)",
-            target=f"admin:{admin.id}",
-            details={"username": admin.username, "role": str(admin.role), "via": "cli"},
-        )
-        print(f"{admin.role} {admin.username!r} deleted")
+        details: dict[str, object] = {"username": admin.username, "role": str(admin.role)}
+        details["via"] = "cli"
+        return f"{admin.role} {admin.username!r} deleted", details
 
-    return _with_admin(args, act)
+    return _with_admin(args, "admin.delete", act)
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:

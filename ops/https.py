@@ -9,7 +9,9 @@ looks whether another process (``fedhub cert import``) replaced the files.
 
 from __future__ import annotations
 
+import socket
 import ssl
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -52,11 +54,23 @@ class TlsConfig(uvicorn.Config):
 
 
 class HubServer(uvicorn.Server):
-    """uvicorn's server, looking at the certificate files on its tick."""
+    """uvicorn's server, looking at the certificate files on its tick, and telling
+    ``on_ready`` once the app has started and the socket listens (not before)."""
 
-    def __init__(self, config: uvicorn.Config, certificates: CertificateStore | None):
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        certificates: CertificateStore | None,
+        on_ready: Callable[[], None] | None = None,
+    ):
         super().__init__(config)
         self.certificates = certificates
+        self.on_ready = on_ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and not self.should_exit and self.on_ready is not None:
+            self.on_ready()
 
     async def on_tick(self, counter: int) -> bool:
         if self.certificates is not None and counter % CHECK_EVERY_TICKS == 0:
@@ -71,9 +85,10 @@ def hub_server(
     port: int,
     certificates: CertificateStore | None,
     https: bool = True,
+    on_ready: Callable[[], None] | None = None,
     **kw: Any,
 ) -> HubServer:
     """A server for `app`: HTTPS on the store's certificate unless `https` is False."""
     ctx = web_context(certificates) if https and certificates is not None else None
     config = TlsConfig(app, ssl_context=ctx, host=host, port=port, **kw)
-    return HubServer(config, certificates if ctx is not None else None)
+    return HubServer(config, certificates if ctx is not None else None, on_ready)

@@ -62,7 +62,16 @@ def build_services(config: HubConfig) -> Services:
     links = build_links(config, db, federation, data, settings)
     redirect = build_redirect(config, federation, settings)
     node = build_node_services(config, db, settings, redirect, heartbeat_interval=HEARTBEAT)
-    ops = build_operations(config, db, settings)
+    audit = AuditLog(db)
+    ops = build_operations(
+        config,
+        db,
+        settings,
+        audit,
+        nodes=node.nodes,
+        node_name=node.node_name,
+        heartbeat=HEARTBEAT,
+    )
     services = Services(
         config=config,
         db=db,
@@ -72,7 +81,7 @@ def build_services(config: HubConfig) -> Services:
         ),
         sessions=SessionStore(db, idle=config.session_idle, absolute=config.session_absolute),
         tokens=TokenStore(db),
-        audit=AuditLog(db),
+        audit=audit,
         throttle=LoginThrottle(config.ip_failures_per_window, config.ip_window.total_seconds()),
         settings=settings,
         data=data,
@@ -85,6 +94,9 @@ def build_services(config: HubConfig) -> Services:
         backups=ops.backups,
         logs=ops.logs,
         sections=ops.sections,
+        restart=ops.restart,
+        restores=ops.restores,
+        upgrades=ops.upgrades,
         certificates=node.certificates,
         mail_settings=node.mail_settings,
         mail_transport=node.mail_transport,
@@ -98,8 +110,10 @@ def build_services(config: HubConfig) -> Services:
         await bootstrap(services)
 
     sip = ((redirect.start,), (redirect.stop,)) if redirect is not None else ((), ())
-    # the presence lock before anything touches the database (a restore may be running)
+    # a restore staged through the API is applied before anything opens the database;
+    # then the presence lock (a restore from the shell may be running)
     services.on_start += [
+        ops.apply_pending_restore,
         ops.presence.start,
         first_start,
         *links.on_start,

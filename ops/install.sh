@@ -111,12 +111,26 @@ install -d -m 0755 "$PREFIX$OPT" "$PREFIX$ETC" "$PREFIX/etc/systemd/system" "$PR
 install -d -m 0750 "$PREFIX$DATA" "$PREFIX$DATA/backups"
 
 # --- virtual environment ---------------------------------------------------------------
-say "virtual environment in $OPT/venv"
-[[ -x "$PREFIX$OPT/venv/bin/python" ]] || "$PYTHON" -m venv "$PREFIX$OPT/venv"
+# one environment per version under releases/, "current" pointing at the one that runs:
+# an upgrade from the API installs beside it and switches the link (docs/operations.md)
+VERSION=$("$PYTHON" - "$SOURCE" <<'PY'
+import pathlib, sys, tomllib
+src = pathlib.Path(sys.argv[1])
+if src.is_dir():
+    print(tomllib.loads((src / "pyproject.toml").read_text())["project"]["version"])
+else:  # a wheel: name-version-...whl
+    print(src.name.split("-")[1])
+PY
+)
+RELEASE=$OPT/releases/$VERSION
+say "virtual environment in $RELEASE ($OPT/current)"
+install -d -m 0755 "$PREFIX$OPT/releases"
+[[ -x "$PREFIX$RELEASE/bin/python" ]] || "$PYTHON" -m venv "$PREFIX$RELEASE"
 # shellcheck disable=SC2086  # PIP_ARGS is a list of options
-"$PREFIX$OPT/venv/bin/python" -m pip install -q $PIP_ARGS "$SOURCE"
-ln -sfn "$OPT/venv/bin/fedhub" "$PREFIX/usr/local/bin/fedhub"
-FEDHUB="$PREFIX$OPT/venv/bin/fedhub"
+"$PREFIX$RELEASE/bin/python" -m pip install -q $PIP_ARGS "$SOURCE"
+ln -sfn "releases/$VERSION" "$PREFIX$OPT/current"
+ln -sfn "$OPT/current/bin/fedhub" "$PREFIX/usr/local/bin/fedhub"
+FEDHUB="$PREFIX$RELEASE/bin/fedhub"
 
 # --- configuration, node identity, certificate ------------------------------------------
 if [[ ! -f "$PREFIX$ETC/fedhub.env" ]]; then
@@ -157,8 +171,10 @@ Type=exec
 User=fedhub
 Group=fedhub
 EnvironmentFile=$ETC/fedhub.env
-ExecStart=$OPT/venv/bin/fedhub serve --host \${FEDHUB_HOST} --port \${FEDHUB_PORT} --data \${FEDHUB_DATA} --sip
-Restart=on-failure
+ExecStart=$OPT/current/bin/fedhub serve --host \${FEDHUB_HOST} --port \${FEDHUB_PORT} --data \${FEDHUB_DATA} --sip
+# a restart from the API re-executes in place (same PID); this is the net for a crash
+# and for an upgrade's rollback, which stops the new version and leaves the start to us
+Restart=always
 RestartSec=5
 TimeoutStopSec=30
 LimitNOFILE=65536
@@ -167,9 +183,10 @@ UMask=0027
 AmbientCapabilities=CAP_NET_BIND_SERVICE
 CapabilityBoundingSet=CAP_NET_BIND_SERVICE
 NoNewPrivileges=yes
-# file system: read-only everywhere but the data directory
+# file system: read-only everywhere but the data directory and the releases
+# (an upgrade from the API installs a new release and switches $OPT/current)
 ProtectSystem=strict
-ReadWritePaths=$DATA
+ReadWritePaths=$DATA $OPT
 ProtectHome=yes
 PrivateTmp=yes
 PrivateDevices=yes
@@ -200,6 +217,7 @@ chmod 0644 "$PREFIX$UNIT"
 
 if ((!STAGING)); then
   chown -R fedhub:fedhub "$DATA"
+  chown fedhub:fedhub "$OPT" "$OPT/releases"  # upgrades add releases, switch current
   chown root:fedhub "$ETC/fedhub.env"
   if ((START)) && [[ -d /run/systemd/system ]]; then
     systemctl daemon-reload

@@ -153,6 +153,22 @@ class ModuleFiles(logging.Handler):
         super().close()
 
 
+class WithoutQuery(logging.Filter):
+    """uvicorn's access line (``client - "METHOD path HTTP/v" status``) without the
+    query string: whatever a client puts there (a token, a name) stays out of the logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            path, mark, _ = args[2].partition("?")
+            if mark:
+                record.args = (*args[:2], path + "?…", *args[3:])
+        return True
+
+
+ACCESS_LOGGER = "uvicorn.access"
+
+
 def install(
     logs_dir: Path,
     node: str,
@@ -161,7 +177,14 @@ def install(
     level: int = logging.INFO,
     on_rotate: Callable[[], None] | None = None,
 ) -> ModuleFiles:
-    """Send every log record of this process to ``logs_dir`` as well as the console."""
+    """Send every log record of this process to ``logs_dir`` as well as the console.
+
+    uvicorn's own loggers reach it when uvicorn is told not to configure logging
+    (``log_config=None``, as ``fedhub serve`` does): its lines then take this format, go
+    to ``uvicorn.log`` and count against the log quota like every other file."""
+    access = logging.getLogger(ACCESS_LOGGER)
+    if not any(isinstance(f, WithoutQuery) for f in access.filters):
+        access.addFilter(WithoutQuery())
     handler = ModuleFiles(logs_dir, node, json=json, on_rotate=on_rotate)
     handler.setLevel(level)
     logging.getLogger().addHandler(handler)

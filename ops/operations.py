@@ -21,16 +21,22 @@ from dashboards.operations import SectionPort
 from dashboards.services import Hook, HubConfig
 from hub.version import fedhub_version
 from ops.backup import Backups, Target
+from ops.jobs import Jobs
 from ops.logs import SECTION as LOGS_SECTION
 from ops.logs import LogSettings, LogsService, ModuleFiles, installed
 from ops.presence import Presence
 from ops.quota import AUDIT_NOTE, DEFAULTS, MIB, Quotas, enforce
 from ops.quota import SECTION as QUOTAS_SECTION
+from ops.restart import Restart
 from ops.scheduler import SECTION as SCHEDULE_SECTION
 from ops.scheduler import BackupScheduler, Schedule
 from ops.sections import StoredSection
+from ops.staged_restore import Restores, apply_pending
+from ops.upgrade import Upgrades, VenvInstaller, install_root
+from storage.audit import AuditLog
 from storage.db import Database
 from storage.lease import Lease
+from storage.nodes import NodeStore
 from storage.retention import audit_rows, prune_audit
 from storage.settings import SettingsStore
 
@@ -46,6 +52,12 @@ class OperationsParts:
     sections: dict[str, SectionPort]
     presence: Presence
     """Taken before anything touches the database, released last."""
+    restart: Restart
+    """Bound to the server by ``fedhub serve``; unbound, a restart is refused."""
+    restores: Restores
+    upgrades: Upgrades
+    apply_pending_restore: Hook
+    """Run before anything opens the database (before the presence lock)."""
     on_start: tuple[Hook, ...]
     on_stop: tuple[Hook, ...]
 
@@ -54,7 +66,11 @@ def build_operations(
     config: HubConfig,
     db: Database,
     settings: SettingsStore,
+    audit: AuditLog,
     *,
+    nodes: NodeStore | None = None,
+    node_name: str = "",
+    heartbeat: timedelta = timedelta(seconds=15),
     log_handler: ModuleFiles | None = None,  # default: the one ``ops.logs.install`` set
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     schedule_interval: float = 30.0,
@@ -100,7 +116,10 @@ def build_operations(
         extra=quota_usage,
         apply=keep_quotas,
     )
-    backups = Backups(target, db, fedhub_version(), after_create=keep_quotas, clock=clock)
+    jobs = Jobs(audit, clock=clock)
+    backups = Backups(
+        target, db, fedhub_version(), after_create=keep_quotas, clock=clock, jobs=jobs
+    )
     schedule: StoredSection[Schedule] = StoredSection(
         settings, SCHEDULE_SECTION, Schedule.parse, Schedule.to_json
     )
@@ -120,6 +139,11 @@ def build_operations(
     async def apply_stored_log_settings() -> None:
         await apply_logs(await log_settings.current())
 
+    async def apply_pending_restore() -> None:
+        await apply_pending(target, fedhub_version())
+
+    restart = Restart()
+
     return OperationsParts(
         backups=backups,
         logs=logs,
@@ -129,6 +153,10 @@ def build_operations(
             LOGS_SECTION: log_settings,
         },
         presence=Presence(config.data_dir, db, exclusive=False),
+        restart=restart,
+        restores=Restores(backups, restart, nodes, node_name, heartbeat),
+        upgrades=Upgrades(install_root(), backups, restart, VenvInstaller.from_environment()),
+        apply_pending_restore=apply_pending_restore,
         on_start=(apply_stored_log_settings, scheduler.start),
-        on_stop=(scheduler.stop,),
+        on_stop=(scheduler.stop, jobs.stop),
     )

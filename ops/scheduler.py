@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ops.backup import Backups
+from ops.backup import BACKUP_SLOT, Backups
 from ops.sections import StoredSection
 from storage.lease import Lease
 from storage.settings import SettingsStore
@@ -126,8 +126,18 @@ class BackupScheduler:
         runs, _ = await self._store.get(RUNS)
         last = datetime.fromisoformat(runs["last"]) if "last" in runs else None
         if due(schedule, now, last):
-            entry = await self._backups.create(None, self._passphrase(), kind="scheduled")
-            made = str(entry["id"])
+            passphrase = self._passphrase()
+            job = await self._backups.jobs.run(  # the API's runner: one backup at a time
+                BACKUP_SLOT,
+                "backup",
+                lambda: self._backups.create(None, passphrase, kind="scheduled"),
+                by="(schedule)",
+                action="backup.made",
+            )
+            if job.result is None:
+                log.warning("the scheduled backup failed: %s; tried again next tick", job.error)
+                return None
+            made = str(job.result["id"])
             await self._store.put(RUNS, {"last": now.isoformat(), "name": made})
             await self._keep(schedule.keep)
         await self._housekeeping()

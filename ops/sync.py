@@ -27,7 +27,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -135,10 +136,12 @@ class SyncService:
         debounce: float = DEFAULT_DEBOUNCE_S,
         max_frame: int = DEFAULT_MAX_FRAME,
         loop_time: Any = None,
+        wall_time: Callable[[], float] = time.time,
     ) -> None:
         self.data, self.federation, self.links = data, federation, links
         self.interval, self.debounce, self.max_frame = interval, debounce, max_frame
         self._time = loop_time or (lambda: asyncio.get_running_loop().time())
+        self._wall = wall_time  # calendar time of a success, shown and stored
         self._state: dict[tuple[int, Dataset], DatasetSync] = {}
         self._loaded = False
         self._wake = asyncio.Event()
@@ -356,13 +359,14 @@ class SyncService:
             log.warning("member %d acknowledged an unknown data set", member_id)
             return
         m = self.machine(member_id, dataset)
-        if not m.ack(ack.revision, ack.ok, ack.error, self._time()):
+        wall = self._wall()
+        if not m.ack(ack.revision, ack.ok, ack.error, wall):
             return
         if not ack.ok:
             log.info("member %d refused %s r%d; sending it all", member_id, dataset, ack.revision)
             self._probe.add(member_id)  # it may have lost the other data sets too
             self._wake.set()
-        success = datetime.now(UTC) if ack.ok else None
+        success = datetime.fromtimestamp(wall, UTC) if ack.ok else None
         self._unrecorded[(member_id, dataset)] = (m.acked, success, m.last_error)
         async with self._recording:  # acks arriving meanwhile are kept in one transaction
             batch, self._unrecorded = self._unrecorded, {}

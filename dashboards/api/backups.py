@@ -16,6 +16,7 @@ from starlette.responses import Response, StreamingResponse
 from dashboards.api import api
 from dashboards.endpoint import Ctx
 from dashboards.errors import ApiError
+from dashboards.jsonresp import json_response
 from dashboards.operations import BackupsPort, OperationError, SectionPort
 from dashboards.schemas import NAME_PATTERN, obj
 from storage.admins import Role
@@ -27,7 +28,7 @@ BACKUP = obj(
     {
         "id": {"type": "string"},
         "name": {"type": "string"},
-        "kind": {"type": "string", "enum": ["manual", "scheduled", "pre-restore"]},
+        "kind": {"type": "string", "enum": ["manual", "scheduled", "pre-restore", "pre-upgrade"]},
         "created_at": {"type": "string"},
         "node": {"type": "string"},
         "size": {"type": "integer"},
@@ -93,31 +94,125 @@ async def list_backups(ctx: Ctx) -> dict[str, Any]:
     return {"backups": await _backups(ctx).entries()}
 
 
+JOB = obj(
+    {
+        "id": {"type": "string"},
+        "kind": {"type": "string", "enum": ["backup", "restore", "upgrade"]},
+        "state": {"type": "string", "enum": ["running", "done", "failed"]},
+        "by": {"type": "string"},
+        "started_at": {"type": "string"},
+        "finished_at": {"type": "string"},
+        "result": {"type": "object"},
+        "error": obj({"code": {"type": "string"}, "message": {"type": "string"}}),
+    },
+    ("id", "kind", "state", "started_at"),
+)
+MAX_WAIT_S = 60
+
+
+def accepted(job: dict[str, Any]) -> Response:
+    """202 with the job and where to ask for it."""
+    location = f"{api.prefix}/jobs/{job['id']}"
+    return json_response({**job, "location": location}, 202, {"Location": location})
+
+
 @api.route(
     "POST",
     "/backups",
-    summary="Make a backup now (database, settings, certificates), optionally encrypted",
+    summary="Start a backup (database, settings, certificates), optionally encrypted; "
+    "202 with the job to follow at its Location. One backup or restore at a time per node",
     tag="backups",
-    ok=201,
+    ok=202,
     body=BACKUP_CREATE,
     roles=ADMINS,
     action="backup.create",
-    response=BACKUP,
-    errors=(409,),
+    response=JOB,
+    errors=(409, 422),
 )
-async def create_backup(ctx: Ctx) -> dict[str, Any]:
+async def create_backup(ctx: Ctx) -> Response:
     backups = _backups(ctx)
     name = ctx.body.get("name")
     ctx.details = {"name": name, "encrypted": "passphrase" in ctx.body}
     try:
-        entry = await backups.create(name, ctx.body.get("passphrase"))
+        job = backups.start(
+            name, ctx.body.get("passphrase"), by=ctx.me.label, by_id=ctx.me.admin.id
+        )
     except OperationError as e:
         raise refusal(e) from None
     except ValueError as e:
         raise ApiError(422, "invalid_input", str(e)) from None
-    ctx.target = f"backup:{entry['id']}"
-    ctx.details["size"] = entry["size"]
-    return entry
+    ctx.target = f"job:{job['id']}"
+    return accepted(job)
+
+
+RESTORE = obj(
+    {
+        "confirm": {"type": "string", "maxLength": 64, "description": "the backup's name again"},
+        "passphrase": {"type": "string", "minLength": 8, "maxLength": 1024},
+    },
+    ("confirm",),
+)
+
+
+@api.route(
+    "POST",
+    "/backups/{backup_name}/restore",
+    summary="Restore a backup: verified whole now (a corrupt, truncated, tampered or "
+    "foreign archive is refused, nothing changed), applied when this node restarts — "
+    "at once, automatically, after a backup of the current data. Refused while other "
+    "nodes run on the database (the answer says how to restore from the shell)",
+    tag="backups",
+    ok=202,
+    body=RESTORE,
+    roles=ADMINS,
+    action="backup.restore",
+    response=JOB,
+    errors=(404, 409, 422),
+)
+async def restore_backup(ctx: Ctx) -> Response:
+    federation_wide(ctx)
+    restores = ctx.services.restores
+    if restores is None:
+        raise ApiError(404, "not_found", "restores are not offered by this process")
+    name = ctx.request.path_params["backup_name"]
+    ctx.target = f"backup:{name[:64]}"
+    ctx.details = {"encrypted": "passphrase" in ctx.body}
+    if ctx.body["confirm"] != name:
+        raise ApiError(
+            422, "confirm_mismatch", "confirm must repeat the backup's name: a restore "
+            "replaces every member, account and setting of the federation",
+        )  # fmt: skip
+    try:
+        job = await restores.start(
+            name, ctx.body.get("passphrase"), by=ctx.me.label, by_id=ctx.me.admin.id
+        )
+    except OperationError as e:
+        raise refusal(e) from None
+    ctx.details["job"] = job["id"]
+    return accepted(job)
+
+
+@api.route(
+    "GET",
+    "/jobs/{job_id}",
+    summary="A backup, restore or upgrade job of this node: running, done (with its "
+    "result) or failed (with the reason); ?wait=S blocks up to S seconds (≤ 60) for its end",
+    tag="backups",
+    roles=ADMINS,
+    query=(("wait", {"type": "integer", "minimum": 0, "maximum": MAX_WAIT_S}, "seconds"),),
+    response=JOB,
+    errors=(404,),
+)
+async def get_job(ctx: Ctx) -> dict[str, Any]:
+    backups = _backups(ctx)
+    raw = ctx.query("wait", "0", max_len=3) or "0"
+    if not raw.isdigit() or int(raw) > MAX_WAIT_S:
+        raise ApiError(422, "invalid_input", f"wait must be 0 to {MAX_WAIT_S} seconds")
+    job_id = ctx.request.path_params["job_id"]
+    try:
+        return await backups.job(job_id[:32], float(raw))
+    except OperationError as e:
+        raise refusal(e) from None
 
 
 @api.route(

@@ -13,6 +13,7 @@ from typing import Any
 from dashboards.api import api
 from dashboards.endpoint import Ctx
 from dashboards.errors import ApiError
+from dashboards.operations import OperationError
 from dashboards.schemas import obj
 from hub.nodes import MAX_DNS, NodeError, NodeInfo, health
 from storage.admins import Role
@@ -112,3 +113,38 @@ async def update_node(ctx: Ctx) -> dict[str, Any]:
     if updated is None:
         raise ApiError(404, "not_found", f"no node {name[:64]!r}")
     return _json(ctx, updated)
+
+
+@api.route(
+    "POST",
+    "/nodes/{node_name}/restart",
+    summary="Restart this node gracefully: websockets close with 1012 (service restart) "
+    "and dashboards reconnect, member links are dialled again by the new process",
+    tag="nodes",
+    ok=202,
+    roles=ADMINS,
+    action="node.restart",
+    response=obj({"node": {"type": "string"}, "restarting": {"type": "boolean"}}),
+    errors=(403, 404, 409, 503),
+)
+async def restart_node(ctx: Ctx) -> dict[str, Any]:
+    store = _store(ctx)
+    name = ctx.request.path_params["node_name"]
+    ctx.target = f"node:{name[:64]}"
+    if name != ctx.services.node_name:
+        found = await store.get(name) if len(name) <= 64 else None
+        if found is None:
+            raise ApiError(404, "not_found", f"no node {name[:64]!r}")
+        raise ApiError(
+            409,
+            "other_node",
+            f"this is node {ctx.services.node_name!r}: send the restart to node {name!r} "
+            f"itself ({found.info.intranet_address})",
+        )
+    if ctx.services.restart is None:
+        raise ApiError(503, "restart_unavailable", "this process cannot restart itself")
+    try:
+        ctx.services.restart.request(f"asked by {ctx.me.label} through the API")
+    except OperationError as e:
+        raise ApiError(e.status, e.code, e.message) from None
+    return {"node": name, "restarting": True}

@@ -115,6 +115,7 @@ class Hub:
                 "-m",
                 "ops.cli",
                 "serve",
+                "--http",
                 "--port",
                 str(self.port),
                 "--data",
@@ -204,6 +205,11 @@ def bench(dialect: str, members: int, ranges: int, audit: int, idle_n: int) -> d
                 try:
                     t0 = time.perf_counter()
                     r = c2.post("/backups", json={"name": "bench"})
+                    assert r.status_code == 202, r.text  # a job: wait for its end
+                    while (r := c2.get(f"/jobs/{r.json()['id']}?wait=60")).json()[
+                        "state"
+                    ] == "running":
+                        pass
                     result["seconds"] = time.perf_counter() - t0
                     result["response"] = r
                 finally:
@@ -215,9 +221,9 @@ def bench(dialect: str, members: int, ranges: int, audit: int, idle_n: int) -> d
             th.join()
             c2.close()
             r = result["response"]
-            assert r.status_code == 201, r.text  # type: ignore[attr-defined]
+            assert r.json()["state"] == "done", r.text  # type: ignore[attr-defined]
             out["backup_seconds"] = round(float(result["seconds"]), 2)  # type: ignore[arg-type]
-            out["archive_bytes"] = r.json()["size"]  # type: ignore[attr-defined]
+            out["archive_bytes"] = r.json()["result"]["size"]  # type: ignore[attr-defined]
             out["api_idle_p50_ms"] = pct(idle, 50)
             out["api_idle_p99_ms"] = pct(idle, 99)
             out["api_during_backup_p50_ms"] = pct(during, 50)

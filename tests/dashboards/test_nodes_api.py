@@ -94,3 +94,25 @@ def test_identity_file_and_defaults(tmp_path) -> None:
     assert found.role == "primary" and found.intranet_address
     write_identity(tmp_path, SECONDARY)
     assert identity(tmp_path) == SECONDARY
+
+
+def test_a_restart_is_refused_to_others_and_where_no_server_runs(
+    ops_root: Api, ops_client: TestClient
+) -> None:
+    """Only the federation-wide admin restarts, only the node it talks to, and only a
+    process run by ``fedhub serve`` (the TestClient's app has no server to stop: 503).
+    The restart itself is tested on a real process in tests/ops/test_serve.py."""
+    m = ops_root.create_member(None, "prov").json()
+    scoped = make_admin(ops_client, "provadmin", "admin", m["id"])
+    assert scoped.post("/nodes/hub-a/restart").status_code == 403
+    assert (
+        make_admin(ops_client, "aud", "auditor", None).post("/nodes/hub-a/restart").status_code
+        == 403
+    )
+    other_node(ops_client, SECONDARY)
+    r = ops_root.post("/nodes/hub-b/restart")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "other_node", r.text
+    assert "10.0.0.2" in r.json()["error"]["message"]
+    assert ops_root.post("/nodes/ghost/restart").status_code == 404
+    r = ops_root.post("/nodes/hub-a/restart")
+    assert r.status_code == 503 and r.json()["error"]["code"] == "restart_unavailable", r.text

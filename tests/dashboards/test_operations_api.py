@@ -28,14 +28,24 @@ def _audit(root: Api, action: str) -> list[dict]:
     return _AUDITORS[key].get(f"/audit?action={action}").json()["entries"]
 
 
+def made(root: Api, body: dict) -> dict:
+    """Start a backup (202, a job) and wait for its end through the job's location."""
+    r = root.post("/backups", body)
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert job["state"] == "running" and r.headers["location"] == job["location"]
+    assert job["location"] == f"/api/v1/jobs/{job['id']}"
+    done = root.get(job["location"][len("/api/v1") :] + "?wait=60").json()
+    assert done["state"] == "done", done
+    return done["result"]
+
+
 def test_backup_create_list_download_delete(root: Api, hub_config):
-    r = root.post("/backups", {"name": "before-change"})
-    assert r.status_code == 201, r.text
-    made = r.json()
-    assert made["id"] == "before-change" and made["size"] > 0 and made["encrypted"] is False
-    r = root.post("/backups", {"name": "sealed", "passphrase": "a long passphrase"})
-    assert r.status_code == 201 and r.json()["encrypted"] is True
-    assert root.post("/backups", {"name": "sealed"}).status_code == 409
+    entry = made(root, {"name": "before-change"})
+    assert entry["id"] == "before-change" and entry["size"] > 0 and entry["encrypted"] is False
+    assert made(root, {"name": "sealed", "passphrase": "a long passphrase"})["encrypted"] is True
+    r = root.post("/backups", {"name": "sealed"})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "backup_exists"
     listed = root.get("/backups").json()["backups"]
     assert [b["id"] for b in listed] == ["sealed", "before-change"]
     dialect = "sqlite" if hub_config.db_url.startswith("sqlite") else "postgresql"
@@ -50,8 +60,11 @@ def test_backup_create_list_download_delete(root: Api, hub_config):
     assert root.delete("/backups/before-change").status_code == 204
     assert root.get("/backups/before-change").status_code == 404
     assert root.delete("/backups/before-change").status_code == 404
-    made_log = _audit(root, "backup.create")
-    assert [e["result"] for e in made_log] == ["refused", "ok", "ok"]
+    asked = _audit(root, "backup.create")
+    assert [e["result"] for e in asked] == ["refused", "ok", "ok"]
+    assert asked[-1]["target"].startswith("job:")
+    made_log = _audit(root, "backup.made")  # the end of each job, with who asked
+    assert [(e["result"], e["admin"]) for e in made_log] == [("ok", "admin")] * 2
     assert made_log[-1]["target"] == "backup:before-change"
     entries = _audit(root, "backup.download") + _audit(root, "backup.delete")
     assert {(e["action"], e["result"]) for e in entries} >= {
@@ -88,7 +101,7 @@ def test_only_the_federation_wide_admin_touches_backups_and_quotas(root: Api):
     scoped = make_admin(root.c, "provops", "admin", prov["id"])
     sec = make_admin(root.c, "sec", "security", None)
     aud = make_admin(root.c, "aud", "auditor", None)
-    root.post("/backups", {"name": "b1"})
+    made(root, {"name": "b1"})
     for who in (scoped, sec, aud):
         assert who.get("/backups").status_code == 403
         assert who.post("/backups", {"name": "x"}).status_code == 403
@@ -183,7 +196,7 @@ def test_a_restore_is_refused_while_this_hub_runs(root: Api, hub_config):
     from ops.backup import Target, restore
     from ops.presence import HubRunning
 
-    root.post("/backups", {"name": "live"})
+    made(root, {"name": "live"})
     archive = hub_config.data_dir / "backups" / "live.fedhub-backup"
     with pytest.raises(HubRunning):
         asyncio.run(restore(archive, Target(hub_config.data_dir, hub_config.db_url)))

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 from starlette.testclient import TestClient
 
 from dashboards.services import HubConfig
@@ -147,58 +148,24 @@ def test_the_shell_manages_what_the_api_refuses(tmp_path: Path):
 
 
 def test_serve_with_sip_runs_the_redirector(tmp_path: Path):
-    import os
-    import signal
-    import time
-
-    import httpx
-
     from tests.dashboards.test_redirect_settings import _register
+    from tests.ops.serving import Serving
     from tests.support.live_server import free_port
 
-    port, sip = free_port(), free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ops.cli",
-            "serve",
-            "--http",
-            "--data",
-            str(tmp_path),
-            "--port",
-            str(port),
-            "--sip",
-            "--sip-host",
-            "127.0.0.1",
-            "--sip-port",
-            str(sip),
-            "--sip-tls-port",
-            str(free_port()),
-            "--session-idle",
-            "5",
-            "--link-ca",
-            str(tmp_path / "none.pem"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    sip = free_port()
+    hub = Serving(
+        tmp_path,
+        "--sip", "--sip-host", "127.0.0.1", "--sip-port", str(sip),
+        "--sip-tls-port", str(free_port()), "--session-idle", "5",
+        "--link-ca", str(tmp_path / "none.pem"),
+    )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and proc.poll() is None, "serve did not start"
-            time.sleep(0.2)
+        hub.wait_ready()  # printed once the socket listens: the redirector runs by then
+        assert httpx.get(hub.base + "/readyz").status_code == 200
         # no member owns the domain yet: the redirector answers, with 404
         assert _register(sip, "prov.example.gov").startswith("SIP/2.0 404")
     finally:
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(20) == 0
+        assert hub.stop() == 0
 
 
 def test_serve_link_network_reaches_the_hub_config(tmp_path: Path):

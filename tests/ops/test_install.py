@@ -82,7 +82,7 @@ def test_staged_install_verify_and_uninstall(tmp_path: Path) -> None:
     r = install(prefix, stdin=None)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "(standalone in 1 s)" in r.stdout and "mode: standalone" in r.stdout
-    venv_fedhub = prefix / "opt/fedhub/venv/bin/fedhub"
+    venv_fedhub = prefix / "opt/fedhub/current/bin/fedhub"  # current -> releases/<version>
     v = subprocess.run([str(venv_fedhub), "--version"], capture_output=True, text=True)
     assert v.returncode == 0 and v.stdout.startswith("fedhub ")
     data = prefix / "var/lib/fedhub"
@@ -90,12 +90,16 @@ def test_staged_install_verify_and_uninstall(tmp_path: Path) -> None:
     assert (data / "certs/sip.key").stat().st_mode & 0o777 == 0o600
     assert data.stat().st_mode & 0o777 == 0o750
     assert "FEDHUB_MODE=standalone" in (prefix / "etc/fedhub/fedhub.env").read_text()
-    assert os.readlink(prefix / "usr/local/bin/fedhub") == "/opt/fedhub/venv/bin/fedhub"
+    assert os.readlink(prefix / "usr/local/bin/fedhub") == "/opt/fedhub/current/bin/fedhub"
+    release = os.readlink(prefix / "opt/fedhub/current")
+    assert release.startswith("releases/") and v.stdout.startswith(f"fedhub {release[9:]} ")
     unit = (prefix / "etc/systemd/system/fedhub.service").read_text()
     for option in (
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
-        "ReadWritePaths=/var/lib/fedhub",
+        "ReadWritePaths=/var/lib/fedhub /opt/fedhub",
+        "ExecStart=/opt/fedhub/current/bin/fedhub serve",
+        "Restart=always",
         "PrivateTmp=yes",
         "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
         "SystemCallFilter=@system-service",

@@ -106,3 +106,35 @@ async def test_only_the_node_holding_the_lease_makes_the_backup(tmp_path: Path, 
     finally:
         await db_a.close()
         await db_b.close()
+
+
+async def test_the_schedule_waits_for_a_backup_the_api_started(tmp_path: Path, db_url: str):
+    """Scheduled and manual backups share the node's one backup slot: a due backup is
+    not made while another runs, and is made at the next tick after it ended."""
+    import asyncio
+
+    from dashboards.operations import OperationError
+
+    db = Database.open(db_url)
+    await db.upgrade()
+    clock = Clock(_local(2, 31).astimezone(UTC))
+    try:
+        sched, backups = await _scheduler(db, tmp_path, clock)
+        gate = asyncio.Event()
+
+        async def held() -> dict:
+            await gate.wait()
+            return {}
+
+        job = backups.jobs.start("backup", "backup", held, by="admin", action="backup.made")
+        with pytest.raises(OperationError) as busy:
+            await sched.tick()
+        assert busy.value.status == 409
+        assert [e["kind"] for e in await backups.entries()] == []
+        gate.set()
+        assert (await backups.jobs.wait(job.id, 30)).state == "done"  # type: ignore[union-attr]
+        made = await sched.tick()
+        assert made is not None and made.startswith("scheduled-")
+        await sched.stop()
+    finally:
+        await db.close()

@@ -23,6 +23,7 @@ from storage.federation_store import FederationStore
 from tests.support.federation_data import province_and_city
 
 PASSWORD = "Dev1ce-Secret!"
+WALL = 1_790_000_000.0  # 2026-09-21, the wall clock of every success here
 
 
 @dataclass
@@ -107,7 +108,7 @@ async def hub(db_url: str) -> AsyncIterator[Hub]:
     await federation.add_range(None, city.id, type="system_account", start="1000", end="1999")
     await federation.add_range(None, city.id, type="vmr", start="2000", end="2999")
     links = MemoryLinks({city.id: MemberData()}, {city.id})
-    service = SyncService(data, federation, links, loop_time=lambda: 0.0)
+    service = SyncService(data, federation, links, loop_time=lambda: 0.0, wall_time=lambda: WALL)
     data.on_change(service.changed)
     federation.on_change(service.federation_changed)
     try:
@@ -135,6 +136,13 @@ async def test_first_push_sends_everything_and_converges(hub: Hub) -> None:
     status = hub.service.status(hub.city)
     assert not any(s["pending"] for s in status.values())
     assert status["user_accounts"]["acked_version"] == status["user_accounts"]["version"] == 5
+    # a success is dated by the wall clock (not the event loop's), in the status and stored
+    assert status["user_accounts"]["last_success"] == "2026-09-21T14:13:20+00:00"
+    restarted = SyncService(hub.data, hub.federation, hub.links, loop_time=lambda: 0.0)
+    await restarted.load()
+    assert restarted.status(hub.city)["user_accounts"]["last_success"] == (
+        "2026-09-21T14:13:20+00:00"
+    )
 
 
 async def test_derived_sets_go_as_deltas_and_only_the_changed_ones(hub: Hub) -> None:

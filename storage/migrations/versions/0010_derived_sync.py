@@ -7,7 +7,7 @@
 - ``sync_state``: what members acknowledged of the derived sets was the federation
   revision, not a data-set version: forgotten, so they are sent everything once.
 
-Revision ID: 0011
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-11-30
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
+revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None

@@ -1,4 +1,4 @@
-"""Migration 0011: what members acknowledged of the derived data sets was a federation
+"""Migration 0010: what members acknowledged of the derived data sets was a federation
 revision, not a data-set version; it is forgotten (they get everything once), the
 stored data sets' acknowledgements are kept."""
 
