@@ -3,6 +3,10 @@
 ``authenticate`` turns a request into a :class:`Principal` or refuses with 401/403.
 Unsafe cookie-authenticated requests must carry the session's CSRF token in
 ``X-CSRF-Token``; bearer requests need none (a browser never adds them on its own).
+
+A request marked ``X-Fedhub-Background: 1`` is a page refreshing itself (topology
+polling, a job's progress), not the admin at work: it is authenticated like any other
+but does not restart the session's idle timer, so an unattended page still logs out.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from storage.admins import Admin, Role
 
 SESSION_COOKIE = "fedhub_session"
 CSRF_HEADER = "x-csrf-token"
+BACKGROUND_HEADER = "x-fedhub-background"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -66,7 +71,7 @@ async def authenticate(request: HTTPConnection, services: Services) -> Principal
         cookie = request.cookies.get(SESSION_COOKIE)
         if not cookie or len(cookie) > 128:
             raise ApiError(401, "unauthenticated", "log in first")
-        session = await services.sessions.touch(cookie)
+        session = await services.sessions.touch(cookie, activity=not is_background(request))
         if session is None:
             raise ApiError(401, "session_expired", "your session has ended; log in again")
         admin = await services.admins.get(session.admin_id)
@@ -80,6 +85,11 @@ async def authenticate(request: HTTPConnection, services: Services) -> Principal
     if admin.disabled:
         raise ApiError(403, "account_disabled", "this admin account is disabled")
     return principal
+
+
+def is_background(request: HTTPConnection) -> bool:
+    """Whether the page sent this on its own (``X-Fedhub-Background: 1``)."""
+    return request.headers.get(BACKGROUND_HEADER, "") == "1"
 
 
 def require_role(principal: Principal, roles: frozenset[Role]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -30,8 +31,16 @@ class Session:
     expires_at: datetime
 
 
+ACTIVITY_GRAIN = timedelta(seconds=30)
+"""The idle timer is restarted at most this often (rewriting the row on every request
+would serialize reads)."""
+
+
 class SessionStore:
-    """Create, look up (sliding the idle timer), and revoke sessions."""
+    """Create, look up (sliding the idle timer), and revoke sessions.
+
+    ``clock`` tells the time (tests inject one to move past the idle timeout without
+    waiting)."""
 
     def __init__(
         self,
@@ -39,15 +48,17 @@ class SessionStore:
         *,
         idle: timedelta = timedelta(minutes=30),
         absolute: timedelta = timedelta(hours=12),
+        clock: Callable[[], datetime] = utcnow,
     ):
         self._db = db
         self.idle = idle
         self.absolute = absolute
+        self.clock = clock
 
     async def create(self, admin_id: int, source_ip: str, user_agent: str) -> tuple[str, Session]:
         """A new session; returns the token for the cookie (shown once) and the session."""
         token = secrets.token_urlsafe(32)
-        now = utcnow()
+        now = self.clock()
         row = SessionRow(
             id=token_digest(token),
             admin_id=admin_id,
@@ -62,9 +73,13 @@ class SessionStore:
             s.add(row)
         return token, _session(row)
 
-    async def touch(self, token: str) -> Session | None:
-        """The live session for ``token``, its idle timer restarted; ``None`` if gone."""
-        now = utcnow()
+    async def touch(self, token: str, *, activity: bool = True) -> Session | None:
+        """The live session for ``token``, its idle timer restarted; ``None`` if gone.
+
+        ``activity=False`` (a page polling on its own, not the admin doing something)
+        looks the session up without restarting the idle timer, so a page left open
+        still idles out."""
+        now = self.clock()
         async with self._db.session() as s:
             row = await s.get(SessionRow, token_digest(token))
             if row is None:
@@ -72,8 +87,7 @@ class SessionStore:
             if row.expires_at <= now or row.last_seen_at + self.idle <= now:
                 await s.delete(row)
                 return None
-            # Coarse updates: rewriting the row on every request would serialize reads.
-            if now - row.last_seen_at > timedelta(seconds=30):
+            if activity and now - row.last_seen_at > ACTIVITY_GRAIN:
                 row.last_seen_at = now
             return _session(row)
 
@@ -91,7 +105,7 @@ class SessionStore:
             return int(res.rowcount or 0)  # type: ignore[attr-defined]
 
     async def purge_expired(self) -> int:
-        now = utcnow()
+        now = self.clock()
         async with self._db.session() as s:
             res = await s.execute(
                 delete(SessionRow).where(

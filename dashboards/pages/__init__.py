@@ -30,6 +30,7 @@ from starlette.staticfiles import StaticFiles
 from dashboards.auth import Principal, authenticate
 from dashboards.errors import ApiError
 from dashboards.pages.i18n import LANG_COOKIE, LOCALES, Translator, messages, pick
+from dashboards.pages.public import mail_ready
 from dashboards.services import Services
 from hub.federation import FederationError
 from hub.version import fedhub_version
@@ -208,7 +209,6 @@ def _page_handler(page: Page, services: Services) -> Callable[[Request], Awaitab
             page=page,
             params=dict(request.path_params),
             home=HOME[admin.role],
-            mail_enabled=False,
         )
 
     return handler
@@ -223,14 +223,47 @@ def _login_handler(services: Services) -> Callable[[Request], Awaitable[Response
                 return RedirectResponse("/password", status_code=303)
             return RedirectResponse(nxt or HOME[me.admin.role], status_code=303)
         t = Translator(await _locale(request, services, None))
-        return render("login.html", t, me=None, csrf=None, nav=[], next=nxt, mail_enabled=False)
+        return render(
+            "login.html",
+            t,
+            me=None,
+            csrf=None,
+            nav=[],
+            next=nxt,
+            mail_enabled=await mail_ready(services, request),
+        )
 
     return login
+
+
+# pagesauth: the public pages of password reset by mail
+PUBLIC_PAGES: tuple[Page, ...] = (
+    Page("forgot", "/forgot", frozenset(), N_("Forgot password"), False),
+    Page("reset", "/reset-password", frozenset(), N_("Set a new password"), False),
+)
+"""Open without a session: asking for a reset link, and the page the link opens."""
+
+
+def _public_handler(page: Page, services: Services) -> Callable[[Request], Awaitable[Response]]:
+    async def public(request: Request) -> Response:
+        t = Translator(await _locale(request, services, None))
+        return render(
+            f"{page.name}.html",
+            t,
+            me=None,
+            csrf=None,
+            nav=[],
+            page=page,
+            mail_enabled=await mail_ready(services, request),
+        )
+
+    return public
 
 
 def page_routes(services: Services) -> list[Route | Mount]:
     """The login at ``/``, every page of ``PAGES``, and ``/static``."""
     routes: list[Route | Mount] = [Route("/", _login_handler(services))]
     routes += [Route(p.path, _page_handler(p, services), name=p.name) for p in PAGES]
+    routes += [Route(p.path, _public_handler(p, services), name=p.name) for p in PUBLIC_PAGES]
     routes.append(Mount("/static", StaticFiles(directory=STATIC), name="static"))
     return routes

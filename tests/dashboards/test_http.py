@@ -139,9 +139,9 @@ def test_openapi_document_is_valid_and_complete(client):
     # every route the app serves is documented (but the HTML pages, docs/pages.md)
     from starlette.routing import Route
 
-    from dashboards.pages import PAGES
+    from dashboards.pages import PAGES, PUBLIC_PAGES
 
-    pages = {"/", *(p.path for p in PAGES)}
+    pages = {"/", *(p.path for p in PAGES + PUBLIC_PAGES)}
     served = {
         (m, r.path)
         for r in client.app.routes

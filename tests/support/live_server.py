@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import uvicorn
@@ -22,12 +23,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_hub(config: HubConfig) -> Iterator[str]:
-    """Serve the hub until the block ends; yields its base URL."""
+def live_hub(config: HubConfig, app: Any = None) -> Iterator[str]:
+    """Serve the hub (``app``, else one made from ``config``) until the block ends; yields
+    its base URL. A test that passes its own ``app`` can reach ``app.state.services``."""
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_hub_app(config), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+            app if app is not None else create_hub_app(config),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)

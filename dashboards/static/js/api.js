@@ -22,11 +22,16 @@ export function setCsrf(token) {
   csrf = token;
 }
 
-/** Call `/api/v1{path}`; resolves to the parsed JSON (or null for 204). */
-export async function api(method, path, body) {
+/**
+ * Call `/api/v1{path}`; resolves to `{status, data, headers}` (data null for 204).
+ * `background: true` marks a request the page makes on its own (polling): it does
+ * not count as the admin's activity, so an unattended page still idles out.
+ */
+export async function apiResponse(method, path, body, { background = false } = {}) {
   const headers = { accept: "application/json" };
   if (body !== undefined) headers["content-type"] = "application/json";
   if (method !== "GET" && csrf) headers["x-csrf-token"] = csrf;
+  if (background) headers["x-fedhub-background"] = "1";
   let resp;
   try {
     resp = await fetch(`/api/v1${path}`, {
@@ -38,18 +43,23 @@ export async function api(method, path, body) {
   } catch (e) {
     throw new ApiError(0, "network", t("The hub cannot be reached; check the connection."));
   }
-  if (resp.status === 204) return null;
+  if (resp.status === 204) return { status: 204, data: null, headers: resp.headers };
   const data = await resp.json().catch(() => null);
   if (!resp.ok) {
     const err = (data && data.error) || {};
-    if (resp.status === 401 && !path.startsWith("/auth/login")) {
+    if (resp.status === 401 && !path.startsWith("/auth/")) {
       location.assign(`/?next=${encodeURIComponent(location.pathname + location.search)}`);
     }
     throw new ApiError(resp.status, err.code || "http_" + resp.status,
       err.message || t("The request failed ({status}).", { status: resp.status }),
       err.details || {}, resp.headers);
   }
-  return data;
+  return { status: resp.status, data, headers: resp.headers };
+}
+
+/** Call `/api/v1{path}`; resolves to the parsed JSON (or null for 204). */
+export async function api(method, path, body, options) {
+  return (await apiResponse(method, path, body, options)).data;
 }
 
 /** Show `error` in the form's alert paragraph (or hide it with null). */

@@ -1,7 +1,9 @@
 // Federation admin: the member tree, a member's details, add / edit / delete, its number
 // ranges (conflicts shown inline, as the server names them), binding its server.
 import { api, formValues, h, showError, toast } from "./api.js";
+import { confirmDialog } from "./dialog.js";
 import { fmtNum, t } from "./i18n.js";
+import { linkStateLabel } from "./linkstate.js";
 import { renderTree, reveal } from "./tree.js";
 
 const treeEl = document.getElementById("member-tree");
@@ -40,7 +42,8 @@ async function loadTree() {
     selected,
     label: (m) => h("span", { class: "node" },
       h("span", { class: `dot ${links[m.id]?.state || "unbound"}`, role: "img",
-        "aria-label": links[m.id] ? links[m.id].state : t("not bound") }),
+        "aria-label": linkStateLabel(links[m.id]?.state), title: linkStateLabel(links[m.id]?.state),
+        dataset: { state: links[m.id]?.state || "unbound" } }),
       m.display_name, h("span", { class: "dim" }, ` ${m.domain}`)),
     onSelect: (m) => select(m.id),
   });
@@ -97,7 +100,7 @@ async function select(id) {
     field(t("Domain"), m.domain), field(t("Level"), t(m.level_name)),
     field(t("Member server username"), m.username), field(t("Server URL"), m.server_url),
     field(t("SIP address"), m.sip_host ? `${m.sip_host}:${m.sip_port || 5060}` : null),
-    field(t("Link"), link ? `${link.state}${link.last_error ? " — " + link.last_error : ""}` : t("not bound")),
+    field(t("Link"), `${linkStateLabel(link?.state)}${link?.last_error ? " — " + link.last_error : ""}`),
     field(t("Remark"), m.remark));
   const ranges = h("section", { class: "ranges" }, h("h3", {}, t("Number ranges")));
   detail.replaceChildren(head, dl, ranges);
@@ -127,7 +130,8 @@ async function showRanges(m, box) {
       h("td", {}, (TYPE_LABEL[r.type] || (() => r.type))()), h("td", {}, r.start), h("td", {}, r.end),
       h("td", {}, fmtNum(Number(BigInt(r.end) - BigInt(r.start) + 1n))), h("td", {}, r.remark || ""),
       canWrite ? h("td", {}, h("button", { type: "button", class: "small danger", onclick: async () => {
-        if (!confirm(t("Delete the range {start}–{end}?", { start: r.start, end: r.end }))) return;
+        const ok = await confirmDialog(t("Delete the range {start}–{end}?", { start: r.start, end: r.end }), { confirmLabel: t("Delete"), danger: true });
+        if (!ok) return;
         try { await api("DELETE", `/members/${m.id}/ranges/${r.id}`); select(m.id); } catch (e) { toast(e.message); }
       } }, t("Delete"))) : null));
   }
@@ -208,7 +212,7 @@ async function remove(m) {
   const question = hasKids
     ? t("Delete {name} and everything below it, with their ranges?", { name: m.display_name })
     : t("Delete {name}?", { name: m.display_name });
-  if (!confirm(question)) return;
+  if (!(await confirmDialog(question, { confirmLabel: t("Delete"), danger: true }))) return;
   try {
     await api("DELETE", `/members/${m.id}${hasKids ? "?cascade=true" : ""}`);
     toast(t("Deleted."));

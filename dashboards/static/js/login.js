@@ -6,10 +6,21 @@ const form = document.getElementById("login-form");
 const error = document.getElementById("login-error");
 const lang = document.getElementById("lang");
 
+// A language chosen here, by hand, in this tab (the page reloads in it, so the choice
+// is remembered for the reload in sessionStorage). Only such a choice is stored for the
+// admin who then logs in: the cookie alone may be the previous admin's on a shared
+// machine, and must not overwrite the next admin's stored preference.
+const CHOSEN = "fedhub_lang_chosen";
+
 lang.addEventListener("change", () => {
   document.cookie = `fedhub_lang=${lang.value}; path=/; SameSite=Strict; max-age=31536000`;
+  try { sessionStorage.setItem(CHOSEN, lang.value); } catch (e) { /* storage off: not stored */ }
   location.reload();
 });
+
+function chosenHere() {
+  try { return sessionStorage.getItem(CHOSEN); } catch (e) { return null; }
+}
 
 /** `next` as a path of this hub, or "/" if it would leave it (the server checks it too). */
 function sameOrigin(next) {
@@ -34,11 +45,13 @@ form.addEventListener("submit", async (ev) => {
   try {
     const res = await api("POST", "/auth/login", { username, password });
     setCsrf(res.csrf_token);
-    // a language chosen on this login page (now or before, in the cookie) is remembered
-    // for the admin; otherwise the admin's stored choice stands
-    if (document.cookie.split("; ").some((c) => c.startsWith("fedhub_lang="))) {
-      await api("PUT", "/preferences", { locale: lang.value }).catch(() => {});
+    // a language chosen by hand on this login page is remembered for the admin;
+    // otherwise the admin's stored choice stands (and the page shows it)
+    const chosen = chosenHere();
+    if (chosen && chosen === lang.value) {
+      await api("PUT", "/preferences", { locale: chosen }).catch(() => {});
     }
+    try { sessionStorage.removeItem(CHOSEN); } catch (e) { /* nothing stored */ }
     if (res.password_change_required) {
       location.assign("/password");
     } else {

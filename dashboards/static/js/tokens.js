@@ -1,5 +1,6 @@
 // Your API tokens: make one (its secret shown once), revoke.
 import { api, formValues, h, showError, toast } from "./api.js";
+import { confirmDialog } from "./dialog.js";
 import { fmtDate, t } from "./i18n.js";
 
 const form = document.getElementById("token-form");
@@ -11,7 +12,7 @@ async function load() {
     h("td", {}, tk.name), h("td", {}, h("code", {}, tk.prefix || "")), h("td", {}, fmtDate(tk.created_at)),
     h("td", {}, tk.expires_at ? fmtDate(tk.expires_at) : t("never")), h("td", {}, fmtDate(tk.last_used_at)),
     h("td", {}, h("button", { type: "button", class: "small danger", onclick: async () => {
-      if (!confirm(t("Revoke the token {name}?", { name: tk.name }))) return;
+      if (!(await confirmDialog(t("Revoke the token {name}?", { name: tk.name }), { confirmLabel: t("Revoke"), danger: true }))) return;
       try { await api("DELETE", `/tokens/${tk.id}`); await load(); } catch (e) { toast(e.message); }
     } }, t("Revoke"))))));
 }

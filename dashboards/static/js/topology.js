@@ -1,6 +1,7 @@
 // The federation as a tree: each member's link health and joined/total venues, live.
 import { api, h } from "./api.js";
 import { fmtDate, fmtNum, t } from "./i18n.js";
+import { linkStateLabel } from "./linkstate.js";
 import { renderTree } from "./tree.js";
 
 const ul = document.getElementById("topology");
@@ -8,18 +9,18 @@ const ul = document.getElementById("topology");
 // (asking anyway was refused with 403 every few seconds)
 const OPERATOR = document.body.dataset.role === "admin";
 const updated = document.getElementById("topo-updated");
-const STATE_LABEL = {
-  up: () => t("link up"), connecting: () => t("connecting"), down: () => t("link down"),
-  stopped: () => t("stopped"), misconfigured: () => t("misconfigured"),
-};
+const POLL_MS = 5000;
+// polling is the page refreshing itself, not the admin at work: marked background so
+// that a page left open still lets the session idle out
+const BG = { background: true };
 
 async function load() {
-  const members = (await api("GET", "/members")).members;
+  const members = (await api("GET", "/members", undefined, BG)).members;
   let links = {}, summary = {};
   if (OPERATOR) {
     try {
-      for (const l of (await api("GET", "/links")).links) links[l.member_id] = l;
-      summary = (await api("GET", "/live/summary")).members || {};
+      for (const l of (await api("GET", "/links", undefined, BG)).links) links[l.member_id] = l;
+      summary = (await api("GET", "/live/summary", undefined, BG)).members || {};
     } catch (e) {
       /* a node without links sees the tree only */
     }
@@ -31,7 +32,7 @@ async function load() {
       const state = link ? link.state : "unbound";
       const joined = counts ? (counts.venues?.joined ?? 0) : null;
       return h("span", { class: "node" },
-        h("span", { class: `dot ${state}`, role: "img", "aria-label": link ? (STATE_LABEL[state] || (() => state))() : t("not bound") }),
+        h("span", { class: `dot ${state}`, role: "img", "aria-label": linkStateLabel(state), title: linkStateLabel(state), dataset: { state } }),
         h("a", { href: `/federation#member-${m.id}` }, m.display_name),
         h("span", { class: "dim" }, ` ${m.domain} · ${t(m.level_name)}`),
         counts ? h("span", { class: "count", title: t("joined / all venues") },
@@ -50,6 +51,6 @@ async function loop() {
   } catch (e) {
     updated.textContent = e.message;
   }
-  setTimeout(loop, 5000);
+  setTimeout(loop, POLL_MS);
 }
 loop();
