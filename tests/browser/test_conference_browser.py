@@ -211,6 +211,40 @@ def test_mute_from_the_page_and_from_the_api(control):
     pg.locator(f'.vrow[data-venue="{key}"][data-muted="true"]').wait_for()
 
 
+def test_hang_up_asks_in_a_dialog_first(control):
+    pg = control
+    for _attempt in range(3):  # the emulator fails 1 % of commands on purpose
+        row = pg.locator('.vrow[data-status="joined"]:not([hidden])').first
+        key = row.get_attribute("data-venue")
+        before = row.get_attribute("data-result")
+        row.locator('input[type="checkbox"]').check()
+        pg.click('button[data-kind="hang_up"]')
+        dialog = pg.locator("dialog[open]")
+        dialog.wait_for()
+        assert "1" in dialog.inner_text()  # "Hang up 1 venues?"
+        # Cancel has the focus (a stray Enter hangs nobody up) and changes nothing
+        assert dialog.locator('[data-role="cancel"]').evaluate("b => b === document.activeElement")
+        dialog.locator('[data-role="cancel"]').click()
+        dialog.wait_for(state="detached")
+        # a command sent would mark the row pending at the next animation frame
+        pg.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        target = pg.locator(f'.vrow[data-venue="{key}"]')
+        assert target.get_attribute("data-status") == "joined"
+        assert target.get_attribute("data-result") == before
+        pg.click('button[data-kind="hang_up"]')
+        pg.locator('dialog[open] [data-role="confirm"]').click()
+        pg.wait_for_function(
+            """(k) => { const r = document.querySelector(`.vrow[data-venue="${k}"]`);
+                 return r && (r.dataset.status !== 'joined' || r.dataset.result === 'failed'); }""",
+            arg=key,
+        )
+        target.locator('input[type="checkbox"]').uncheck()
+        if target.get_attribute("data-status") != "joined":
+            break
+    else:
+        pytest.fail("three hang-ups failed")
+
+
 def test_one_click_call_shows_progress(control):
     pg = control
     pg.click("#call-all")

@@ -7,6 +7,7 @@
 // Stable test hooks on every row: data-venue="{member}/{conference}/{venue}",
 // data-status, data-muted, data-camera — current as deltas arrive.
 import { api, h, showError, toast } from "./api.js";
+import { confirmDialog } from "./dialog.js";
 import { fmtNum, t } from "./i18n.js";
 import { showUnsyncedNote, unsyncedMembers } from "./unsynced.js";
 
@@ -355,10 +356,10 @@ function send(frame) {
   return true;
 }
 
-function command(kind) {
+async function command(kind) {
   const keys = [...selected].filter((k) => venues.has(k));
   if (!keys.length) { toast(t("Select venues first.")); return; }
-  if (kind === "hang_up" && !confirm(t("Hang up {n} venues?", { n: keys.length }))) return;
+  if (kind === "hang_up" && !(await confirmDialog(t("Hang up {n} venues?", { n: keys.length }), { confirmLabel: t("Hang up"), danger: true }))) return;
   if (kind === "call") { // re-invite: one command per venue that is not in the call
     for (const k of keys) {
       const v = venues.get(k);

@@ -27,7 +27,8 @@ export function openDialog(title, build, { className = "" } = {}) {
     });
     document.body.append(dialog);
     dialog.showModal();
-    const first = dialog.querySelector("[autofocus], input, select, textarea, button");
+    // the element marked autofocus wins (Cancel, for a question), else the first field
+    const first = dialog.querySelector("[autofocus]") ?? dialog.querySelector("input, select, textarea, button");
     first?.focus();
   });
 }
