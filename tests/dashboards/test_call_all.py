@@ -152,7 +152,9 @@ async def test_call_all_reports_each_failure_and_recall_brings_them_in(hub: Hub)
         again = await finished(d, call_id)
         # the recall dialled exactly the members that were not in, and brought them in
         assert set(again) == {m for m, v in streamed.items() if v["status"] != "acknowledged"}
-        assert {m["status"] for m in again.values()} == {"acknowledged"}, again
+        assert {m["status"] for m in again.values()} == {"acknowledged"}, {
+            m: (v["domain"], v["status"], v["reason"]) for m, v in again.items()
+        }
         body = await read(http, call_id, root)
         assert {m["status"] for m in body["members"]} == {"acknowledged"}, body
         tree = hub.services.livehub.reader.cascade_tree(prov, meeting)  # type: ignore[union-attr]
