@@ -5,8 +5,7 @@ live hub (and a real SMTP server for the mail)."""
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -22,14 +21,6 @@ from tests.support.live_server import live_hub
 from tests.support.smtp import smtp_server
 
 RESET_PASSWORD = "Reset-By-Mail7"
-
-
-def wait_for(cond: Callable[[], bool], what: str) -> None:
-    """Wait on a condition another thread makes true (the hub's mailer, the SMTP server)."""
-    deadline = time.monotonic() + 20
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def api(page, method: str, path: str, body: object = None) -> dict:
@@ -104,7 +95,7 @@ def test_forgot_and_reset_password_by_mail_end_to_end(page, hub, tmp_path):
         save(test)
         assert test.locator(".error").is_hidden(), test.locator(".error").inner_text()
         page.locator("#mail-test-result", has_text="Test succeeded").wait_for()
-        wait_for(lambda: len(smtp.inbox.messages) == 1, "the test mail")
+        smtp.inbox.wait(1)
         assert smtp.inbox.messages[0]["To"] == "ops@prov.example"
         # the link in reset mails is built from the access URL: this hub's address
         access = page.locator("#access-form")
@@ -135,7 +126,7 @@ def test_forgot_and_reset_password_by_mail_end_to_end(page, hub, tmp_path):
             answers.append(done.inner_text())
             page.evaluate("document.getElementById('forgot-done').hidden = true")
         assert answers[0] == answers[1] and "If this account exists" in answers[0]
-        wait_for(lambda: len(smtp.inbox.messages) == 2, "the reset mail")
+        smtp.inbox.wait(2)
         msg = smtp.inbox.messages[1]
         assert msg["To"] == "root@prov.example"
         body = msg.get_payload(decode=True).decode()

@@ -4,6 +4,7 @@ with an optional login; it keeps what it received."""
 from __future__ import annotations
 
 import ssl
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,11 +26,22 @@ USER, PASSWORD = "mailer", "Sm7p-secret!"
 class Inbox:
     messages: list[Message] = field(default_factory=list)
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
+    arrived: threading.Condition = field(default_factory=threading.Condition)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-        self.messages.append(message_from_bytes(envelope.content))
+        with self.arrived:
+            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+            self.messages.append(message_from_bytes(envelope.content))
+            self.arrived.notify_all()
         return "250 OK"
+
+    def wait(self, count: int, timeout: float = 20) -> None:
+        """Block until ``count`` messages were received (woken by each arrival); exactly
+        that many, not more."""
+        with self.arrived:
+            self.arrived.wait_for(lambda: len(self.messages) >= count, timeout)
+            got = len(self.messages)
+        assert got == count, f"{count} mail(s) expected, {got} received in {timeout} s"
 
 
 def _authenticator(
