@@ -27,7 +27,6 @@ import json
 import os
 import platform
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,16 +44,10 @@ from sqlalchemy import func, select  # noqa: E402
 from ops.backup import Backups, Target, restore  # noqa: E402
 from storage.db import Database  # noqa: E402
 from storage.models import AuditRow, MemberRow, NumberRangeRow  # noqa: E402
+from tests.ops.serving import Serving  # noqa: E402
 from tests.support.federation_data import seed  # noqa: E402
 
 PG_URL = os.environ.get("FEDHUB_TEST_PG_URL", "")
-PASSWORD = "Bench-Pass-2026!"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def pg_admin(sql: str) -> None:
@@ -103,65 +96,6 @@ async def counts(url: str) -> tuple[int, int, int]:
         await db.close()
 
 
-class Hub:
-    """``fedhub serve`` in its own process, logged in as a federation-wide admin."""
-
-    def __init__(self, data: Path, url: str):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ops.cli",
-                "serve",
-                "--http",
-                "--port",
-                str(self.port),
-                "--data",
-                str(data),
-                "--db-url",
-                url,
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(self.base + "/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise SystemExit("the hub did not become ready: " + self._stderr())
-            time.sleep(0.2)
-
-    def _stderr(self) -> str:
-        self.proc.kill()
-        return (self.proc.communicate()[1] or b"").decode()[-2000:]
-
-    def client(self) -> httpx.Client:
-        c = httpx.Client(base_url=self.base + "/api/v1", timeout=3600)
-        for pw in ("123456", PASSWORD):
-            r = c.post("/auth/login", json={"username": "admin", "password": pw})
-            if r.status_code == 200:
-                break
-        c.headers["X-CSRF-Token"] = r.json()["csrf_token"]
-        if r.json().get("password_change_required", True) and pw == "123456":
-            r = c.post("/auth/password", json={"old_password": pw, "new_password": PASSWORD})
-            assert r.status_code == 204, r.text
-            return self.client()
-        return c
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=60)
-
-
 def sample(c: httpx.Client, until: threading.Event | None, n: int) -> list[float]:
     out = []
     while (until is None and len(out) < n) or (until is not None and not until.is_set()):
@@ -191,15 +125,18 @@ def bench(dialect: str, members: int, ranges: int, audit: int, idle_n: int) -> d
     out: dict[str, object] = {"dialect": dialect}
     try:
         out["seed_seconds"] = round(asyncio.run(prepare(url, members, ranges, audit)), 2)
-        hub = Hub(data, url)
+        hub = Serving(data, "--db-url", url, "--log-level", "warning", timeout=120)
         try:
-            c = hub.client()
+            hub.wait_ready()  # the ready line: the socket listens
+            c = hub.admin()
+            c.timeout = httpx.Timeout(3600)
             sample(c, None, 20)  # warm up
             idle = sample(c, None, idle_n)
             done = threading.Event()
             result: dict[str, object] = {}
 
-            c2 = hub.client()
+            c2 = hub.admin()
+            c2.timeout = httpx.Timeout(3600)
 
             def make_backup() -> None:
                 try:
