@@ -82,6 +82,17 @@ def section(ctx: Ctx, key: str) -> SectionPort:
     return s
 
 
+async def patch_section(ctx: Ctx, key: str) -> dict[str, Any]:
+    """Change a settings section of the operations (audited with what was sent)."""
+    s = section(ctx, key)
+    ctx.target = f"settings:{key}"
+    ctx.details = dict(ctx.body)
+    try:
+        return await s.patch(ctx.body)
+    except OperationError as e:
+        raise refusal(e) from None
+
+
 @api.route(
     "GET",
     "/backups",
@@ -294,10 +305,4 @@ async def get_schedule(ctx: Ctx) -> dict[str, Any]:
     errors=(422,),
 )
 async def patch_schedule(ctx: Ctx) -> dict[str, Any]:
-    s = section(ctx, "backups")
-    ctx.target = "settings:backups"
-    ctx.details = dict(ctx.body)
-    try:
-        return await s.patch(ctx.body)
-    except OperationError as e:
-        raise refusal(e) from None
+    return await patch_section(ctx, "backups")

@@ -12,10 +12,9 @@ from typing import Any
 from starlette.responses import Response, StreamingResponse
 
 from dashboards.api import api
-from dashboards.api.backups import federation_wide, refusal, section
+from dashboards.api.backups import federation_wide, patch_section, section
 from dashboards.endpoint import Ctx
 from dashboards.errors import ApiError
-from dashboards.operations import OperationError
 from dashboards.schemas import obj
 from storage.admins import Role
 
@@ -105,10 +104,4 @@ async def get_log_settings(ctx: Ctx) -> dict[str, Any]:
     errors=(422,),
 )
 async def patch_log_settings(ctx: Ctx) -> dict[str, Any]:
-    s = section(ctx, "logs")
-    ctx.target = "settings:logs"
-    ctx.details = dict(ctx.body)
-    try:
-        return await s.patch(ctx.body)
-    except OperationError as e:
-        raise refusal(e) from None
+    return await patch_section(ctx, "logs")

@@ -8,7 +8,7 @@ from typing import Any
 from starlette.responses import Response
 
 from dashboards.api import api
-from dashboards.api.backups import accepted, federation_wide, refusal, section
+from dashboards.api.backups import accepted, federation_wide, patch_section, refusal, section
 from dashboards.endpoint import Ctx
 from dashboards.errors import ApiError
 from dashboards.operations import OperationError, UpgradesPort
@@ -141,10 +141,4 @@ async def get_quotas(ctx: Ctx) -> dict[str, Any]:
     errors=(422,),
 )
 async def patch_quotas(ctx: Ctx) -> dict[str, Any]:
-    s = section(ctx, "quotas")
-    ctx.target = "settings:quotas"
-    ctx.details = dict(ctx.body)
-    try:
-        return await s.patch(ctx.body)
-    except OperationError as e:
-        raise refusal(e) from None
+    return await patch_section(ctx, "quotas")
