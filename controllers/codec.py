@@ -188,6 +188,15 @@ _FIELDS: dict[type, tuple[_Field, ...]] = {}
 # --- errors raised by generated code --------------------------------------------------
 
 _NUMERIC = ("int", "float")
+# kinds decoded by one exact type check: kind -> (Python type, the expected-type
+# argument of ``_wrong``); enums arrive as str (the constructor coerces them)
+_EXACT_TYPES = {
+    "str": ("str", ""),
+    "enum": ("str", ""),
+    "int": ("int", ", 'int'"),
+    "bool": ("bool", ""),
+    "object": ("dict", ""),
+}
 
 
 def _missing(key: str) -> WireError:
@@ -230,14 +239,11 @@ class _Gen:
 
     def dec(self, shape: _Shape, src: str, dst: str, key: str, ind: str) -> list[str]:
         k = repr(key)
-        if shape.kind in ("str", "enum"):  # the constructor coerces enums
+        exact = _EXACT_TYPES.get(shape.kind)
+        if exact is not None:  # one Python type, taken as it is
+            py_type, named = exact
             return [
-                f"{ind}if type({src}) is not str: raise _wrong({k}, {src})",
-                f"{ind}{dst} = {src}",
-            ]
-        if shape.kind == "int":
-            return [
-                f"{ind}if type({src}) is not int: raise _wrong({k}, {src}, 'int')",
+                f"{ind}if type({src}) is not {py_type}: raise _wrong({k}, {src}{named})",
                 f"{ind}{dst} = {src}",
             ]
         if shape.kind == "float":
@@ -245,16 +251,6 @@ class _Gen:
                 f"{ind}if type({src}) is float: {dst} = {src}",
                 f"{ind}elif type({src}) is int: {dst} = float({src})",
                 f"{ind}else: raise _wrong({k}, {src}, 'float')",
-            ]
-        if shape.kind == "bool":
-            return [
-                f"{ind}if type({src}) is not bool: raise _wrong({k}, {src})",
-                f"{ind}{dst} = {src}",
-            ]
-        if shape.kind == "object":
-            return [
-                f"{ind}if type({src}) is not dict: raise _wrong({k}, {src})",
-                f"{ind}{dst} = {src}",
             ]
         if shape.kind == "record":
             fn = self.name("_dec", decoder(shape.of))
