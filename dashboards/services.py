@@ -109,7 +109,10 @@ class SyncControl(Protocol):
         """What a push would change, per data set; changes nothing."""
         ...
 
-    def status(self, member_id: int) -> dict[str, dict[str, Any]]: ...
+    async def current_status(self, member_id: int) -> dict[str, dict[str, Any]]:
+        """Per data set: version (as stored now), acknowledged version, last success,
+        last error, pending."""
+        ...
 
     def unsynced(self) -> dict[int, list[str]]:
         """Bound members whose data is not in step, with the data sets concerned."""

@@ -237,6 +237,14 @@ class SyncService:
                     derived.get(d, 0) if d in DERIVED else versions.get((mid, d), 0)
                 )
 
+    async def _take_stored(self, member_id: int, datasets: Iterable[Dataset]) -> None:
+        """The member's versions as stored now (one read of its sets and the derived)."""
+        versions = await self.data.versions(member_id)
+        derived = await self.derived_versions()
+        for d in datasets:
+            stored = derived.get(d, 0) if d in DERIVED else versions.get(d, 0)
+            self.machine(member_id, d).changed(stored)
+
     async def changed(self, member_id: int, dataset: Dataset) -> None:
         """A stored data set of ``member_id`` changed (DataStore listener): push soon."""
         versions = await self.data.versions(member_id)
@@ -291,11 +299,7 @@ class SyncService:
             if force or self._derived_at < 0:
                 # asked by hand or by the clock: the versions as stored now (else the
                 # listeners and each round's ``refresh`` keep them)
-                versions = await self.data.versions(member_id)
-                derived = await self.derived_versions()
-                for d in datasets or Dataset:
-                    stored = derived.get(d, 0) if d in DERIVED else versions.get(d, 0)
-                    self.machine(member_id, d).changed(stored)
+                await self._take_stored(member_id, datasets or Dataset)
             for d in datasets or Dataset:
                 m = self.machine(member_id, d)
                 if not self.links.is_up(member_id):
@@ -393,6 +397,14 @@ class SyncService:
     def pending_members(self) -> list[int]:
         """Members with a data set the hub knows is not in step (no storage read)."""
         return sorted({mid for (mid, _), m in self._state.items() if m.pending})
+
+    async def current_status(self, member_id: int) -> dict[str, dict[str, Any]]:
+        """``status`` with the versions as stored now: a member bound a moment ago, or
+        a change made through another node, shows before the next round takes it."""
+        if not self._loaded:
+            await self.load()
+        await self._take_stored(member_id, Dataset)
+        return self.status(member_id)
 
     def status(self, member_id: int) -> dict[str, dict[str, Any]]:
         """Per data set: ``version``, ``acked_version``, ``last_success``, ``last_error``,

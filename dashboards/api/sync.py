@@ -69,7 +69,7 @@ async def _in_scope(ctx: Ctx) -> int:
 )
 async def sync_status(ctx: Ctx) -> dict[str, Any]:
     mid = await _in_scope(ctx)
-    return {"datasets": _sync(ctx).status(mid)}
+    return {"datasets": await _sync(ctx).current_status(mid)}
 
 
 @api.route(

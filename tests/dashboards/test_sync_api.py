@@ -179,5 +179,11 @@ def test_bound_members_whose_data_is_unsynced_are_pointed_out(root, client):
     assert "federation" in listed["datasets"] and "numbers" in listed["datasets"]
     status = root.get(f"/members/{city['id']}/sync").json()["datasets"]
     assert status["federation"]["pending"] and status["federation"]["acked_version"] == 0
+    # the status shows the versions as stored now, not as of the sync's next round
+    assert status["federation"]["version"] >= 1 and status["numbers"]["version"] >= 0
+    r = root.post(f"/members/{prov['id']}/ranges", {"type": "vmr", "start": "5000", "end": "5099"})
+    assert r.status_code == 201, r.text
+    after = root.get(f"/members/{city['id']}/sync").json()["datasets"]
+    assert after["numbers"]["version"] > status["numbers"]["version"]
     town_ops = make_admin(client, "townops", "admin", town["id"])
     assert town_ops.get("/sync/unsynced").json()["members"] == []  # outside its scope
