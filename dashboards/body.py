@@ -6,10 +6,13 @@ what is enforced. Every failure is an :class:`ApiError` with 413, 415, 400 or 42
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 import orjson
-from jsonschema import Draft202012Validator, ValidationError
+from jsonschema import Draft202012Validator, ValidationError, validators
 from starlette.requests import Request
 
 from dashboards.errors import ApiError
@@ -17,7 +20,43 @@ from dashboards.errors import ApiError
 MAX_BODY = 64 * 1024
 """Default cap on a JSON body; no API request needs more."""
 
-_validators: dict[int, Draft202012Validator] = {}
+
+@lru_cache(maxsize=512)
+def ecma_pattern(pattern: str) -> re.Pattern[str]:
+    """``pattern`` compiled as JSON Schema means it (ECMA-262): ``$`` ends the string.
+
+    Python's ``$`` also matches before a final newline, so ``^[0-9]+$`` would pass
+    ``"12\\n"`` (a newline into a number, a mail header, a log line); every ``$``
+    anchor outside a character class becomes ``\\Z``."""
+    out: list[str] = []
+    escaped = in_class = False
+    for ch in pattern:
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+        elif ch == "$":
+            out.append("\\Z")
+            continue
+        out.append(ch)
+    return re.compile("".join(out))
+
+
+def _pattern(
+    validator: Any, pattern: str, instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not ecma_pattern(pattern).search(instance):
+        yield ValidationError(f"does not match {pattern!r}")
+
+
+SchemaValidator = validators.extend(Draft202012Validator, {"pattern": _pattern})
+"""Draft 2020-12 with ECMA-262 ``pattern`` anchors: every schema the API enforces."""
+
+_validators: dict[int, Any] = {}
 
 
 async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
@@ -91,7 +130,7 @@ def _refuse_control_characters(data: Any, path: str) -> None:
 def validate(data: Any, schema: dict[str, Any]) -> None:
     v = _validators.get(id(schema))
     if v is None:
-        v = _validators[id(schema)] = Draft202012Validator(schema)
+        v = _validators[id(schema)] = SchemaValidator(schema)
     errors = sorted(v.iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         described = [(_path(e), _describe(e)) for e in errors[:20]]

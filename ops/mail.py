@@ -85,7 +85,11 @@ class SmtpTransport:
 
     async def send(self, settings: MailSettings, message: EmailMessage) -> None:
         if not message["From"]:
-            message["From"] = settings.sender or settings.username or f"fedhub@{settings.host}"
+            sender = settings.sender or settings.username or f"fedhub@{settings.host}"
+            try:
+                message["From"] = sender
+            except ValueError as e:  # stored before the settings refused line breaks
+                raise MailFailure("invalid_sender", f"the sender cannot be a header: {e}") from e
         try:
             await aiosmtplib.send(
                 message,

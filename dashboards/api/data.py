@@ -17,11 +17,11 @@ import io
 import itertools
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from starlette.responses import Response
 
 from dashboards.api import api
 from dashboards.api.members import READERS, WRITERS
+from dashboards.body import SchemaValidator
 from dashboards.endpoint import Ctx
 from dashboards.errors import ApiError
 from dashboards.schemas import DOMAIN, NUMBER, PASSWORD, REMARK, obj
@@ -337,7 +337,7 @@ def _parse_csv(resource: Resource, text: str) -> tuple[list[tuple[int, dict[str,
             f"columns must be among {sorted(allowed)} with {list(resource.required)}",
             {"unknown": unknown[:20], "missing": missing},
         )
-    validator = Draft202012Validator(obj(FIELDS[resource.name], resource.required))
+    validator = SchemaValidator(obj(FIELDS[resource.name], resource.required))
     good: list[tuple[int, dict[str, Any]]] = []
     problems: list[dict[str, Any]] = []
     for n, raw in enumerate(rows, start=1):

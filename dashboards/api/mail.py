@@ -29,7 +29,8 @@ MAIL_SETTINGS = obj(
         "host": {"type": "string", "minLength": 1, "maxLength": 253, "pattern": "^[^\\s/]+$"},
         "port": {"type": "integer", "minimum": 1, "maximum": 65535},
         "security": {"type": "string", "enum": list(SECURITY)},
-        "username": {"type": "string", "maxLength": 254},
+        # it may become the From header: no line breaks (header injection)
+        "username": {"type": "string", "maxLength": 254, "pattern": "^[^\\r\\n]*$"},
         "password": {"type": "string", "maxLength": 256},
         "sender": {"anyOf": [EMAIL, {"const": ""}]},
         "verify_certificate": {"type": "boolean"},

@@ -59,6 +59,11 @@ def test_bad_settings_are_refused(ops_root: Api) -> None:
         ({"port": 25}, 422),  # no host stored yet
         ({"host": "127.0.0.1", "port": 25, "password": "x"}, 422),  # a password needs a user
         ({"host": "a b", "port": 25}, 422),
+        # line breaks would go into the From header (the fuzzer found the 500 it made)
+        ({"host": "127.0.0.1", "port": 25, "username": "0\nBcc: x@evil.example"}, 422),
+        ({"host": "127.0.0.1", "port": 25, "username": "ops\r"}, 422),
+        ({"host": "127.0.0.1", "port": 25, "sender": "a@b.example\n"}, 422),
+        ({"host": "smtp.example\n", "port": 25}, 422),
     ]:
         r = ops_root.patch("/settings/mail", body)
         assert r.status_code == status, (body, r.text)
