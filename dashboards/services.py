@@ -9,7 +9,7 @@ Protocols below, so nothing in ``dashboards/`` depends on how a process is put t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -169,6 +169,17 @@ class Services:
     nodes: NodeStore | None = None
     node_name: str = ""  # this node's name in ``nodes``
     heartbeat_interval: timedelta = timedelta(seconds=15)
+
+    def in_background(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        """Run ``coro`` after the answer (kept referenced until it ends)."""
+        task = asyncio.create_task(coro, name=name)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    async def settle(self) -> None:
+        """Wait until the background work started so far has ended (its errors are its
+        own: each logs them)."""
+        await asyncio.gather(*self.background, return_exceptions=True)
 
     async def end_credentials(self, admin_id: int, *, keep_session: str | None = None) -> None:
         """The admin's secrets are no longer trusted (password changed or reset, account

@@ -12,7 +12,6 @@ account and ends its sessions and API tokens.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import timedelta
 from email.message import EmailMessage
@@ -76,9 +75,9 @@ async def forgot(ctx: Ctx) -> dict[str, str]:
     _throttled(ctx)
     ctx.services.reset_throttle.acquire(ctx.ip)  # every request counts
     ctx.target = f"admin:{ctx.body['username']}"
-    task = asyncio.create_task(_send_link(ctx.services, ctx.body["username"], ctx.ip))
-    ctx.services.background.add(task)
-    task.add_done_callback(ctx.services.background.discard)
+    ctx.services.in_background(
+        _send_link(ctx.services, ctx.body["username"], ctx.ip), "password-reset-mail"
+    )
     return {"message": ACCEPTED}
 
 

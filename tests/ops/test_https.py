@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,12 +20,12 @@ from cryptography.hazmat.primitives import hashes
 from dashboards.app import create_app
 from dashboards.services import HubConfig, Services
 from ops.certs import CertificateStore
-from ops.https import hub_server
+from ops.https import HubServer, hub_server
 from ops.hub import build_services
 from ops.node_services import certificate_store
 from sip.settings import Overrides
 from tests.dashboards.conftest import NEW_ADMIN_PASSWORD
-from tests.support.live_server import free_port
+from tests.support.live_server import free_port, serving_in_thread
 from tests.support.pki import chain_of, issue, rsa_key
 
 
@@ -68,33 +67,22 @@ def https_hub(tmp_path: Path, sip: bool = True) -> Iterator[LiveHub]:
         ),
     )
     services = build_services(config)
-    server = hub_server(
-        create_app(services),
-        host="127.0.0.1",
-        port=port,
-        certificates=certificate_store(services),
-        log_level="warning",
-        lifespan="on",
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"https://127.0.0.1:{port}"
 
-    def ready() -> bool:
-        assert thread.is_alive(), "hub did not start"
-        try:
-            return httpx.get(base + "/readyz", verify=False, timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
+    def make(on_ready: Callable[[], None]) -> HubServer:
+        return hub_server(
+            create_app(services),
+            host="127.0.0.1",
+            port=port,
+            certificates=certificate_store(services),
+            on_ready=on_ready,
+            log_level="warning",
+            lifespan="on",
+        )
 
-    try:
-        wait_for(ready, "the hub to be ready", 30)
+    with serving_in_thread(make):
         if sip:
             wait_for(lambda: "tls" in services.redirect.status()["ports"], "the SIP TLS listener")
-        yield LiveHub(base, port, tls_port, services)
-    finally:
-        server.should_exit = True
-        thread.join(10)
+        yield LiveHub(f"https://127.0.0.1:{port}", port, tls_port, services)
 
 
 def login(base: str) -> httpx.Client:
