@@ -21,7 +21,7 @@ import socket
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from ops.archive import (
 from ops.jobs import Jobs
 from ops.presence import Presence
 from storage import dump
+from storage.audit import AuditLog
 from storage.db import MIGRATIONS, Database, sqlite_url_for
 
 log = logging.getLogger("fedhub.backup")
@@ -50,6 +51,9 @@ SUFFIX = ".fedhub-backup"
 CERTS = "certs"
 BACKUP_SLOT = "backup"  # one backup or restore at a time per node
 DB_MEMBER = {"sqlite": "database/fedhub.sqlite3", "postgresql": "database/fedhub.pgdump"}
+CARRY_MARGIN = timedelta(hours=1)
+"""How long before its manifest's time a backup's snapshot may have been taken (a long
+backup); audit rows from then on are candidates to keep across a restore."""
 
 
 def node_name() -> str:
@@ -301,6 +305,7 @@ async def put_in_place(
         await presence.start()
         if before is not None:
             await before(db)
+        kept = await _audit_since_backup(db, manifest)
         db_file = stage / DB_MEMBER[manifest.dialect]
         if manifest.dialect == "sqlite":
             await db.close()  # no connection may hold the file being replaced
@@ -310,9 +315,23 @@ async def put_in_place(
             await asyncio.to_thread(dump.restore_postgres, db_file, target.db_url)
         _put_certificates(stage / "files" / CERTS, target.data_dir / CERTS)
         await db.upgrade()
+        if kept:
+            carried = await AuditLog(db).carry_over(kept)
+            log.info("kept %d audit records made since the backup", carried)
     finally:
         await presence.stop()
         await db.close()
+
+
+async def _audit_since_backup(db: Database, manifest: Manifest) -> list[dict[str, Any]]:
+    """The live audit rows a restore must not lose: those since shortly before the
+    backup began (the restored log's newest row decides which of them are new)."""
+    try:
+        began = datetime.fromisoformat(manifest.created_at)
+        return await AuditLog(db).rows_since(began - CARRY_MARGIN)
+    except Exception as e:  # an empty or foreign database: nothing of ours to keep
+        log.info("no audit records to keep across the restore (%s)", e)
+        return []
 
 
 async def restore(archive: Path, target: Target, passphrase: str | None = None) -> Manifest:

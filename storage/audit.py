@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import orjson
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
 from storage import upsert
 from storage.db import Database
@@ -104,6 +104,10 @@ class AuditQuery:
     before_id: int | None = None  # paging: entries older than this id
 
 
+CARRY_MAX = 200_000
+"""Audit rows a restore carries over at most (the rest stay in the pre-restore backup)."""
+
+
 class AuditLog:
     def __init__(
         self,
@@ -159,6 +163,31 @@ class AuditLog:
             row.target,
             f": {row.reason[:200]!r}" if row.reason else "",
         )
+
+    async def rows_since(self, at: datetime, limit: int = CARRY_MAX) -> list[dict[str, object]]:
+        """The rows written at or after ``at`` (oldest first, at most ``limit``), as plain
+        column values: what a restore carries into the restored log."""
+        columns = [c for c in AuditRow.__table__.columns if c.name != "id"]
+        async with self._db.session() as s:
+            result = await s.execute(
+                select(*columns).where(AuditRow.at >= at).order_by(AuditRow.id).limit(limit)
+            )
+            return [dict(r._mapping) for r in result]
+
+    async def carry_over(self, rows: Iterable[dict[str, object]]) -> int:
+        """Append the ``rows`` (``rows_since`` of the log this one replaced) newer than
+        this log's newest row; how many. A restore puts back an older log; the records
+        made since its backup stay (the audit log is kept 180 days whatever happens)."""
+        async with self._db.session() as s:
+            newest = (await s.execute(select(func.max(AuditRow.at)))).scalar()
+            fresh = [
+                {**r, "aggregate_key": None}  # its counting window ended with the old log
+                for r in rows
+                if newest is None or r["at"] > newest  # type: ignore[operator]
+            ]
+            if fresh:
+                await s.execute(insert(AuditRow), fresh)
+        return len(fresh)
 
     async def record_aggregate(
         self,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import io
 import secrets
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -52,11 +53,10 @@ def _certs(data: Path) -> None:
 
 async def _wipe(db: Database, target: Target) -> None:
     if db.dialect == "sqlite":
+        path = str(db.engine.url.database)  # the test's database file, not the data dir's
         await db.close()
         for suffix in ("", "-wal", "-shm"):
-            await asyncio.to_thread(
-                Path(str(target.data_dir / "fedhub.db") + suffix).unlink, missing_ok=True
-            )
+            await asyncio.to_thread(Path(path + suffix).unlink, missing_ok=True)
     else:
         async with db.engine.begin() as conn:
             await conn.execute(text("DROP SCHEMA public CASCADE"))
@@ -209,6 +209,9 @@ async def test_restore_into_a_running_hub_is_refused_with_instructions(db_url: s
     db = await _seeded(db_url)
     archive = await _made(target, db, "b1")
     await AuditLog(db).record(action="after.backup", result="ok")
+    await SettingsStore(db).put("after", {"made": "after the backup"})
+    async with db.session() as s:
+        audit_rows = (await s.execute(select(func.count()).select_from(AuditRow))).scalar()
     hub = Presence(target.data_dir, db, exclusive=False)  # what a serving hub holds
     await hub.start()
     try:
@@ -223,11 +226,12 @@ async def test_restore_into_a_running_hub_is_refused_with_instructions(db_url: s
     await restore(archive, target)  # once the hub is stopped it goes through
     restored = Database.open(db_url)
     try:
+        # the data is the backup's; the audit records made since are kept, none twice
+        assert await SettingsStore(restored).get("after") == ({}, 0)
         async with restored.session() as s:
-            n = (
-                await s.execute(select(func.count()).where(AuditRow.action == "after.backup"))
-            ).scalar()
-        assert n == 0
+            actions = (await s.execute(select(AuditRow.action))).scalars().all()
+        assert Counter(actions)["after.backup"] == 1
+        assert len(actions) == audit_rows  # what the backup held, plus the one since
     finally:
         await restored.close()
 
