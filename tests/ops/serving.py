@@ -27,6 +27,7 @@ class Serving:
     def __init__(
         self, data: Path, *extra: str, timeout: float = 60.0, env: dict[str, str] | None = None
     ):
+        self.data = data
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.timeout = timeout

@@ -3,7 +3,7 @@
 // errors shown in the section as the server words them). A section this process does
 // not offer, or the caller may not change, says so in its own error line.
 import { api, apiResponse, formValues, h, showError, toast } from "./api.js";
-import { confirmDialog } from "./dialog.js";
+import { confirmDialog, openDialog } from "./dialog.js";
 import { fmtDate, fmtNum, t } from "./i18n.js";
 
 const MIB = 1024 * 1024;
@@ -172,6 +172,8 @@ async function loadBackups() {
     h("td", { class: "actions" },
       h("a", { class: "button small", href: `/api/v1/backups/${encodeURIComponent(b.id)}`, download: "", "data-action": "download" }, t("Download")),
       " ",
+      h("button", { type: "button", class: "small", "data-action": "restore", onclick: () => restoreDialog(b) }, t("Restore")),
+      " ",
       h("button", { type: "button", class: "small danger", "data-action": "delete", onclick: async () => {
         if (!(await confirmDialog(t("Delete the backup {name}?", { name: b.name || b.id }), { confirmLabel: t("Delete"), danger: true }))) return;
         try {
@@ -217,6 +219,89 @@ async function followJob(path, first) {
     job = res.job || res;
   }
   throw new Error(t("The backup is still running; the list shows it once it is done."));
+}
+
+const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Wait until this node answers again after restarting: its jobs live in its memory,
+ * so the restore's job is unknown (404) to the new process — or the session ended
+ * with the data it came from (401). Connection errors and 502/503 mean "not yet". */
+async function restarted(jobPathname) {
+  for (let i = 0; i < 600; i++) {
+    try {
+      await apiResponse("GET", jobPathname, undefined, { background: true });
+    } catch (e) {
+      if (e.status === 401 || e.status === 404) return; // 0, 502, 503: not yet
+    }
+    await pause(1000);
+  }
+  throw new Error(t("The hub did not come back within ten minutes; look at its log."));
+}
+
+/** Restore a backup: the admin types its name (and its passphrase) to confirm; the hub
+ * verifies the archive, backs up the current data, restarts into the backup; the page
+ * then goes to the login (the sessions are those of the backup). */
+function restoreDialog(b) {
+  const name = b.name || b.id;
+  return openDialog(t("Restore the backup {name}", { name }), (close, dialog) => {
+    const confirm = h("input", { name: "confirm", required: true, autocomplete: "off", spellcheck: "false" });
+    const passphrase = b.encrypted
+      ? h("input", { name: "passphrase", type: "password", required: true, minlength: 8, maxlength: 1024, autocomplete: "off" })
+      : null;
+    const status = h("p", { role: "status", class: "hint", hidden: true });
+    const err = h("p", { class: "error", role: "alert", hidden: true });
+    const go = h("button", { type: "submit", class: "danger", "data-role": "confirm" }, t("Restore"));
+    const cancel = h("button", { type: "button", "data-role": "cancel", autofocus: true, onclick: () => close(false) }, t("Cancel"));
+    const form = h("form", { novalidate: true },
+      h("p", { class: "notice" }, t("A restore replaces every member, account, setting and audit record with those of this backup. The current data is backed up first; the hub then restarts, and everyone signs in again.")),
+      h("label", {}, t("Type the backup's name ({name}) to confirm", { name: b.id }), confirm),
+      passphrase ? h("label", {}, t("Passphrase of the backup"), passphrase) : null,
+      status, err,
+      h("div", { class: "actions" }, go, cancel));
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      showError(err, null);
+      if (confirm.value.trim() !== b.id) {
+        showError(err, new Error(t("Type the backup's name exactly: {name}", { name: b.id })));
+        confirm.focus();
+        return;
+      }
+      go.disabled = cancel.disabled = true;
+      dialog.setAttribute("aria-busy", "true");
+      status.hidden = false;
+      status.textContent = t("Verifying the backup…");
+      const body = { confirm: b.id };
+      if (passphrase) body.passphrase = passphrase.value;
+      let path = null;
+      try {
+        const { data, headers } = await apiResponse("POST", `/backups/${encodeURIComponent(b.id)}/restore`, body);
+        path = jobPath(data, headers);
+        const job = path ? await followJob(path, data) : data;
+        const result = job.result || {};
+        if (!result.restarting) { // nobody restarts this node: say what to do
+          status.textContent = t("The backup is verified and staged; restart this node to apply it.");
+          cancel.disabled = false;
+          return;
+        }
+      } catch (e) {
+        if (!(path && e.status === 0)) { // a refusal or a failed verification
+          showError(err, e);
+          status.hidden = true;
+          go.disabled = cancel.disabled = false;
+          dialog.removeAttribute("aria-busy");
+          return;
+        } // else the connection went with the old process: it is restarting
+      }
+      status.textContent = t("Restoring: the hub restarts into the backup…");
+      try {
+        await restarted(path);
+        location.assign("/");
+      } catch (e) {
+        showError(err, e);
+      }
+    });
+    return form;
+  });
 }
 
 backupForm?.addEventListener("submit", async (ev) => {
