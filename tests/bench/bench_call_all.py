@@ -200,21 +200,20 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
         prof = Profile(a.profile, "setup")
         t0 = time.perf_counter()
         ids: dict[str, int] = {}
-        for s in specs:
-            m = await services.federation.create_member(
-                None,
-                parent_id=ids.get(s.parent_key or ""),
-                domain=s.domain,
-                display_name=s.display_name,
-                username=s.username,
-                password_hash=fast.hash(s.password),
-                server_url=f"ws://127.0.0.1:{port}/fed/link/{s.domain}",
-            )
-            ids[s.key] = m.id
-            for r in s.ranges:  # what the member may claim (its meeting numbers)
-                await services.federation.add_range(
-                    None, m.id, type=r.type, start=r.start, end=r.end
+        async with services.federation.batch() as batch:  # one transaction, one revision
+            for s in specs:
+                m = await batch.create_member(
+                    None,
+                    parent_id=ids.get(s.parent_key or ""),
+                    domain=s.domain,
+                    display_name=s.display_name,
+                    username=s.username,
+                    password_hash=fast.hash(s.password),
+                    server_url=f"ws://127.0.0.1:{port}/fed/link/{s.domain}",
                 )
+                ids[s.key] = m.id
+                for r in s.ranges:  # what the member may claim (its meeting numbers)
+                    await batch.add_range(None, m.id, type=r.type, start=r.start, end=r.end)
         admin = await services.admins.create(
             "bench", fast.hash("Bench-Pass1"), Role.ADMIN, None, password_change_required=False
         )
