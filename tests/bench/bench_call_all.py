@@ -24,6 +24,7 @@ import asyncio
 import json
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -234,7 +235,16 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
         ):
             await asyncio.sleep(0.05)
         link_s = time.perf_counter() - t1
-        print(f"{len(specs)} members stored in {stored_s:.1f} s, linked in {link_s:.1f} s")
+        t2 = time.perf_counter()
+        sync = services.sync
+        assert sync is not None
+        while sync.unsynced():  # noqa: ASYNC110 - the first push of the data sets is setup
+            await asyncio.sleep(0.1)
+        sync_s = time.perf_counter() - t2
+        print(
+            f"{len(specs)} members stored in {stored_s:.1f} s, linked in {link_s:.1f} s, "
+            f"their data sets pushed in {sync_s:.1f} s"
+        )
         if a.gc_freeze:  # an experiment: what the collector costs the call (not the product's)
             import gc
 
@@ -268,6 +278,10 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
         try:
             await watcher.line(60)  # subscribed, its snapshot in
             prof = Profile(a.profile, "call")
+            samplers = [
+                await Sampler.start(os.getpid(), "hub"),
+                await Sampler.start(emu.proc.pid, "emu"),
+            ]
             cpu0, w0 = time.process_time(), time.perf_counter()
             emu0, dash0 = emu.cpu(), watcher.cpu()
             gc_clock = GcClock()
@@ -278,6 +292,8 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
             cpu = cpu_s / wall
             emu_cpu_s, dash_cpu_s = emu.cpu() - emu0, watcher.cpu() - dash0
             prof.stop()
+            for sampler in samplers:
+                await sampler.stop()
         finally:
             await watcher.stop()
         ack, final = seen["ack_all_s"], seen["venues_final_s"]
@@ -308,6 +324,7 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
             "hub_gc_s": [round(x, 3) for x in gc_clock.spent],
             "dashboard_cpu_s": round(dash_cpu_s, 2),
             "link_seconds": round(link_s, 1),
+            "sync_seconds": round(sync_s, 1),
             "gc_freeze": a.gc_freeze,
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
@@ -332,6 +349,44 @@ class GcClock:
             self._t = time.perf_counter()
         else:
             self.spent[info["generation"]] += time.perf_counter() - self._t
+
+
+class Sampler:
+    """With ``BENCH_PROFILE=DIR``, py-spy samples a process from ``start`` to ``stop``
+    (collapsed stacks in DIR/NAME.txt, idle frames included); a no-op otherwise."""
+
+    def __init__(self, proc: asyncio.subprocess.Process | None) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(cls, pid: int, name: str) -> Sampler:
+        out = os.environ.get("BENCH_PROFILE")
+        if not out:
+            return cls(None)
+        Path(out).mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - before measuring
+        beside = Path(sys.executable).with_name("py-spy")  # the venv's, else the PATH's
+        proc = await asyncio.create_subprocess_exec(
+            str(beside) if beside.exists() else "py-spy",
+            "record",
+            "-p",
+            str(pid),
+            "-r",
+            "250",
+            "--idle",
+            "--format",
+            "raw",
+            "-o",
+            str(Path(out) / f"{name}.txt"),
+            "--nonblocking",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        return cls(proc)
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            await self.proc.wait()
 
 
 class Profile:
