@@ -217,6 +217,10 @@ class CascadeState:
     def members(self) -> list[int]:
         return list(self._members)
 
+    def knows(self, member_id: int) -> bool:
+        """Whether the state holds ``member_id`` (O(1); ``members()`` copies them all)."""
+        return member_id in self._members
+
     def position(self, member_id: int) -> tuple[int | None, int]:
         """The ``(epoch, seq)`` applied last for a member ((None, 0) before any snapshot)."""
         state = self._members[member_id]
