@@ -45,7 +45,8 @@ TRIM_AFTER = 32 * 1024 * 1024
 
 
 FREEZE_AFTER = 30.0
-"""Seconds after start when the heap is frozen a second time (the links are up by then).
+"""Seconds after start when the heap is frozen a second time (the links are up by then;
+it is frozen as soon as every link is up, if that comes first).
 
 The hub holds a large, long-lived object graph (modules, the live state of every
 member, the control lists) and turns over small objects at thousands of events a
@@ -171,6 +172,7 @@ class LiveHub:
         self._manager: LinkManager | None = None
         self._link_watch: StatusSubscription | None = None
         self._links: dict[int, bool] = {}
+        self._linked_checked = float("-inf")
         self._outlets: dict[int, _Outlet] = {}
         self._ids = itertools.count(1)
         self._tasks: list[asyncio.Task[None]] = []
@@ -337,7 +339,7 @@ class LiveHub:
                 due = now
             await asyncio.sleep(due - now)
             now = self.clock()
-            if freeze_at is not None and now >= freeze_at:
+            if freeze_at is not None and (now >= freeze_at or self._all_linked(now)):
                 freeze_at = None
                 gc.collect()  # what is garbage now is not frozen with the rest
                 gc.freeze()
@@ -351,6 +353,14 @@ class LiveHub:
                 # out); hand the freed heap back so a burst of them does not stay in RSS.
                 trimmed_at, trimmed_chars = now, sent
                 _malloc_trim()
+
+    def _all_linked(self, now: float) -> bool:
+        """Whether every member link is up, the live state built from their snapshots
+        (looked at once a second: it walks the links)."""
+        if self._manager is None or not self._links or now < self._linked_checked + 1.0:
+            return False
+        self._linked_checked = now
+        return self._manager.all_up()
 
     async def _flush_journal(self) -> None:
         assert self.journal is not None
