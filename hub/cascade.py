@@ -184,6 +184,7 @@ class _MemberState:
     venues: dict[str, dict[str, Venue]] = field(default_factory=dict)
     venue_total: int = 0
     counted: Counts | None = None  # cache of counts(); None when something changed
+    built: dict[str, Conference] = field(default_factory=dict)  # conference() records
 
 
 class CascadeState:
@@ -258,6 +259,7 @@ class CascadeState:
         state.epoch, state.seq, state.in_sync = snapshot.epoch, snapshot.seq, True
         state.venue_total = sum(len(v) for v in state.venues.values())
         state.counted = None
+        state.built.clear()
         return deltas
 
     def apply_event(self, member_id: int, event: Event) -> list[Delta] | NeedSnapshot:
@@ -283,6 +285,7 @@ class CascadeState:
             return NeedSnapshot(member_id, f"event {event.seq} contradicts state: {result}")
         state.seq = event.seq
         state.counted = None
+        state.built.clear()
         return result
 
     def _apply_change(
@@ -339,9 +342,17 @@ class CascadeState:
         ]
 
     def conference(self, member_id: int, number: str) -> Conference | None:
+        """One conference with its venues; the record is built once per change of the
+        member (the control lists, the calls and the API read the same ones often)."""
         state = self._state(member_id)
+        built = state.built.get(number)
+        if built is not None:
+            return built
         conf = state.conferences.get(number)
-        return None if conf is None else _with_venues(conf, state.venues[number].values())
+        if conf is None:
+            return None
+        built = state.built[number] = _with_venues(conf, state.venues[number].values())
+        return built
 
     def venue(self, member_id: int, number: str, venue_id: str) -> Venue | None:
         """One venue's state, or None if the conference or venue is unknown."""
