@@ -15,6 +15,11 @@ Figures: ``ack_all_s`` (until every member acknowledged: its meeting answered th
 cascade call; goal < 2 s), ``venues_final_s`` (until every contact of every meeting
 reached a final state: joined or failed), the hub's CPU over the call, and the setup
 times. Human-readable lines, then one JSON object as the last line.
+
+Setup stores the federation in one ``FederationStore.batch()`` and waits for the links
+and the first push of the data sets (the hub's start-up work, not the call's).
+``BENCH_PROFILE=DIR`` samples the hub and the emulator with py-spy over the call
+(collapsed stacks, idle included, in DIR/hub.txt and DIR/emu.txt).
 """
 
 from __future__ import annotations
