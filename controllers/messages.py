@@ -10,6 +10,7 @@ reset the link.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -285,8 +286,38 @@ _ENCODE = {cls: encoder(cls) for cls in MESSAGE_TYPES.values()}
 _DECODE = {name: decoder(cls) for name, cls in MESSAGE_TYPES.items()}
 
 
+SHARED_ITEMS = 32
+"""A ``sync`` of at least this many items is encoded once however many links send it."""
+SHARED_KEEP = 16
+SHARED_BYTES = 64 * 1024 * 1024
+_shared: OrderedDict[int, tuple[Sync, bytes]] = OrderedDict()
+
+
 def encode(message: Message) -> bytes:
-    """The JSON text of ``message`` (send it as a text frame)."""
+    """The JSON text of ``message`` (send it as a text frame).
+
+    The data-set sync sends one ``Sync`` object (a derived data set: the federation
+    list, its domains, its numbers) to every member, each a frame of up to megabytes:
+    the last few such frames are kept by the identity of their message (held here, so
+    the identity stays theirs), and a message is encoded once for all its links. No
+    message (nor its items) is changed once built, so its frame stays what it encodes to.
+    """
+    if type(message) is Sync and len(message.items) >= SHARED_ITEMS:
+        hit = _shared.get(id(message))
+        if hit is not None and hit[0] is message:
+            _shared.move_to_end(id(message))
+            return hit[1]
+        data = _encode(message)
+        _shared[id(message)] = (message, data)
+        total = sum(len(d) for _, d in _shared.values())
+        while len(_shared) > 1 and (len(_shared) > SHARED_KEEP or total > SHARED_BYTES):
+            _, (_, old) = _shared.popitem(last=False)
+            total -= len(old)
+        return data
+    return _encode(message)
+
+
+def _encode(message: Message) -> bytes:
     body = _ENCODE[type(message)](message)
     body["type"] = message.TYPE
     return orjson.dumps(body)

@@ -12,6 +12,7 @@ carry out its outputs in order:
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -123,7 +124,7 @@ class MemberLinkSession:
             return []
         self._last_rx = now
         try:
-            message = decode(data, self._max_frame)
+            message = _decode(data, self._max_frame)
         except WireError as exc:
             code = CLOSE_TOO_BIG if isinstance(exc, FrameTooLarge) else CLOSE_INVALID
             return self._close(code, f"bad frame: {exc}")
@@ -203,3 +204,25 @@ class MemberLinkSession:
     def _close(self, code: int, reason: str) -> list[Output]:
         self.state, self.close_reason = MemberState.CLOSED, reason
         return [Close(code, reason)]
+
+
+SHARED_FRAME = 16 * 1024
+"""Frames at least this long are decoded once per process however many members get them."""
+_decoded: OrderedDict[bytes, Message] = OrderedDict()
+
+
+def _decode(data: bytes | str, max_frame: int) -> Message:
+    """``decode``, once per frame for the large ones: one emulator process hosts every
+    member, and the hub sends each of them the same data-set frames (the federation
+    list, domains, numbers: megabytes each at thousands of members), which thousands
+    of member servers would each decode on their own CPU. Messages are not changed
+    once decoded, so members share one. A frame refused is refused for each."""
+    if len(data) < SHARED_FRAME or len(data) > max_frame:
+        return decode(data, max_frame)
+    key = data if isinstance(data, bytes) else data.encode()
+    message = _decoded.get(key)
+    if message is None:
+        message = _decoded[key] = decode(data, max_frame)
+        while len(_decoded) > 8:
+            _decoded.popitem(last=False)
+    return message

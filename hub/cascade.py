@@ -184,6 +184,7 @@ class _MemberState:
     venues: dict[str, dict[str, Venue]] = field(default_factory=dict)
     venue_total: int = 0
     counted: Counts | None = None  # cache of counts(); None when something changed
+    built: dict[str, Conference] = field(default_factory=dict)  # conference() records
 
 
 class CascadeState:
@@ -216,6 +217,10 @@ class CascadeState:
 
     def members(self) -> list[int]:
         return list(self._members)
+
+    def knows(self, member_id: int) -> bool:
+        """Whether the state holds ``member_id`` (O(1); ``members()`` copies them all)."""
+        return member_id in self._members
 
     def position(self, member_id: int) -> tuple[int | None, int]:
         """The ``(epoch, seq)`` applied last for a member ((None, 0) before any snapshot)."""
@@ -254,6 +259,7 @@ class CascadeState:
         state.epoch, state.seq, state.in_sync = snapshot.epoch, snapshot.seq, True
         state.venue_total = sum(len(v) for v in state.venues.values())
         state.counted = None
+        state.built.clear()
         return deltas
 
     def apply_event(self, member_id: int, event: Event) -> list[Delta] | NeedSnapshot:
@@ -279,6 +285,7 @@ class CascadeState:
             return NeedSnapshot(member_id, f"event {event.seq} contradicts state: {result}")
         state.seq = event.seq
         state.counted = None
+        state.built.clear()
         return result
 
     def _apply_change(
@@ -335,9 +342,17 @@ class CascadeState:
         ]
 
     def conference(self, member_id: int, number: str) -> Conference | None:
+        """One conference with its venues; the record is built once per change of the
+        member (the control lists, the calls and the API read the same ones often)."""
         state = self._state(member_id)
+        built = state.built.get(number)
+        if built is not None:
+            return built
         conf = state.conferences.get(number)
-        return None if conf is None else _with_venues(conf, state.venues[number].values())
+        if conf is None:
+            return None
+        built = state.built[number] = _with_venues(conf, state.venues[number].values())
+        return built
 
     def venue(self, member_id: int, number: str, venue_id: str) -> Venue | None:
         """One venue's state, or None if the conference or venue is unknown."""

@@ -24,7 +24,7 @@ before and after (None = absent). Callers (``hub.fanout``) coalesce and filter t
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from hub.cascade import CascadeNode, ConferenceDelta, Delta, VenueDelta
@@ -104,11 +104,19 @@ class ListChange:
         return self.old is not None and self.new is not None and self.new.same_but_stats(self.old)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Node:
+    """One member conference in the list, as last built, and the ids of its venues
+    listed now (``apply`` keeps them). A rebuild that finds the same conference record
+    (records are immutable; the reader builds a new one on a change), audience rule
+    and staleness keeps the node and its entries as they are."""
+
     kind: ConferenceKind
     hide_audience: bool
     refs: dict[str, tuple[CascadeRef, bool]]  # cascade venues by id: (child, joined)
+    conf: Conference | None = None
+    stale: bool = False
+    ids: set[str] = field(default_factory=set)
 
 
 def control_venue(member_id: int, number: str, v: Venue, stale: bool) -> ControlVenue:
@@ -198,8 +206,10 @@ class ControlList:
                 continue
             if new is None:
                 del self.venues[key]
+                node.ids.discard(d.venue_id)
             else:
                 self.venues[key] = new
+                node.ids.add(d.venue_id)
             out.append(ListChange(key, old, new))
         return out
 
@@ -257,13 +267,20 @@ class ControlList:
         return control_venue(member_id, number, venue, member_id in self._stale)
 
     def _rebuild(self) -> list[ListChange]:
-        """Recompute the tree and every entry; return the difference to before."""
+        """Recompute the tree and the entries of every node that changed since the last
+        build (its conference, audience rule or staleness); return the difference.
+
+        A node whose conference record is the one it was built from keeps its entries:
+        a rebuild while thousands of cascade links come up costs the tree and the
+        conferences that moved, not every venue of the federation conference again.
+        """
         member_id, number = self.root
         tree = self._reader.cascade_tree(member_id, number)
         nodes: dict[NodeKey, _Node] = {}
         via: dict[tuple[str, str], str] = {}
         wanted: set[str] = set()
-        venues: dict[VenueKey, ControlVenue] = {}
+        venues = self.venues
+        out: list[ListChange] = []
         if tree is not None:
             root_conf = self._reader.conference(member_id, number)
             root_kind = root_conf.kind if root_conf is not None else ConferenceKind.VMR
@@ -279,26 +296,61 @@ class ControlList:
                     continue
                 is_root = key == self.root
                 hide = not is_root and ConferenceKind.BROADCAST in (root_kind, conf.kind)
-                refs = {v.id: _link(v) for v in conf.venues if v.cascade is not None}
-                for vid, (ref, _) in refs.items():
-                    via.setdefault((ref.member, ref.conference), vid)
-                node = _Node(conf.kind, hide, refs)
+                stale = n.member_id in self._stale
+                node = self._nodes.get(key)
+                if node is None or not (
+                    node.conf is conf and node.hide_audience == hide and node.stale == stale
+                ):
+                    node = self._built(key, conf, hide, stale, node, out)
                 nodes[key] = node
-                for v in conf.venues:
-                    entry = self._entry(n.member_id, n.conference, node, v)
-                    if entry is not None:
-                        venues[entry.key] = entry
-        out = [ListChange(k, old, None) for k, old in self.venues.items() if k not in venues]
-        out.extend(
-            ListChange(k, self.venues.get(k), new)
-            for k, new in venues.items()
-            if self.venues.get(k) != new
-        )
+                for vid, (ref, _) in node.refs.items():
+                    via.setdefault((ref.member, ref.conference), vid)
+        for key, gone in self._nodes.items():
+            if key not in nodes:
+                for vid in gone.ids:
+                    old = venues.pop((*key, vid), None)
+                    if old is not None:
+                        out.append(ListChange((*key, vid), old, None))
         if tree != self.tree:
             self.tree_version += 1
-        self.tree, self._nodes, self._wanted, self.venues = tree, nodes, wanted, venues
+        self.tree, self._nodes, self._wanted = tree, nodes, wanted
         self.via = via
         return out
+
+    def _built(
+        self,
+        key: NodeKey,
+        conf: Conference,
+        hide: bool,
+        stale: bool,
+        before: _Node | None,
+        out: list[ListChange],
+    ) -> _Node:
+        """A node (re)built from ``conf``: its entries set in ``venues``, the changes
+        to what it listed ``before`` appended to ``out``."""
+        refs = {v.id: _link(v) for v in conf.venues if v.cascade is not None}
+        node = _Node(conf.kind, hide, refs, conf, stale)
+        mid, num = key
+        venues = self.venues
+        fresh: dict[str, ControlVenue] = {}
+        for v in conf.venues:
+            entry = self._entry(mid, num, node, v)
+            if entry is not None:
+                fresh[v.id] = entry
+        if before is not None:
+            for vid in before.ids:
+                if vid not in fresh:
+                    old = venues.pop((mid, num, vid), None)
+                    if old is not None:
+                        out.append(ListChange((mid, num, vid), old, None))
+        for vid, entry in fresh.items():
+            vkey = (mid, num, vid)
+            old = venues.get(vkey)
+            if old != entry:
+                venues[vkey] = entry
+                out.append(ListChange(vkey, old, entry))
+        node.ids = set(fresh)
+        return node
 
 
 @dataclass(frozen=True, slots=True)

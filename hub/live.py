@@ -335,7 +335,7 @@ class LiveState:
         return tuple(sorted(self._state.members()))
 
     def _known(self, member_id: int) -> bool:
-        return member_id in self._state.members()
+        return self._state.knows(member_id)
 
     def conferences(self, member_id: int, *, offset: int = 0, limit: int = 50) -> Page:
         if offset < 0 or limit < 1:

@@ -109,6 +109,56 @@ class _Draft:
         )
 
 
+class FederationBatch:
+    """The changes of one ``FederationStore.batch()``; same checks as the store's calls."""
+
+    def __init__(self, store: FederationStore, draft: _Draft) -> None:
+        self._store, self._draft = store, draft
+
+    async def create_member(
+        self,
+        scope: int | None,
+        *,
+        parent_id: int | None,
+        domain: str,
+        display_name: str,
+        username: str,
+        password_hash: str,
+        remark: str = "",
+        server_url: str | None = None,
+        sip_host: str | None = None,
+        sip_port: int | None = None,
+    ) -> Member:
+        """As ``FederationStore.create_member``, inside the batch."""
+        return await self._store._create_member(
+            self._draft,
+            scope,
+            parent_id=parent_id,
+            domain=domain,
+            display_name=display_name,
+            username=username,
+            password_hash=password_hash,
+            remark=remark,
+            server_url=server_url,
+            sip_host=sip_host,
+            sip_port=sip_port,
+        )
+
+    async def add_range(
+        self,
+        scope: int | None,
+        member_id: int,
+        *,
+        type: str,
+        start: str,
+        end: str,
+        remark: str = "",
+        max_size: int | None = None,
+    ) -> NumberRange:
+        """As ``FederationStore.add_range``, inside the batch."""
+        return await _add_range(self._draft, scope, member_id, type, start, end, remark, max_size)
+
+
 class FederationStore:
     """The only way members and ranges are read or changed (see the module docstring)."""
 
@@ -198,6 +248,18 @@ class FederationStore:
             self._view = draft.publish(new_rev)
         await self._notify()
 
+    @asynccontextmanager
+    async def batch(self) -> AsyncIterator[FederationBatch]:
+        """Many changes as one: one transaction, one revision, one change notice.
+
+        Each change is checked against the draft exactly as its single call would be
+        (so it sees the ones before it); a refusal anywhere drops them all. For bulk
+        loads (a federation's members and ranges at once): a change alone costs a
+        revision, a reload of every listener's derived state, and a commit.
+        """
+        async with self._change() as d:
+            yield FederationBatch(self, d)
+
     async def create_member(
         self,
         scope: int | None,
@@ -214,40 +276,69 @@ class FederationStore:
     ) -> Member:
         """Add a member under ``parent_id`` (which must be in ``scope``)."""
         async with self._change() as d:
-            fed = d.federation
-            if parent_id is None:
-                if scope is not None:
-                    raise FederationError(
-                        "outside_scope", "only a federation-wide admin can create the province"
-                    )
-            else:
-                fed.require_within(scope, parent_id)
-            level = fed.level_for_parent(parent_id)
-            probe = Member(-1, parent_id, level, domain, display_name, username, remark)
-            fed.check_domain(scope, probe.domain)
-            fed.check_add(probe, scope)
-            now = utcnow()
-            row = MemberRow(
-                id=await self._fresh_member_id(d.session),
+            return await self._create_member(
+                d,
+                scope,
                 parent_id=parent_id,
-                level=level,
-                domain=probe.domain,
-                display_name=probe.display_name,
-                username=probe.username,
+                domain=domain,
+                display_name=display_name,
+                username=username,
                 password_hash=password_hash,
                 remark=remark,
                 server_url=server_url,
                 sip_host=sip_host,
                 sip_port=sip_port,
-                created_at=now,
-                updated_at=now,
             )
-            d.session.add(row)
-            await d.session.flush()
-            member = _with_id(probe, row.id)
-            fed.add(member)
-            d.servers[row.id] = MemberServerInfo(server_url, sip_host, sip_port)
-            return member
+
+    async def _create_member(
+        self,
+        d: _Draft,
+        scope: int | None,
+        *,
+        parent_id: int | None,
+        domain: str,
+        display_name: str,
+        username: str,
+        password_hash: str,
+        remark: str,
+        server_url: str | None,
+        sip_host: str | None,
+        sip_port: int | None,
+    ) -> Member:
+        fed = d.federation
+        if parent_id is None:
+            if scope is not None:
+                raise FederationError(
+                    "outside_scope", "only a federation-wide admin can create the province"
+                )
+        else:
+            fed.require_within(scope, parent_id)
+        level = fed.level_for_parent(parent_id)
+        probe = Member(-1, parent_id, level, domain, display_name, username, remark)
+        fed.check_domain(scope, probe.domain)
+        fed.check_add(probe, scope)
+        now = utcnow()
+        row = MemberRow(
+            id=await self._fresh_member_id(d.session),
+            parent_id=parent_id,
+            level=level,
+            domain=probe.domain,
+            display_name=probe.display_name,
+            username=probe.username,
+            password_hash=password_hash,
+            remark=remark,
+            server_url=server_url,
+            sip_host=sip_host,
+            sip_port=sip_port,
+            created_at=now,
+            updated_at=now,
+        )
+        d.session.add(row)
+        await d.session.flush()
+        member = _with_id(probe, row.id)
+        fed.add(member)
+        d.servers[row.id] = MemberServerInfo(server_url, sip_host, sip_port)
+        return member
 
     async def update_member(
         self, scope: int | None, member_id: int, changes: Mapping[str, Any]
@@ -365,31 +456,7 @@ class FederationStore:
         free space), at most ``max_size`` numbers for a scoped admin. A clash with a range
         outside ``scope`` says only that the numbers are taken."""
         async with self._change() as d:
-            d.federation.require_within(scope, member_id)
-            probe = NumberRange(0, member_id, type, start, end, remark)  # type: ignore[arg-type]
-            try:
-                d.plan.check_grant(probe, scope, max_size)
-            except RangeConflict as e:
-                if not d.federation.is_within(scope, e.existing.member_id):
-                    raise e.hidden() from None
-                raise
-            row = NumberRangeRow(
-                member_id=member_id,
-                type=str(probe.type),
-                start=probe.start,
-                end=probe.end,
-                length=len(probe.start),
-                start_value=int(probe.start),
-                end_value=int(probe.end),
-                remark=remark,
-                granted_by=scope,
-                created_at=utcnow(),
-            )
-            d.session.add(row)
-            await d.session.flush()
-            rng = NumberRange(row.id, member_id, probe.type, probe.start, probe.end, remark)
-            d.plan.add(rng)
-            return rng
+            return await _add_range(d, scope, member_id, type, start, end, remark, max_size)
 
     async def remove_range(
         self,
@@ -421,6 +488,43 @@ class FederationStore:
 
 def _with_id(m: Member, member_id: int) -> Member:
     return Member(member_id, m.parent_id, m.level, m.domain, m.display_name, m.username, m.remark)
+
+
+async def _add_range(
+    d: _Draft,
+    scope: int | None,
+    member_id: int,
+    type: str,
+    start: str,
+    end: str,
+    remark: str,
+    max_size: int | None,
+) -> NumberRange:
+    d.federation.require_within(scope, member_id)
+    probe = NumberRange(0, member_id, type, start, end, remark)  # type: ignore[arg-type]
+    try:
+        d.plan.check_grant(probe, scope, max_size)
+    except RangeConflict as e:
+        if not d.federation.is_within(scope, e.existing.member_id):
+            raise e.hidden() from None
+        raise
+    row = NumberRangeRow(
+        member_id=member_id,
+        type=str(probe.type),
+        start=probe.start,
+        end=probe.end,
+        length=len(probe.start),
+        start_value=int(probe.start),
+        end_value=int(probe.end),
+        remark=remark,
+        granted_by=scope,
+        created_at=utcnow(),
+    )
+    d.session.add(row)
+    await d.session.flush()
+    rng = NumberRange(row.id, member_id, probe.type, probe.start, probe.end, remark)
+    d.plan.add(rng)
+    return rng
 
 
 async def _bound_data(s: AsyncSession, member_id: int) -> dict[str, int]:

@@ -15,6 +15,11 @@ Figures: ``ack_all_s`` (until every member acknowledged: its meeting answered th
 cascade call; goal < 2 s), ``venues_final_s`` (until every contact of every meeting
 reached a final state: joined or failed), the hub's CPU over the call, and the setup
 times. Human-readable lines, then one JSON object as the last line.
+
+Setup stores the federation in one ``FederationStore.batch()`` and waits for the links
+and the first push of the data sets (the hub's start-up work, not the call's).
+``BENCH_PROFILE=DIR`` samples the hub and the emulator with py-spy over the call
+(collapsed stacks, idle included, in DIR/hub.txt and DIR/emu.txt).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import asyncio
 import json
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -108,7 +114,7 @@ async def role_watcher(a: argparse.Namespace) -> None:
         await http.get("/api/v1/live/summary", headers=auth)  # the client warm
         say({"ready": True})
         await reader.readline()
-        w0 = time.perf_counter()
+        w0, cpu0 = time.perf_counter(), time.process_time()
         posted: float | None = None
 
         async def post() -> str:  # the frames are read meanwhile, as a browser would
@@ -171,6 +177,7 @@ async def role_watcher(a: argparse.Namespace) -> None:
             "call_id": call_id,
             "post_s": None if posted is None else round(posted, 3),
             "timeline": timeline[:50],
+            "cpu_s": round(time.process_time() - cpu0, 3),  # it exits once this is out
         }
     )
 
@@ -200,21 +207,20 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
         prof = Profile(a.profile, "setup")
         t0 = time.perf_counter()
         ids: dict[str, int] = {}
-        for s in specs:
-            m = await services.federation.create_member(
-                None,
-                parent_id=ids.get(s.parent_key or ""),
-                domain=s.domain,
-                display_name=s.display_name,
-                username=s.username,
-                password_hash=fast.hash(s.password),
-                server_url=f"ws://127.0.0.1:{port}/fed/link/{s.domain}",
-            )
-            ids[s.key] = m.id
-            for r in s.ranges:  # what the member may claim (its meeting numbers)
-                await services.federation.add_range(
-                    None, m.id, type=r.type, start=r.start, end=r.end
+        async with services.federation.batch() as batch:  # one transaction, one revision
+            for s in specs:
+                m = await batch.create_member(
+                    None,
+                    parent_id=ids.get(s.parent_key or ""),
+                    domain=s.domain,
+                    display_name=s.display_name,
+                    username=s.username,
+                    password_hash=fast.hash(s.password),
+                    server_url=f"ws://127.0.0.1:{port}/fed/link/{s.domain}",
                 )
+                ids[s.key] = m.id
+                for r in s.ranges:  # what the member may claim (its meeting numbers)
+                    await batch.add_range(None, m.id, type=r.type, start=r.start, end=r.end)
         admin = await services.admins.create(
             "bench", fast.hash("Bench-Pass1"), Role.ADMIN, None, password_change_required=False
         )
@@ -235,7 +241,16 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
         ):
             await asyncio.sleep(0.05)
         link_s = time.perf_counter() - t1
-        print(f"{len(specs)} members stored in {stored_s:.1f} s, linked in {link_s:.1f} s")
+        t2 = time.perf_counter()
+        sync = services.sync
+        assert sync is not None
+        while sync.unsynced():  # noqa: ASYNC110 - the first push of the data sets is setup
+            await asyncio.sleep(0.1)
+        sync_s = time.perf_counter() - t2
+        print(
+            f"{len(specs)} members stored in {stored_s:.1f} s, linked in {link_s:.1f} s, "
+            f"their data sets pushed in {sync_s:.1f} s"
+        )
         if a.gc_freeze:  # an experiment: what the collector costs the call (not the product's)
             import gc
 
@@ -269,16 +284,22 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
         try:
             await watcher.line(60)  # subscribed, its snapshot in
             prof = Profile(a.profile, "call")
+            samplers = [
+                await Sampler.start(os.getpid(), "hub"),
+                await Sampler.start(emu.proc.pid, "emu"),
+            ]
             cpu0, w0 = time.process_time(), time.perf_counter()
-            emu0, dash0 = emu.cpu(), watcher.cpu()
+            emu0 = emu.cpu()
             gc_clock = GcClock()
             watcher.tell("go")
             seen = await watcher.line(a.limit + 60)
             wall = max(time.perf_counter() - w0, 1e-9)
             cpu_s = time.process_time() - cpu0
             cpu = cpu_s / wall
-            emu_cpu_s, dash_cpu_s = emu.cpu() - emu0, watcher.cpu() - dash0
+            emu_cpu_s, dash_cpu_s = emu.cpu() - emu0, float(seen["cpu_s"])
             prof.stop()
+            for sampler in samplers:
+                await sampler.stop()
         finally:
             await watcher.stop()
         ack, final = seen["ack_all_s"], seen["venues_final_s"]
@@ -309,6 +330,7 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
             "hub_gc_s": [round(x, 3) for x in gc_clock.spent],
             "dashboard_cpu_s": round(dash_cpu_s, 2),
             "link_seconds": round(link_s, 1),
+            "sync_seconds": round(sync_s, 1),
             "gc_freeze": a.gc_freeze,
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
@@ -333,6 +355,44 @@ class GcClock:
             self._t = time.perf_counter()
         else:
             self.spent[info["generation"]] += time.perf_counter() - self._t
+
+
+class Sampler:
+    """With ``BENCH_PROFILE=DIR``, py-spy samples a process from ``start`` to ``stop``
+    (collapsed stacks in DIR/NAME.txt, idle frames included); a no-op otherwise."""
+
+    def __init__(self, proc: asyncio.subprocess.Process | None) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(cls, pid: int, name: str) -> Sampler:
+        out = os.environ.get("BENCH_PROFILE")
+        if not out:
+            return cls(None)
+        Path(out).mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - before measuring
+        beside = Path(sys.executable).with_name("py-spy")  # the venv's, else the PATH's
+        proc = await asyncio.create_subprocess_exec(
+            str(beside) if beside.exists() else "py-spy",
+            "record",
+            "-p",
+            str(pid),
+            "-r",
+            "250",
+            "--idle",
+            "--format",
+            "raw",
+            "-o",
+            str(Path(out) / f"{name}.txt"),
+            "--nonblocking",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        return cls(proc)
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            await self.proc.wait()
 
 
 class Profile:

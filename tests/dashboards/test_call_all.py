@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -71,22 +71,40 @@ async def read(http: httpx.AsyncClient, call_id: str, token: str) -> dict:
     return r.json()
 
 
-async def linked_again(hub: Hub) -> None:
-    """Wait until every link is up and in sync, woken by the link manager's status events."""
+async def links_until(hub: Hub, holds: Callable[[], bool], what: str) -> None:
+    """Wait until ``holds()``, woken by the link manager's status events."""
     links = hub.services.links
     assert links is not None
-    converged = asyncio.Event()
+    reached = asyncio.Event()
 
     def check(_member: int) -> None:
-        if hub.converged():
-            converged.set()
+        if holds():
+            reached.set()
 
     sub = links.manager.subscribe(check)
     try:
         check(0)
-        await asyncio.wait_for(converged.wait(), 30)
+        await asyncio.wait_for(reached.wait(), 30)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
     finally:
         sub.cancel()
+
+
+async def linked_again(hub: Hub) -> None:
+    """Wait until every link is up and in sync."""
+    await links_until(hub, hub.converged, "every link up and in sync")
+
+
+async def seen_down(hub: Hub, key: str) -> None:
+    """Wait until the hub has noticed that a frozen member is down (its heartbeats went
+    unanswered): until then its link still counts as up and in sync, and a recall
+    started then would race that link's timeout."""
+    links = hub.services.links
+    assert links is not None
+    link = links.manager.link(hub.ids[key])
+    assert link is not None
+    await links_until(hub, lambda: link.link_state != "up", f"the link to {key} down")
 
 
 async def watch(d: Dash, member_id: int, conference: str) -> None:
@@ -145,6 +163,7 @@ async def test_call_all_reports_each_failure_and_recall_brings_them_in(hub: Hub)
         # fix the faults, then re-call the failed ones with one request
         members["city1.county1.town1.village1"].call_answer = None
         members["city2.county1.town1"].call_answer = None
+        await seen_down(hub, "city3")
         members["city3"].frozen = False
         await linked_again(hub)
         r = await http.post(f"/api/v1/live/calls/{call_id}/recall", headers=auth)

@@ -349,3 +349,66 @@ def test_migration_keeps_flat_ranges_as_given_by_the_top(db_url):
             await db.close()
 
     asyncio.run(run())
+
+
+def test_batch_is_one_change_checked_step_by_step(db_url):
+    """A batch: every step checked as its single call (it sees the steps before it),
+    published as one revision with one change notice; a refusal drops the whole batch."""
+
+    async def run() -> None:
+        da, dbb, a, b = await _two_nodes(db_url)
+        notices = 0
+
+        async def noticed() -> None:
+            nonlocal notices
+            notices += 1
+
+        a.on_change(noticed)
+        try:
+            before = (await a.current()).revision
+            async with a.batch() as batch:
+                prov = await batch.create_member(
+                    None,
+                    parent_id=None,
+                    domain="p.example.gov",
+                    display_name="P",
+                    username="p",
+                    password_hash="x",
+                )
+                await batch.add_range(None, prov.id, type="vmr", start="100", end="199")
+                city = await batch.create_member(
+                    None,
+                    parent_id=prov.id,
+                    domain="c.p.example.gov",
+                    display_name="C",
+                    username="c",
+                    password_hash="x",
+                    server_url="ws://c.example/link",
+                )
+                await batch.add_range(None, city.id, type="vmr", start="150", end="159")
+            view = await b.current()
+            assert (view.revision, notices) == (before + 1, 1)
+            assert [m.domain for m in view.federation.subtree(prov.id)] == [
+                "p.example.gov",
+                "c.p.example.gov",
+            ]
+            assert view.plan.resolve("155") == city.id
+            assert view.servers[city.id].server_url == "ws://c.example/link"
+            with pytest.raises(FederationError):
+                async with a.batch() as batch:
+                    for domain in ("t.c.p.example.gov", "t.c.p.example.gov"):  # the 2nd clashes
+                        await batch.create_member(
+                            None,
+                            parent_id=city.id,
+                            domain=domain,
+                            display_name="T",
+                            username=domain[:3],
+                            password_hash="x",
+                        )
+            after = await b.current()
+            assert (after.revision, notices, len(after.federation)) == (before + 1, 1, 2)
+        finally:
+            await da.close()
+            await dbb.close()
+
+    asyncio.run(run())
