@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import uvicorn
 
+from dashboards.live_ws import SERVER_OPTIONS
 from dashboards.services import HubConfig
 from ops.hub import create_hub_app
 
@@ -34,6 +35,7 @@ def live_hub(config: HubConfig, app: Any = None) -> Iterator[str]:
             port=port,
             log_level="warning",
             lifespan="on",
+            **SERVER_OPTIONS,  # as `fedhub serve` runs: /ws/live on its own protocol
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)
