@@ -46,6 +46,7 @@ from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 
 log = logging.getLogger("fedhub.live")
+access = logging.getLogger("uvicorn.error")  # where uvicorn's websocket protocols log
 
 LIVE_PATH = "/ws/live"
 """The one path this protocol serves itself."""
@@ -175,10 +176,12 @@ class LiveSocketProtocol(asyncio.Protocol):
             handler = await self._handshake(protocol, request)
             if handler is None or self.lost:
                 return
+            client = self._client()
             conn = self._open(protocol, request)
-            del request, protocol  # the headers are no longer needed: not kept for hours
             if conn is None:
                 return
+            access.info('%s - "WebSocket %s" [accepted]', client, request.path)
+            del request, protocol  # the headers are no longer needed: not kept for hours
             try:
                 await handler(conn)
             except Exception:
@@ -221,18 +224,27 @@ class LiveSocketProtocol(asyncio.Protocol):
                     f"{LIVE_PATH} is adopted through the {ADOPT!r} extension, not {kind!r}"
                 )
 
+        client = self._client()
         try:
             await self.config.loaded_app(self._scope(request, adopted.append), receive, send)
         except Exception:
             log.exception("the /ws/live handshake failed")
             if not answer:
                 self._respond(protocol, 500, [], b"")
+            access.info('%s - "WebSocket %s" %d', client, request.path, 500)
             return None
         if answer or not adopted:
             if not answer:
+                answer[:] = [500]
                 self._respond(protocol, 500, [], b"")
+            access.info('%s - "WebSocket %s" %d', client, request.path, answer[0])
             return None
         return adopted[0]
+
+    def _client(self) -> str:
+        """The peer as uvicorn's access lines show it: ``host:port``."""
+        addr = get_remote_addr(self.transport) if self.transport is not None else None
+        return f"{addr[0]}:{addr[1]}" if addr else ""
 
     def _scope(self, request: Request, adopt: Callable[[Handler], None]) -> dict[str, Any]:
         """The ASGI websocket scope of the handshake (what uvicorn's protocols build)."""
