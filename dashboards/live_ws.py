@@ -5,6 +5,12 @@ a reader (inbound frames, validated against ``dashboards.api.asyncapi.INBOUND``)
 hub runs a writer task for it only while it has frames, draining only its own queue
 of the fan-out, so a slow dashboard never delays another and an idle one holds none.
 
+Serving: the endpoint decides the handshake over ASGI; once it passes, it *adopts* the
+connection when the server offers that (``ADOPT``, dashboards/live_socket.py, named by
+``SERVER_OPTIONS``): its ASGI call ends and a websockets connection carries the
+dashboard from then on, so no scope, Starlette ``WebSocket`` or middleware frame is
+held per dashboard. Servers without it get the same reader over ASGI messages.
+
 Handshake: the session cookie (browsers) or ``Authorization: Bearer fh_…``; no
 credentials → 401, an ``Origin`` other than the hub's own → 403, an account that must
 change its password → 403, a role other than ``admin`` → 403. Frames larger than
@@ -17,14 +23,18 @@ documented in docs/live-api.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
+from websockets.asyncio.connection import Connection
+from websockets.exceptions import ConnectionClosed
 
 from dashboards.api.asyncapi import INBOUND
 from dashboards.api.commands import audit_fields, perform
@@ -33,7 +43,8 @@ from dashboards.auth import Principal, authenticate, require_password_changed, r
 from dashboards.body import check_json
 from dashboards.errors import ApiError, error_response
 from dashboards.forwarded import client_ip, is_https
-from dashboards.livehub import LiveHub, LiveSettings
+from dashboards.live_socket import ADOPT
+from dashboards.livehub import Close, LiveHub, LiveSettings, Send
 from hub.controllist import ControlList, VenueFilter
 from hub.federation import FederationError
 
@@ -43,6 +54,10 @@ CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 
 SERVER_OPTIONS: dict[str, Any] = {
+    # /ws/live is carried by websockets' own connection once its handshake passed
+    # (dashboards/live_socket.py: about half the memory per dashboard of ASGI); any
+    # other websocket path keeps the protocol uvicorn would choose.
+    "ws": "dashboards.live_socket:LiveSocketProtocol",
     # Each frame of the fan-out is one shared text sent to hundreds of dashboards;
     # permessage-deflate would compress it again per connection (CPU per frame and
     # client) and hold a zlib context pair per connection (~40 KiB each, the largest
@@ -80,6 +95,8 @@ def same_origin(origin: str, own: str) -> bool:
 
 
 async def live_endpoint(ws: WebSocket) -> None:
+    """The handshake's checks, then the connection: adopted by the server when it offers
+    ``ADOPT`` (dashboards/live_socket.py, how ``fedhub serve`` runs), over ASGI if not."""
     services = ws.app.state.services
     hub: LiveHub | None = services.livehub
     config = services.config
@@ -103,55 +120,74 @@ async def live_endpoint(ws: WebSocket) -> None:
         )
         await ws.send_denial_response(error_response(e))
         return
+    conn = _Connection(hub, services, principal, client_ip(ws.scope, config.trusted_proxies))
+    adopt = ws.scope.get("extensions", {}).get(ADOPT, {}).get("adopt")
+    if adopt is not None:
+        adopt(conn.serve_adopted)  # this ASGI call ends here; the server runs the rest
+        return
     await ws.accept()
-    conn = _Connection(ws, hub, services, principal, client_ip(ws.scope, config.trusted_proxies))
-    await conn.run()
+    await conn.serve_asgi(ws)
 
 
 class _Connection:
-    """One dashboard: its reader loop, its writer task and its commands."""
+    """One dashboard: its reader loop and its commands (the hub runs its writer)."""
 
-    def __init__(
-        self, ws: WebSocket, hub: LiveHub, services: Any, principal: Principal, ip: str
-    ) -> None:
-        self.ws, self.hub, self.services, self.me, self.ip = ws, hub, services, principal, ip
-        self.cid = hub.open(self._send, ws.close)
-        s = hub.settings
-        self._tokens = float(s.burst)
+    __slots__ = ("_inflight", "_last", "_tokens", "cid", "close", "hub", "ip", "me", "services")
+
+    def __init__(self, hub: LiveHub, services: Any, principal: Principal, ip: str) -> None:
+        self.hub, self.services, self.me, self.ip = hub, services, principal, ip
+        self.cid = 0
+        self._tokens = float(hub.settings.burst)
         self._last = hub.clock()
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._inflight: set[asyncio.Task[None]] | None = None  # made by the first command
+        self.close: Close | None = None
 
-    async def run(self) -> None:
+    async def serve_adopted(self, conn: Connection) -> None:
+        """Over the websockets connection the server handed over (``ADOPT``)."""
+        with contextlib.suppress(ConnectionClosed):
+            await self._serve(conn, conn.send, conn.close)
+
+    async def serve_asgi(self, ws: WebSocket) -> None:
+        """Over ASGI messages (a server without ``ADOPT``)."""
+
+        async def frames() -> AsyncIterator[str | bytes]:
+            while True:
+                msg = await ws.receive()
+                if msg["type"] == "websocket.disconnect":
+                    return
+                text = msg.get("text")
+                yield text if text is not None else (msg.get("bytes") or b"")
+
+        async def send(text: str) -> None:
+            await ws.send({"type": "websocket.send", "text": text})
+
+        with contextlib.suppress(WebSocketDisconnect):
+            await self._serve(frames(), send, ws.close)
+
+    async def _serve(self, frames: AsyncIterable[str | bytes], send: Send, close: Close) -> None:
+        self.close = close
+        self.cid = self.hub.open(send, close)
         try:
-            await self._reader()
-        except WebSocketDisconnect:
-            pass
+            await self._reader(frames)
         finally:
-            for task in list(self._inflight):
+            for task in list(self._inflight or ()):
                 task.cancel()
             self.hub.close(self.cid)
 
-    async def _send(self, text: str) -> None:
-        await self.ws.send({"type": "websocket.send", "text": text})
-
-    async def _reader(self) -> None:
+    async def _reader(self, frames: AsyncIterable[str | bytes]) -> None:
         s = self.hub.settings
-        while True:
-            msg = await self.ws.receive()
-            if msg["type"] == "websocket.disconnect":
-                return
-            text = msg.get("text")
-            size = len(text) if text is not None else len(msg.get("bytes") or b"")
-            if size > s.max_frame:
-                await self.ws.close(CLOSE_TOO_BIG, f"frames are limited to {s.max_frame} bytes")
+        assert self.close is not None
+        async for data in frames:
+            if len(data) > s.max_frame:
+                await self.close(CLOSE_TOO_BIG, f"frames are limited to {s.max_frame} bytes")
                 return
             if not self._take_token():
-                await self.ws.close(CLOSE_POLICY, f"more than {s.rate:g} frames per second")
+                await self.close(CLOSE_POLICY, f"more than {s.rate:g} frames per second")
                 return
-            if text is None:
+            if not isinstance(data, str):
                 self._error(None, "bad_frame", "send JSON text frames")
                 continue
-            self._handle(text)
+            self._handle(data)
 
     def _take_token(self) -> bool:
         s, now = self.hub.settings, self.hub.clock()
@@ -188,12 +224,14 @@ class _Connection:
             if not self.hub.fanout.unsubscribe(self.cid, str(fid)):
                 self._error(fid, "unknown_subscription", f"no subscription {fid!r} is open")
         else:
-            if len(self._inflight) >= self.hub.settings.commands_in_flight:
+            if len(self._inflight or ()) >= self.hub.settings.commands_in_flight:
                 return self._error(fid, "busy", "too many commands in flight; wait for results")
             self._spawn(self._command(frame))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
+        if self._inflight is None:
+            self._inflight = set()
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
 

@@ -22,7 +22,15 @@ Four processes (this file in four roles), so no two sides share an event loop:
 
 Per rate and server: probe latency p50/p99 (emission -> frame received), frames and
 bytes per second received by all clients, the server's CPU (share of one core), and
-the server's RSS growth per dashboard after all connected. Human-readable lines, then
+the memory each dashboard costs the server. Memory is read the same way for both
+servers: once the server's RSS has stopped moving (the hub journals the links' first
+state a second or so after it is up: megabytes that are no dashboard's), the server
+collects garbage, returns its free heap to the system and reports (``SIGUSR1``) its
+RSS and its *heap in use* (pymalloc's allocated blocks plus glibc's allocated bytes);
+the least of five such readings before and after the dashboards connected. The heap
+in use is the figure compared (``memory_ratio``): RSS per dashboard mostly says how
+much free heap the process happened to have left from start-up (the hub's could even
+shrink), so it is reported (``rss_ratio``) but means little. Human-readable lines, then
 one JSON object as the last line, with ``"goal": {"rate": 2000, "hub_p99_ms": …,
 "raw_p99_ms": …}`` and the load average (the machine is shared: a load above the
 core count starves every process here, and the latencies mean little then).
@@ -249,6 +257,7 @@ async def role_hub(a: argparse.Namespace) -> None:
     serving = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
+    report_on_signal()
     say({"port": a.port, "token": token, "conference": specs[0].meeting})
     gc_log = gc_watch() if os.environ.get("BENCH_GC") else None
     stdin = await stdin_lines()
@@ -258,6 +267,60 @@ async def role_hub(a: argparse.Namespace) -> None:
     server.should_exit = True
     await serving
     await manager.stop()
+
+
+def report_on_signal() -> None:
+    """On ``SIGUSR1``: collect garbage, return the free heap to the system, and say what
+    the process holds: RSS, and the heap in use (pymalloc's allocated blocks plus
+    glibc's allocated bytes, so free pages and half-empty pools count for nothing)."""
+    import ctypes
+    import gc
+    import signal
+
+    libc = ctypes.CDLL("libc.so.6")
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in MALLINFO2]
+
+    libc.mallinfo2.restype = MallInfo2
+
+    def report() -> None:
+        gc.collect()
+        libc.malloc_trim(0)
+        info = libc.mallinfo2()
+        heap = pymalloc_in_use() + info.uordblks + info.hblkhd
+        say({"rss_kib": rss_kib(os.getpid()), "heap_kib": heap // 1024})
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, report)
+
+
+MALLINFO2 = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks")
+MALLINFO2 += ("uordblks", "fordblks", "keepcost")
+
+
+def pymalloc_in_use() -> int:
+    """Bytes in pymalloc's allocated blocks (``sys._debugmallocstats`` prints them)."""
+    with tempfile.TemporaryFile() as out:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(out.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        out.seek(0)
+        for line in out.read().decode().splitlines():
+            if line.startswith("# bytes in allocated blocks"):
+                return int(line.split("=")[1].replace(",", ""))
+    return 0
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
 
 
 def gc_watch() -> dict[str, Any]:
@@ -307,6 +370,7 @@ async def role_raw(a: argparse.Namespace) -> None:
 
     manager, _ = await _links(a, on_delta)
     async with serve(handler, "127.0.0.1", a.port, compression=None, max_size=2**20):
+        report_on_signal()
         say({"port": a.port, "token": "", "conference": ""})
         stdin = await stdin_lines()
         await stdin.readline()
@@ -408,11 +472,32 @@ class Child:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
+    async def held(self, samples: int = 5) -> dict[str, int]:
+        """RSS and heap in use after the server collected garbage (``SIGUSR1``): the
+        least of ``samples`` readings 0.3 s apart, so the floor of what it holds, not
+        the buffers its links happened to hold at one moment."""
+        import signal
+
+        seen: list[dict[str, Any]] = []
+        for _ in range(samples):
+            self.proc.send_signal(signal.SIGUSR1)
+            seen.append(await self.line(within=60))
+            await asyncio.sleep(0.3)
+        return {k: min(int(s[k]) for s in seen) for k in seen[0]}
+
+    async def settle(self, within: float = 20.0) -> float:
+        """Wait until RSS has not grown for 2 s (at most ``within``); the seconds taken."""
+        t0 = time.perf_counter()
+        seen = [self.rss_kib()]
+        while time.perf_counter() - t0 < within:
+            await asyncio.sleep(0.25)
+            seen.append(self.rss_kib())
+            if len(seen) > 8 and seen[-1] - seen[-9] < 64:
+                break
+        return time.perf_counter() - t0
+
     def rss_kib(self) -> int:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        return 0
+        return rss_kib(self.proc.pid)
 
     async def stop(self) -> None:
         if self.proc.returncode is None:
@@ -510,7 +595,8 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
             )
             ready = await srv.line()
             link_s = time.perf_counter() - t0
-            rss0 = srv.rss_kib()
+            settle_s = await srv.settle()
+            held0 = await srv.held()
             scheme_path = "/ws/live" if target == "hub" else "/"
             cli = await Child.start(
                 "--role",
@@ -531,14 +617,20 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
             await cli.line()
             connect_s = time.perf_counter() - t1
             await asyncio.sleep(1.0)
-            rss1 = srv.rss_kib()
-            per_client = (rss1 - rss0) / a.clients
+            held1 = await srv.held()
+            per_rss = (held1["rss_kib"] - held0["rss_kib"]) / a.clients
+            per_heap = (held1["heap_kib"] - held0["heap_kib"]) / a.clients
             print(
-                f"{target}: {a.members} links up in {link_s:.1f} s; {a.clients} dashboards "
-                f"connected in {connect_s:.1f} s; RSS +{per_client:.0f} KiB per dashboard",
+                f"{target}: {a.members} links up in {link_s:.1f} s (settled {settle_s:.1f} s); "
+                f"{a.clients} dashboards connected in {connect_s:.1f} s; per dashboard: "
+                f"heap in use +{per_heap:.1f} KiB, RSS +{per_rss:.1f} KiB",
                 flush=True,
             )
-            results[target] = {"rss_kib_per_dashboard": round(per_client, 1), "rates": {}}
+            results[target] = {
+                "heap_kib_per_dashboard": round(per_heap, 1),
+                "rss_kib_per_dashboard": round(per_rss, 1),
+                "rates": {},
+            }
             for rate in a.rates:
                 emu.tell("stop")
                 await asyncio.sleep(0.3)
@@ -602,8 +694,10 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
     finally:
         await emu.stop()
     goal_rate = "2000"
-    hub_mem = results["hub"]["rss_kib_per_dashboard"]
-    raw_mem = results["raw"]["rss_kib_per_dashboard"]
+    hub_mem = results["hub"]["heap_kib_per_dashboard"]
+    raw_mem = results["raw"]["heap_kib_per_dashboard"]
+    hub_rss = results["hub"]["rss_kib_per_dashboard"]
+    raw_rss = results["raw"]["rss_kib_per_dashboard"]
     return {
         "bench": "fanout",
         "members": a.members,
@@ -612,6 +706,7 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
         "hub": results["hub"],
         "raw": results["raw"],
         "memory_ratio": round(hub_mem / raw_mem, 2) if raw_mem > 0 else None,
+        "rss_ratio": round(hub_rss / raw_rss, 2) if raw_rss > 0 else None,
         "goal": {
             "rate": 2000,
             "hub_p99_ms": results["hub"]["rates"].get(goal_rate, {}).get("p99_ms"),

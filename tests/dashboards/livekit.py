@@ -20,6 +20,7 @@ import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
 from dashboards.app import create_app
+from dashboards.live_ws import SERVER_OPTIONS
 from dashboards.services import HubConfig, Services
 from emulator.behaviour import Behaviour
 from emulator.federation import RunningFederation, serve_federation
@@ -55,6 +56,7 @@ class Hub:
     ids: dict[str, int]  # emulator key -> member id
     port: int
     tokens: dict[str, str]  # username -> bearer token
+    server: uvicorn.Server
 
     @property
     def ws_url(self) -> str:
@@ -143,10 +145,11 @@ async def live_hub(
             port=port,
             log_level="warning",
             lifespan="on",
+            **SERVER_OPTIONS,  # as `fedhub serve` runs: /ws/live on its own protocol
         )
     )
     serving = asyncio.get_running_loop().create_task(server.serve())
-    hub = Hub(services, running, specs, ids, port, {})
+    hub = Hub(services, running, specs, ids, port, {}, server)
     try:
         await until(lambda: server.started or serving.done(), 30, "uvicorn started")
         assert not serving.done()

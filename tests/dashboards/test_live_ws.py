@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import orjson
 import pytest
+from starlette.websockets import WebSocket
+from websockets.asyncio.client import connect
+from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from dashboards.api.asyncapi import INBOUND
@@ -320,6 +324,38 @@ async def test_an_idle_dashboard_holds_no_writer_task(hub: Hub) -> None:
         assert err["code"] == "unknown_subscription"
         await until(lambda: outlet.writer is None, 10, "and it ended again")
     await until(lambda: live.connections == 0, 10, "the connection forgotten")
+
+
+async def test_an_open_dashboard_is_carried_by_websockets_own_connection(hub: Hub) -> None:
+    """Past the handshake the ASGI call has ended: no Starlette WebSocket (nor its scope)
+    stays alive for the connection, which a websockets connection carries instead."""
+    async with dash(hub, hub.tokens["root"]) as d:
+        await d.send(sub("s", hub))
+        await d.until(lambda f: f["type"] == "snapshot")
+        gc.collect()
+        objects = gc.get_objects()
+        mine = d.ws.local_address[:2]  # other tests' sockets may still await collection
+        assert not [o for o in objects if isinstance(o, WebSocket) and o.client == mine]
+        assert [o for o in objects if type(o) is Connection]  # the client's is a subclass
+        await d.send({"type": "unsubscribe", "id": "nope"})  # and it still reads frames
+        assert (await d.until(lambda f: f["type"] == "error"))["code"] == "unknown_subscription"
+
+
+async def test_other_websocket_paths_keep_uvicorns_protocol(hub: Hub) -> None:
+    with pytest.raises(InvalidStatus) as e:  # Starlette's answer to an unrouted websocket
+        async with connect(f"ws://127.0.0.1:{hub.port}/ws/nowhere"):
+            pass
+    assert e.value.response.status_code == 403
+
+
+async def test_a_stopping_server_closes_open_dashboards_with_1012(hub: Hub) -> None:
+    async with dash(hub, hub.tokens["root"]) as d:
+        await d.send(sub("s", hub))
+        await d.until(lambda f: f["type"] == "snapshot")
+        hub.server.should_exit = True
+        with pytest.raises(ConnectionClosed) as e:
+            await d.drain_until(lambda: False, 30, "the close")
+        assert e.value.rcvd is not None and e.value.rcvd.code == 1012
 
 
 async def test_selection_all_in_scope_one_result_per_venue(hub: Hub) -> None:

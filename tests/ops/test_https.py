@@ -13,11 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from dashboards.app import create_app
+from dashboards.live_ws import SERVER_OPTIONS
 from dashboards.services import HubConfig, Services
 from ops.certs import CertificateStore
 from ops.https import HubServer, hub_server
@@ -77,6 +81,7 @@ def https_hub(tmp_path: Path, sip: bool = True) -> Iterator[LiveHub]:
             on_ready=on_ready,
             log_level="warning",
             lifespan="on",
+            **SERVER_OPTIONS,  # as `fedhub serve` runs
         )
 
     with serving_in_thread(make):
@@ -142,3 +147,32 @@ def test_import_from_another_process_is_picked_up(tmp_path: Path) -> None:
         asyncio.run(other.install(other.check(s.pem, s.key_pem)))
         wait_for(lambda: peer_fingerprint(hub.port) == s.fingerprint, "the web server to swap")
         wait_for(lambda: peer_fingerprint(hub.sip_tls) == s.fingerprint, "SIP to swap")
+
+
+def test_the_live_websocket_over_wss(tmp_path: Path) -> None:
+    """/ws/live on the HTTPS port: refused without credentials (the JSON error), and
+    with the session cookie and the page's own https origin it is upgraded and served."""
+    with https_hub(tmp_path, sip=False) as hub:
+        c = login(hub.base)
+        cookie = "; ".join(f"{k}={v}" for k, v in c.cookies.items())
+        url, own = f"wss://127.0.0.1:{hub.port}/ws/live", f"https://127.0.0.1:{hub.port}"
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+
+        async def refused() -> InvalidStatus:
+            with pytest.raises(InvalidStatus) as e:
+                async with connect(url, ssl=ctx, origin=own):  # type: ignore[arg-type]
+                    pass
+            return e.value
+
+        async def answered() -> dict[str, object]:
+            headers = {"Cookie": cookie}
+            async with connect(url, ssl=ctx, origin=own, additional_headers=headers) as ws:  # type: ignore[arg-type]
+                await ws.send(orjson.dumps({"type": "unsubscribe", "id": "nope"}).decode())
+                return dict(orjson.loads(await asyncio.wait_for(ws.recv(), 10)))
+
+        e = asyncio.run(refused())
+        assert e.response.status_code == 401
+        assert orjson.loads(e.response.body)["error"]["code"] == "unauthenticated"
+        assert asyncio.run(answered())["code"] == "unknown_subscription"

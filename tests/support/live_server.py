@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from dashboards.live_ws import SERVER_OPTIONS
 from dashboards.services import HubConfig
 from ops.https import HubServer, hub_server
 from ops.hub import create_hub_app
@@ -61,6 +62,7 @@ def live_hub(config: HubConfig, app: Any = None) -> Iterator[str]:
             on_ready=on_ready,
             log_level="warning",
             lifespan="on",
+            **SERVER_OPTIONS,  # as `fedhub serve` runs: /ws/live on its own protocol
         )
 
     with serving_in_thread(make):

@@ -1,0 +1,325 @@
+"""The server side of ``/ws/live``: uvicorn's websocket protocol class for the hub.
+
+Role: ``SERVER_OPTIONS["ws"]`` (dashboards/live_ws.py) names ``LiveSocketProtocol``,
+so every websocket upgrade uvicorn parses comes here with its transport and request
+bytes. ``/ws/live`` is answered here; any other path is forwarded untouched to the
+protocol uvicorn would have chosen itself (``ws="auto"``: websockets-sansio today).
+
+Why: a dashboard is an idle connection most of the time, and the hub holds hundreds.
+Over ASGI each one keeps, for its whole life, uvicorn's protocol object with its
+message queue, ping timers and a copy of the request headers, the ASGI scope,
+Starlette's ``WebSocket`` and a suspended coroutine frame in every middleware and
+routing layer, and a task running all that: about twice what websockets' own server
+holds per connection (tracemalloc, docs/live-api.md "Serving"). Here the ASGI app
+still decides the handshake, and only the handshake: Starlette's routing runs
+``live_endpoint``, whose refusals are its own HTTP denial responses (401/403 with our
+JSON body); on success the endpoint *adopts* the connection through the scope
+extension ``ADOPT`` and returns. The ASGI call ends there, and with it the scope,
+Starlette's objects and the middleware frames. This protocol then answers 101 and
+runs the adopted handler on a ``websockets.asyncio.connection.Connection`` over the
+same transport: the connection websockets' own server uses (keepalive pings, flow
+control, closing handshake, ``max_size`` → 1009), at that server's cost.
+
+TLS is the transport's business: uvicorn made it with the certificate of the moment
+(ops/https.py swaps it for new connections), and nothing here looks at certificates.
+permessage-deflate is never offered on ``/ws/live`` (``SERVER_OPTIONS`` explains why).
+Without this protocol (Starlette's test client, another ASGI server) the endpoint
+finds no ``ADOPT`` in its scope and serves the connection over plain ASGI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Any, cast
+from urllib.parse import unquote
+
+from uvicorn.config import Config
+from uvicorn.protocols.utils import get_local_addr, get_remote_addr, is_ssl
+from uvicorn.protocols.websockets.auto import AutoWebSocketsProtocol
+from uvicorn.server import ServerState
+from websockets.asyncio.connection import Connection
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+from websockets.server import ServerProtocol
+
+log = logging.getLogger("fedhub.live")
+access = logging.getLogger("uvicorn.error")  # where uvicorn's websocket protocols log
+
+LIVE_PATH = "/ws/live"
+"""The one path this protocol serves itself."""
+
+ADOPT = "fedhub.adopt"
+"""ASGI scope extension: ``scope["extensions"][ADOPT]["adopt"](handler)`` during the
+handshake takes the connection over; ``handler(connection)`` runs once it is open."""
+
+CLOSE_RESTART = 1012
+"""Close code when the server shuts down (what uvicorn's own protocols send)."""
+
+Handler = Callable[[Connection], Awaitable[None]]
+
+
+class HandshakeError(RuntimeError):
+    """The app answered the ``/ws/live`` handshake in a way this protocol does not serve."""
+
+
+class LiveSocketProtocol(asyncio.Protocol):
+    """One upgraded connection: ``/ws/live`` adopted, anything else forwarded."""
+
+    __slots__ = (
+        "app_state",
+        "closing",
+        "config",
+        "connection",
+        "inner",
+        "lost",
+        "pending",
+        "server_state",
+        "started",
+        "transport",
+    )
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        if not config.loaded:
+            config.load()
+        self.config = config
+        self.server_state = server_state
+        self.app_state = app_state
+        self.transport: asyncio.Transport | None = None
+        self.inner: asyncio.Protocol | None = None  # another path: uvicorn's protocol
+        self.connection: Connection | None = None  # /ws/live once it is open
+        self.pending: list[bytes] = []  # bytes that came during the handshake
+        self.started = False  # the request came: its bytes after it wait in pending
+        self.lost = False
+        self.closing: asyncio.Task[None] | None = None
+
+    # -- asyncio.Protocol (until the connection is handed over) ------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.inner is not None:
+            self.inner.data_received(data)
+        elif self.started:
+            self.pending.append(data)  # a frame before our 101 (or after a refusal)
+        else:
+            self.started = True
+            self._start(data)
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received() if self.inner is not None else None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.inner is not None:
+            self.inner.connection_lost(exc)
+            return
+        self.lost = True
+        self.server_state.connections.discard(self)
+
+    def pause_writing(self) -> None:
+        if self.inner is not None:
+            self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.inner is not None:
+            self.inner.resume_writing()
+
+    def shutdown(self) -> None:
+        """uvicorn is stopping: close an open ``/ws/live`` with 1012, drop a handshake."""
+        if self.connection is not None:
+            if self.closing is None:
+                conn = self.connection
+                self.closing = asyncio.get_running_loop().create_task(
+                    conn.close(CLOSE_RESTART, "the hub is restarting")
+                )
+        elif self.transport is not None:
+            self.transport.close()
+
+    # -- the handshake ---------------------------------------------------------------------
+
+    def _start(self, data: bytes) -> None:
+        """The request uvicorn parsed, as bytes: route it by its path."""
+        assert self.transport is not None
+        protocol = ServerProtocol(
+            max_size=self.config.ws_max_size, logger=logging.getLogger("uvicorn.error")
+        )
+        protocol.receive_data(data)
+        events = protocol.events_received()
+        request = events[0] if events else None
+        raw_path = request.path.partition("?")[0] if isinstance(request, Request) else ""
+        if unquote(raw_path) != LIVE_PATH:
+            assert AutoWebSocketsProtocol is not None  # websockets is installed: we use it
+            self.inner = inner = AutoWebSocketsProtocol(
+                config=self.config, server_state=self.server_state, app_state=self.app_state
+            )
+            inner.connection_made(self.transport)
+            inner.data_received(data)
+            return
+        assert isinstance(request, Request)
+        self.server_state.connections.add(self)  # type: ignore[arg-type]
+        task = asyncio.get_running_loop().create_task(self._serve(protocol, request))
+        self.server_state.tasks.add(task)
+        task.add_done_callback(self.server_state.tasks.discard)
+
+    async def _serve(self, protocol: ServerProtocol, request: Request) -> None:
+        """The connection's one task: the app's handshake, then the adopted handler."""
+        try:
+            handler = await self._handshake(protocol, request)
+            if handler is None or self.lost:
+                return
+            client = self._client()
+            conn = self._open(protocol, request)
+            if conn is None:
+                return
+            access.info('%s - "WebSocket %s" [accepted]', client, request.path)
+            del request, protocol  # the headers are no longer needed: not kept for hours
+            try:
+                await handler(conn)
+            except Exception:
+                log.exception("the /ws/live handler failed")
+                await conn.close(1011)
+            else:
+                await conn.close()
+        finally:
+            self.server_state.connections.discard(self)
+            self.pending = []
+
+    async def _handshake(self, protocol: ServerProtocol, request: Request) -> Handler | None:
+        """Run the ASGI app on the handshake: its handler if it adopted the connection,
+        None if it answered (a denial response, a close, an error: already sent)."""
+        assert self.transport is not None
+        adopted: list[Handler] = []
+        answer: list[Any] = []  # status, headers, then body parts
+        connected = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal connected
+            if connected:
+                raise HandshakeError(f"{LIVE_PATH} serves only its handshake over ASGI")
+            connected = True
+            return {"type": "websocket.connect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            kind = message["type"]
+            if kind == "websocket.http.response.start":
+                answer[:] = [message["status"], list(message.get("headers", ()))]
+            elif kind == "websocket.http.response.body" and answer:
+                answer.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    self._respond(protocol, answer[0], answer[1], b"".join(answer[2:]))
+            elif kind == "websocket.close" and not answer:
+                answer[:] = [403, []]
+                self._respond(protocol, 403, [], b"")
+            else:
+                raise HandshakeError(
+                    f"{LIVE_PATH} is adopted through the {ADOPT!r} extension, not {kind!r}"
+                )
+
+        client = self._client()
+        try:
+            await self.config.loaded_app(self._scope(request, adopted.append), receive, send)
+        except Exception:
+            log.exception("the /ws/live handshake failed")
+            if not answer:
+                self._respond(protocol, 500, [], b"")
+            access.info('%s - "WebSocket %s" %d', client, request.path, 500)
+            return None
+        if answer or not adopted:
+            if not answer:
+                answer[:] = [500]
+                self._respond(protocol, 500, [], b"")
+            access.info('%s - "WebSocket %s" %d', client, request.path, answer[0])
+            return None
+        return adopted[0]
+
+    def _client(self) -> str:
+        """The peer as uvicorn's access lines show it: ``host:port``."""
+        addr = get_remote_addr(self.transport) if self.transport is not None else None
+        return f"{addr[0]}:{addr[1]}" if addr else ""
+
+    def _scope(self, request: Request, adopt: Callable[[Handler], None]) -> dict[str, Any]:
+        """The ASGI websocket scope of the handshake (what uvicorn's protocols build)."""
+        assert self.transport is not None
+        raw_path, _, query = request.path.partition("?")
+        root = self.config.root_path
+        return {
+            "type": "websocket",
+            "asgi": {"version": self.config.asgi_version, "spec_version": "2.4"},
+            "http_version": "1.1",
+            "scheme": "wss" if is_ssl(self.transport) else "ws",
+            "server": get_local_addr(self.transport),
+            "client": get_remote_addr(self.transport),
+            "root_path": root,
+            "path": root + unquote(raw_path),
+            "raw_path": (root + raw_path).encode("ascii"),
+            "query_string": query.encode("ascii"),
+            "headers": [
+                (k.lower().encode("ascii"), v.encode("latin-1"))
+                for k, v in request.headers.raw_items()
+            ],
+            "subprotocols": [],
+            "state": self.app_state.copy(),
+            "extensions": {"websocket.http.response": {}, ADOPT: {"adopt": adopt}},
+        }
+
+    def _respond(
+        self, protocol: ServerProtocol, status: int, headers: list[Any], body: bytes
+    ) -> None:
+        """Send an HTTP answer instead of the upgrade, and close."""
+        assert self.transport is not None
+        if self.lost:
+            return
+        pairs = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
+        names = {k.lower() for k, _ in pairs}
+        for k, v in self.server_state.default_headers:
+            if k.decode("latin-1") not in names:
+                pairs.append((k.decode("latin-1"), v.decode("latin-1")))
+        if "content-length" not in names:
+            pairs.append(("Content-Length", str(len(body))))
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = ""
+        protocol.send_response(Response(status, phrase, Headers(pairs), body))
+        self.transport.write(b"".join(protocol.data_to_send()))
+        self.transport.close()
+
+    def _open(self, protocol: ServerProtocol, request: Request) -> Connection | None:
+        """Answer 101 and hand the transport to a websockets connection."""
+        assert self.transport is not None
+        transport = self.transport
+        response = protocol.accept(request)
+        if response.status_code != 101:  # not a valid websocket request after all
+            protocol.send_response(response)
+            transport.write(b"".join(protocol.data_to_send()))
+            transport.close()
+            return None
+        for k, v in self.server_state.default_headers:
+            name = k.decode("latin-1")
+            if name.lower() != "date":
+                response.headers[name] = v.decode("latin-1")
+        protocol.send_response(response)
+        conn = Connection(
+            protocol,
+            ping_interval=self.config.ws_ping_interval,
+            ping_timeout=self.config.ws_ping_timeout,
+        )
+        conn.connection_made(transport)
+        transport.set_protocol(conn)
+        self.transport = None  # the connection owns it now
+        self.connection = conn
+        conn.send_data()
+        if self.pending:
+            conn.data_received(b"".join(self.pending))
+            self.pending = []
+        conn.start_keepalive()
+        return conn
