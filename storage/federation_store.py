@@ -15,11 +15,12 @@ everything built from it (the SIP routing table), never saw the change.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from immutables import Map
 from sqlalchemy import delete, func, select, update
@@ -96,12 +97,13 @@ class _Draft:
     federation: Federation
     plan: NumberPlan
     servers: dict[int, MemberServerInfo]
+    dialect: str
 
     @classmethod
-    def of(cls, session: AsyncSession, base: FederationView) -> _Draft:
+    def of(cls, session: AsyncSession, base: FederationView, dialect: str) -> _Draft:
         federation = base.federation.copy()
         plan = base.plan.copy(lineage=federation)  # the draft's checks see the draft tree
-        return cls(session, base, federation, plan, dict(base.servers))
+        return cls(session, base, federation, plan, dict(base.servers), dialect)
 
     def publish(self, revision: int) -> FederationView:
         return FederationView(
@@ -109,54 +111,155 @@ class _Draft:
         )
 
 
+# -- checked steps -------------------------------------------------------------
+# Each change is one step on a draft; the store runs it as a change of its own, a batch
+# runs many on one draft. The step is the only place its checks and writes are written.
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _one_change(
+    step: Callable[Concatenate[_Draft, P], Awaitable[R]],
+) -> Callable[Concatenate[FederationStore, P], Awaitable[R]]:
+    """The store's method for ``step``: the step alone, as one change."""
+
+    @functools.wraps(step)
+    async def method(store: FederationStore, /, *args: P.args, **kw: P.kwargs) -> R:
+        async with store._change() as d:
+            return await step(d, *args, **kw)
+
+    return method
+
+
+def _in_batch(
+    step: Callable[Concatenate[_Draft, P], Awaitable[R]],
+) -> Callable[Concatenate[FederationBatch, P], Awaitable[R]]:
+    """The batch's method for ``step``: the step on the batch's draft."""
+
+    @functools.wraps(step)
+    async def method(batch: FederationBatch, /, *args: P.args, **kw: P.kwargs) -> R:
+        return await step(batch._draft, *args, **kw)
+
+    return method
+
+
+async def _fresh_member_id(d: _Draft) -> int | None:
+    """An id no member ever had, or ``None`` to let the database choose.
+
+    PostgreSQL's sequence never hands an id out twice. SQLite (without AUTOINCREMENT)
+    reuses the highest id once that member is deleted, and the audit log, scoped by
+    member id, would then show the new member the old one's history; so on SQLite the
+    next id is past every member id the audit log has ever recorded too.
+    """
+    if d.dialect != "sqlite":
+        return None
+    live = (await d.session.execute(select(func.max(MemberRow.id)))).scalar() or 0
+    logged = (await d.session.execute(select(func.max(AuditRow.member_id)))).scalar() or 0
+    return max(live, logged) + 1
+
+
+async def _create_member(
+    d: _Draft,
+    scope: int | None,
+    *,
+    parent_id: int | None,
+    domain: str,
+    display_name: str,
+    username: str,
+    password_hash: str,
+    remark: str = "",
+    server_url: str | None = None,
+    sip_host: str | None = None,
+    sip_port: int | None = None,
+) -> Member:
+    """Add a member under ``parent_id`` (which must be in ``scope``)."""
+    fed = d.federation
+    if parent_id is None:
+        if scope is not None:
+            raise FederationError(
+                "outside_scope", "only a federation-wide admin can create the province"
+            )
+    else:
+        fed.require_within(scope, parent_id)
+    level = fed.level_for_parent(parent_id)
+    probe = Member(-1, parent_id, level, domain, display_name, username, remark)
+    fed.check_domain(scope, probe.domain)
+    fed.check_add(probe, scope)
+    now = utcnow()
+    row = MemberRow(
+        id=await _fresh_member_id(d),
+        parent_id=parent_id,
+        level=level,
+        domain=probe.domain,
+        display_name=probe.display_name,
+        username=probe.username,
+        password_hash=password_hash,
+        remark=remark,
+        server_url=server_url,
+        sip_host=sip_host,
+        sip_port=sip_port,
+        created_at=now,
+        updated_at=now,
+    )
+    d.session.add(row)
+    await d.session.flush()
+    member = _with_id(probe, row.id)
+    fed.add(member)
+    d.servers[row.id] = MemberServerInfo(server_url, sip_host, sip_port)
+    return member
+
+
+async def _add_range(
+    d: _Draft,
+    scope: int | None,
+    member_id: int,
+    *,
+    type: str,
+    start: str,
+    end: str,
+    remark: str = "",
+    max_size: int | None = None,
+) -> NumberRange:
+    """An admin of ``scope`` gives a member numbers (see ``NumberPlan.check_grant``):
+    from above, out of a block its subtree holds (the federation-wide admin also from
+    free space), at most ``max_size`` numbers for a scoped admin. A clash with a range
+    outside ``scope`` says only that the numbers are taken."""
+    d.federation.require_within(scope, member_id)
+    probe = NumberRange(0, member_id, type, start, end, remark)  # type: ignore[arg-type]
+    try:
+        d.plan.check_grant(probe, scope, max_size)
+    except RangeConflict as e:
+        if not d.federation.is_within(scope, e.existing.member_id):
+            raise e.hidden() from None
+        raise
+    row = NumberRangeRow(
+        member_id=member_id,
+        type=str(probe.type),
+        start=probe.start,
+        end=probe.end,
+        length=len(probe.start),
+        start_value=int(probe.start),
+        end_value=int(probe.end),
+        remark=remark,
+        granted_by=scope,
+        created_at=utcnow(),
+    )
+    d.session.add(row)
+    await d.session.flush()
+    rng = NumberRange(row.id, member_id, probe.type, probe.start, probe.end, remark)
+    d.plan.add(rng)
+    return rng
+
+
 class FederationBatch:
     """The changes of one ``FederationStore.batch()``; same checks as the store's calls."""
 
-    def __init__(self, store: FederationStore, draft: _Draft) -> None:
-        self._store, self._draft = store, draft
+    def __init__(self, draft: _Draft) -> None:
+        self._draft = draft
 
-    async def create_member(
-        self,
-        scope: int | None,
-        *,
-        parent_id: int | None,
-        domain: str,
-        display_name: str,
-        username: str,
-        password_hash: str,
-        remark: str = "",
-        server_url: str | None = None,
-        sip_host: str | None = None,
-        sip_port: int | None = None,
-    ) -> Member:
-        """As ``FederationStore.create_member``, inside the batch."""
-        return await self._store._create_member(
-            self._draft,
-            scope,
-            parent_id=parent_id,
-            domain=domain,
-            display_name=display_name,
-            username=username,
-            password_hash=password_hash,
-            remark=remark,
-            server_url=server_url,
-            sip_host=sip_host,
-            sip_port=sip_port,
-        )
-
-    async def add_range(
-        self,
-        scope: int | None,
-        member_id: int,
-        *,
-        type: str,
-        start: str,
-        end: str,
-        remark: str = "",
-        max_size: int | None = None,
-    ) -> NumberRange:
-        """As ``FederationStore.add_range``, inside the batch."""
-        return await _add_range(self._draft, scope, member_id, type, start, end, remark, max_size)
+    create_member = _in_batch(_create_member)
+    add_range = _in_batch(_add_range)
 
 
 class FederationStore:
@@ -213,20 +316,6 @@ class FederationStore:
             return await _bound_data(s, member_id)
 
     # -- changing --------------------------------------------------------------
-    async def _fresh_member_id(self, session: AsyncSession) -> int | None:
-        """An id no member ever had, or ``None`` to let the database choose.
-
-        PostgreSQL's sequence never hands an id out twice. SQLite (without AUTOINCREMENT)
-        reuses the highest id once that member is deleted, and the audit log, scoped by
-        member id, would then show the new member the old one's history; so on SQLite the
-        next id is past every member id the audit log has ever recorded too.
-        """
-        if self._db.dialect != "sqlite":
-            return None
-        live = (await session.execute(select(func.max(MemberRow.id)))).scalar() or 0
-        logged = (await session.execute(select(func.max(AuditRow.member_id)))).scalar() or 0
-        return max(live, logged) + 1
-
     @asynccontextmanager
     async def _change(self) -> AsyncIterator[_Draft]:
         """One change: a draft to check and change, published only after the commit."""
@@ -242,7 +331,7 @@ class FederationStore:
                 base = self._view
                 if base is None or base.revision != new_rev - 1:
                     base = await _load(s, new_rev - 1)
-                draft = _Draft.of(s, base)
+                draft = _Draft.of(s, base, self._db.dialect)
                 yield draft
             # Committed: from here on the draft is what is stored.
             self._view = draft.publish(new_rev)
@@ -258,87 +347,10 @@ class FederationStore:
         revision, a reload of every listener's derived state, and a commit.
         """
         async with self._change() as d:
-            yield FederationBatch(self, d)
+            yield FederationBatch(d)
 
-    async def create_member(
-        self,
-        scope: int | None,
-        *,
-        parent_id: int | None,
-        domain: str,
-        display_name: str,
-        username: str,
-        password_hash: str,
-        remark: str = "",
-        server_url: str | None = None,
-        sip_host: str | None = None,
-        sip_port: int | None = None,
-    ) -> Member:
-        """Add a member under ``parent_id`` (which must be in ``scope``)."""
-        async with self._change() as d:
-            return await self._create_member(
-                d,
-                scope,
-                parent_id=parent_id,
-                domain=domain,
-                display_name=display_name,
-                username=username,
-                password_hash=password_hash,
-                remark=remark,
-                server_url=server_url,
-                sip_host=sip_host,
-                sip_port=sip_port,
-            )
-
-    async def _create_member(
-        self,
-        d: _Draft,
-        scope: int | None,
-        *,
-        parent_id: int | None,
-        domain: str,
-        display_name: str,
-        username: str,
-        password_hash: str,
-        remark: str,
-        server_url: str | None,
-        sip_host: str | None,
-        sip_port: int | None,
-    ) -> Member:
-        fed = d.federation
-        if parent_id is None:
-            if scope is not None:
-                raise FederationError(
-                    "outside_scope", "only a federation-wide admin can create the province"
-                )
-        else:
-            fed.require_within(scope, parent_id)
-        level = fed.level_for_parent(parent_id)
-        probe = Member(-1, parent_id, level, domain, display_name, username, remark)
-        fed.check_domain(scope, probe.domain)
-        fed.check_add(probe, scope)
-        now = utcnow()
-        row = MemberRow(
-            id=await self._fresh_member_id(d.session),
-            parent_id=parent_id,
-            level=level,
-            domain=probe.domain,
-            display_name=probe.display_name,
-            username=probe.username,
-            password_hash=password_hash,
-            remark=remark,
-            server_url=server_url,
-            sip_host=sip_host,
-            sip_port=sip_port,
-            created_at=now,
-            updated_at=now,
-        )
-        d.session.add(row)
-        await d.session.flush()
-        member = _with_id(probe, row.id)
-        fed.add(member)
-        d.servers[row.id] = MemberServerInfo(server_url, sip_host, sip_port)
-        return member
+    create_member = _one_change(_create_member)
+    add_range = _one_change(_add_range)
 
     async def update_member(
         self, scope: int | None, member_id: int, changes: Mapping[str, Any]
@@ -440,24 +452,6 @@ class FederationStore:
                 d.servers.pop(mid, None)
             return gone
 
-    async def add_range(
-        self,
-        scope: int | None,
-        member_id: int,
-        *,
-        type: str,
-        start: str,
-        end: str,
-        remark: str = "",
-        max_size: int | None = None,
-    ) -> NumberRange:
-        """An admin of ``scope`` gives a member numbers (see ``NumberPlan.check_grant``):
-        from above, out of a block its subtree holds (the federation-wide admin also from
-        free space), at most ``max_size`` numbers for a scoped admin. A clash with a range
-        outside ``scope`` says only that the numbers are taken."""
-        async with self._change() as d:
-            return await _add_range(d, scope, member_id, type, start, end, remark, max_size)
-
     async def remove_range(
         self,
         scope: int | None,
@@ -488,43 +482,6 @@ class FederationStore:
 
 def _with_id(m: Member, member_id: int) -> Member:
     return Member(member_id, m.parent_id, m.level, m.domain, m.display_name, m.username, m.remark)
-
-
-async def _add_range(
-    d: _Draft,
-    scope: int | None,
-    member_id: int,
-    type: str,
-    start: str,
-    end: str,
-    remark: str,
-    max_size: int | None,
-) -> NumberRange:
-    d.federation.require_within(scope, member_id)
-    probe = NumberRange(0, member_id, type, start, end, remark)  # type: ignore[arg-type]
-    try:
-        d.plan.check_grant(probe, scope, max_size)
-    except RangeConflict as e:
-        if not d.federation.is_within(scope, e.existing.member_id):
-            raise e.hidden() from None
-        raise
-    row = NumberRangeRow(
-        member_id=member_id,
-        type=str(probe.type),
-        start=probe.start,
-        end=probe.end,
-        length=len(probe.start),
-        start_value=int(probe.start),
-        end_value=int(probe.end),
-        remark=remark,
-        granted_by=scope,
-        created_at=utcnow(),
-    )
-    d.session.add(row)
-    await d.session.flush()
-    rng = NumberRange(row.id, member_id, probe.type, probe.start, probe.end, remark)
-    d.plan.add(rng)
-    return rng
 
 
 async def _bound_data(s: AsyncSession, member_id: int) -> dict[str, int]:
