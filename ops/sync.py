@@ -161,6 +161,7 @@ class SyncService:
         # acknowledgements not stored yet: (member, data set) -> (acked, success, error)
         self._unrecorded: dict[tuple[int, Dataset], tuple[int, datetime | None, str]] = {}
         self._recording = asyncio.Lock()
+        self._acked = asyncio.Condition()  # notified on every acknowledgement
 
     # -- state -----------------------------------------------------------------------
 
@@ -366,6 +367,8 @@ class SyncService:
         wall = self._wall()
         if not m.ack(ack.revision, ack.ok, ack.error, wall):
             return
+        async with self._acked:
+            self._acked.notify_all()
         if not ack.ok:
             log.info("member %d refused %s r%d; sending it all", member_id, dataset, ack.revision)
             self._probe.add(member_id)  # it may have lost the other data sets too
@@ -378,6 +381,12 @@ class SyncService:
                 await self.data.record_syncs(
                     [(mid, d, *record) for (mid, d), record in batch.items()]
                 )
+
+    async def in_step(self) -> None:
+        """Return once every bound member holds every data set (``unsynced()`` is empty),
+        as of its latest acknowledgement. Waits as long as it takes: bound it yourself."""
+        async with self._acked:
+            await self._acked.wait_for(lambda: not self.unsynced())
 
     def unsynced(self) -> dict[int, list[str]]:
         """Bound members whose data is not in step (pending or failing), with which sets.

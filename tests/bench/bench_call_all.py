@@ -29,7 +29,6 @@ import asyncio
 import json
 import os
 import platform
-import signal
 import sys
 import tempfile
 import time
@@ -192,7 +191,7 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
     from hub.conference import VenueStatus
     from ops.hub import build_services
     from storage.admins import Role
-    from tests.bench.bench_fanout import Child, free_port
+    from tests.bench.bench_fanout import Child, Sampler, free_port
     from tests.controllers.linkkit import LOOPBACK
 
     specs = build_load_federation(SEED, a.members, a.venues)
@@ -244,8 +243,7 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
         t2 = time.perf_counter()
         sync = services.sync
         assert sync is not None
-        while sync.unsynced():  # noqa: ASYNC110 - the first push of the data sets is setup
-            await asyncio.sleep(0.1)
+        await asyncio.wait_for(sync.in_step(), 600)  # the first push of the data sets
         sync_s = time.perf_counter() - t2
         print(
             f"{len(specs)} members stored in {stored_s:.1f} s, linked in {link_s:.1f} s, "
@@ -355,44 +353,6 @@ class GcClock:
             self._t = time.perf_counter()
         else:
             self.spent[info["generation"]] += time.perf_counter() - self._t
-
-
-class Sampler:
-    """With ``BENCH_PROFILE=DIR``, py-spy samples a process from ``start`` to ``stop``
-    (collapsed stacks in DIR/NAME.txt, idle frames included); a no-op otherwise."""
-
-    def __init__(self, proc: asyncio.subprocess.Process | None) -> None:
-        self.proc = proc
-
-    @classmethod
-    async def start(cls, pid: int, name: str) -> Sampler:
-        out = os.environ.get("BENCH_PROFILE")
-        if not out:
-            return cls(None)
-        Path(out).mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - before measuring
-        beside = Path(sys.executable).with_name("py-spy")  # the venv's, else the PATH's
-        proc = await asyncio.create_subprocess_exec(
-            str(beside) if beside.exists() else "py-spy",
-            "record",
-            "-p",
-            str(pid),
-            "-r",
-            "250",
-            "--idle",
-            "--format",
-            "raw",
-            "-o",
-            str(Path(out) / f"{name}.txt"),
-            "--nonblocking",
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        return cls(proc)
-
-    async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
-            await self.proc.wait()
 
 
 class Profile:

@@ -46,6 +46,7 @@ import asyncio
 import json
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -275,7 +276,6 @@ def report_on_signal() -> None:
     glibc's allocated bytes, so free pages and half-empty pools count for nothing)."""
     import ctypes
     import gc
-    import signal
 
     libc = ctypes.CDLL("libc.so.6")
 
@@ -476,7 +476,6 @@ class Child:
         """RSS and heap in use after the server collected garbage (``SIGUSR1``): the
         least of ``samples`` readings 0.3 s apart, so the floor of what it holds, not
         the buffers its links happened to hold at one moment."""
-        import signal
 
         seen: list[dict[str, Any]] = []
         for _ in range(samples):
@@ -505,30 +504,61 @@ class Child:
             await self.proc.wait()
 
 
-async def profile(srv: Child, name: str, seconds: float) -> Any:
-    """With ``BENCH_PROFILE=DIR``, sample the server with py-spy while it is measured
-    (collapsed stacks in DIR/NAME.txt); None otherwise."""
-    out = os.environ.get("BENCH_PROFILE")
-    if not out:
-        return None
-    Path(out).mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before measuring
-    return await asyncio.create_subprocess_exec(
-        "py-spy",
-        "record",
-        "-p",
-        str(srv.proc.pid),
-        "-d",
-        str(int(seconds)),
-        "-r",
-        "200",
-        "--format",
-        "raw",
-        "-o",
-        str(Path(out) / f"{name}.txt"),
-        "--nonblocking",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+class Sampler:
+    """With ``BENCH_PROFILE=DIR``, py-spy samples a process from ``start`` to ``stop``
+    (collapsed stacks in DIR/NAME.txt, idle frames included); a no-op otherwise."""
+
+    def __init__(self, proc: asyncio.subprocess.Process | None) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(cls, pid: int, name: str) -> Sampler:
+        out = os.environ.get("BENCH_PROFILE")
+        if not out:
+            return cls(None)
+        Path(out).mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - before measuring
+        beside = Path(sys.executable).with_name("py-spy")  # the venv's, else the PATH's
+        proc = await asyncio.create_subprocess_exec(
+            str(beside) if beside.exists() else "py-spy",
+            "record",
+            "-p",
+            str(pid),
+            "-r",
+            "250",
+            "--idle",
+            "--format",
+            "raw",
+            "-o",
+            str(Path(out) / f"{name}.txt"),
+            "--nonblocking",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        return cls(proc)
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            await self.proc.wait()
+
+
+class Profile:
+    """cProfile of this process between start and ``stop()``, dumped to DIR/NAME.prof."""
+
+    def __init__(self, directory: str | None, name: str) -> None:
+        import cProfile
+
+        self.path = Path(directory, f"{name}.prof") if directory else None
+        self.prof = cProfile.Profile() if self.path else None
+        if self.prof is not None:
+            self.prof.enable()
+
+    def stop(self) -> None:
+        if self.prof is not None and self.path is not None:
+            self.prof.disable()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.prof.dump_stats(self.path)
+            print(f"profile written to {self.path}")
 
 
 async def behind(target: str, port: int) -> int | None:
@@ -642,10 +672,9 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
                 await cli.line()
                 m0 = await behind(target, srv_port)
                 w0, c0, e0, k0 = time.time(), srv.cpu(), emu.cpu(), cli.cpu()
-                spy = await profile(srv, f"{target}-{rate}", a.seconds)
+                spy = await Sampler.start(srv.proc.pid, f"{target}-{rate}")
                 await asyncio.sleep(a.seconds)
-                if spy is not None:
-                    await spy.wait()
+                await spy.stop()
                 w1, c1, e1, k1 = time.time(), srv.cpu(), emu.cpu(), cli.cpu()
                 m1 = await behind(target, srv_port)
                 emu.tell("stop")

@@ -8,6 +8,7 @@ never, as a real link may.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -115,6 +116,17 @@ async def hub(db_url: str) -> AsyncIterator[Hub]:
         yield Hub(db, federation, data, links, service, city.id)
     finally:
         await db.close()
+
+
+async def test_in_step_returns_once_the_acknowledgements_bring_every_set_in(hub: Hub) -> None:
+    await hub.account("1000", "user0")
+    waiting = asyncio.create_task(hub.service.in_step())
+    await hub.service.push(hub.city)
+    assert not waiting.done()
+    await hub.settle()
+    await asyncio.wait_for(waiting, 10)
+    assert hub.service.unsynced() == {}
+    await asyncio.wait_for(hub.service.in_step(), 10)  # in step already: at once
 
 
 async def test_first_push_sends_everything_and_converges(hub: Hub) -> None:
