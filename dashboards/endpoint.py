@@ -53,6 +53,9 @@ class Ctx:
     # set by a handler whose refusal a stranger can repeat at will: the audit log counts
     # it in one row per source, window and reason instead of writing a row each time
     aggregate: bool = False
+    # work the handler starts only once its success is audited (and so before any of the
+    # records that work makes): a long task whose own writes would delay the answer
+    then: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def me(self) -> Principal:
@@ -232,6 +235,8 @@ async def _run(ep: Endpoint, request: Request, services: Services) -> Response:
         await _audit(ep, ctx, "failed", f"internal error: {type(e).__name__}")
         return error_response(ApiError(500, "internal_error", "internal error; see the server log"))
     await _audit(ep, ctx, "ok", "")
+    for start in ctx.then:
+        start()
     return response
 
 

@@ -13,7 +13,8 @@ members, snapshot and deltas of the province conference's control list for the v
 
 Figures: ``ack_all_s`` (until every member acknowledged: its meeting answered the
 cascade call; goal < 2 s), ``venues_final_s`` (until every contact of every meeting
-reached a final state: joined or failed), the hub's CPU over the call, and the setup
+reached a final state: joined or failed), ``accepted_s`` (until the 202 answered), the
+hub's CPU over the call, and the setup
 times. Human-readable lines, then one JSON object as the last line.
 
 Setup stores the federation in one ``FederationStore.batch()`` and waits for the links
@@ -319,6 +320,7 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
             "venues": a.venues,
             "ack_all_s": None if ack is None else round(ack, 3),
             "venues_final_s": None if final is None else round(final, 3),
+            "accepted_s": seen["post_s"],  # until the 202 answered
             "venues_joined": joined,
             "progress_frames": seen["progress_frames"],
             "statuses": statuses,

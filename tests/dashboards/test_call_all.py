@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -179,6 +180,40 @@ async def test_call_all_reports_each_failure_and_recall_brings_them_in(hub: Hub)
         tree = hub.services.livehub.reader.cascade_tree(prov, meeting)  # type: ignore[union-attr]
         assert tree is not None and {n.member_id for n in tree.walk()} == set(hub.ids.values())
         assert all(n.link in (None, "joined") for n in tree.walk())
+
+
+async def test_the_call_is_audited_before_it_dials(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 202 waits only for the call's audit record: the call's own writes (journal,
+    sync acknowledgements) come after it, so they cannot hold the answer back."""
+    hang_up_every_cascade(hub)
+    audit, livehub = hub.services.audit, hub.services.livehub
+    assert livehub is not None
+    record, when_audited = audit.record, {}
+
+    async def record_then_look(**kw: Any) -> None:
+        await record(**kw)
+        if kw["action"] == "live.call_all":
+            call = livehub.calls.calls[kw["details"]["call_id"]]
+            when_audited.update({m: s.status for m, s in call.members.items()})
+
+    monkeypatch.setattr(audit, "record", record_then_look)
+    root = hub.tokens["root"]
+    prov, meeting = hub.ids["prov"], hub.spec("prov").meeting
+    async with httpx.AsyncClient(base_url=hub.base) as http, dash(hub, root) as d:
+        await watch(d, prov, meeting)
+        r = await http.post(
+            "/api/v1/live/call-all",
+            json={"member_id": prov, "conference": meeting},
+            headers={"Authorization": f"Bearer {root}"},
+        )
+        assert r.status_code == 202, r.text
+        streamed = await finished(d, r.json()["call_id"])
+    assert len(when_audited) == len(SPECS)
+    assert when_audited.pop(prov) == "acknowledged"  # its own meeting: in from the start
+    assert set(when_audited.values()) == {"waiting"}, when_audited  # nobody dialled yet
+    assert {m["status"] for m in streamed.values()} == {"acknowledged"}
 
 
 async def test_call_chosen_members_and_refusals(hub: Hub) -> None:
