@@ -14,8 +14,8 @@ members, snapshot and deltas of the province conference's control list for the v
 Figures: ``ack_all_s`` (until every member acknowledged: its meeting answered the
 cascade call; goal < 2 s), ``venues_final_s`` (until every contact of every meeting
 reached a final state: joined or failed), ``accepted_s`` (until the 202 answered), the
-hub's CPU over the call, and the setup
-times. Human-readable lines, then one JSON object as the last line.
+hub's CPU over the call, and the setup times. Human-readable lines, then one JSON object
+as the last line.
 
 Setup stores the federation in one ``FederationStore.batch()`` and waits for the links
 and the first push of the data sets (the hub's start-up work, not the call's).
