@@ -189,7 +189,7 @@ class LinkClient:
         )
         for out in outputs:
             if isinstance(out, CommandDone) and out.result.id == cid:
-                return out.result  # refused at once (invalid, or the link is not up)
+                return out.result  # refused at once (invalid, or the link cannot carry it in time)
         future: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
         self._futures[cid] = future
         self._wake()  # the timer loop may now have an earlier deadline

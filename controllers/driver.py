@@ -159,6 +159,7 @@ class LinkDriver:
         self._connection = 0
         self._attempt = 0
         self._up_at: float | None = None
+        self._dropped_at: float | None = None  # when the link last fell from up
         self._pending: dict[str, _Pending] = {}
         self._bucket = _Bucket(settings.events_per_second, settings.event_burst, now)
         live.bind_member(config.member_id, config.domain)
@@ -249,6 +250,8 @@ class LinkDriver:
         up_at = self._up_at
         if up_at is not None and now - up_at >= self.settings.stable_after:
             self._attempt = 0
+        if up_at is not None:
+            self._dropped_at = now
         self._up_at = None
         if self.state != "stopped":
             self._set("down", now)
@@ -296,9 +299,11 @@ class LinkDriver:
         for cid, p in list(self._pending.items()):
             if now >= p.expires:
                 deadline = p.command.deadline_ms / 1000
-                out += self._resolve(
-                    CommandResult(cid, "timeout", f"no result within {deadline:g} s")
-                )
+                if p.sent_on == 0:
+                    why = f"link to {self.config.domain} not back within {deadline:g} s"
+                else:
+                    why = f"no result within {deadline:g} s"
+                out += self._resolve(CommandResult(cid, "timeout", why))
         if self.session is not None:
             out += self.session.tick(now)
         return out
@@ -324,8 +329,13 @@ class LinkDriver:
         now: float,
     ) -> tuple[str, list[DriverOutput]]:
         """Offer a command; returns its id and the outputs (a ``Send``, or at once a
-        ``CommandDone`` when it is invalid or the link is not up). A command that is
-        sent waits for its result, a reconnect (it is resent) or its deadline."""
+        ``CommandDone`` when it is invalid or the link cannot carry it in time). A command
+        that is sent waits for its result, a reconnect (it is resent) or its deadline.
+
+        While the link is coming back (connecting or syncing, or down for less than the
+        command's deadline since it fell from up) the command waits for it and goes out
+        once it is up; a link that is down for longer, never came up or is stopped
+        refuses it at once with its state."""
         cid = command_id or uuid.uuid4().hex
         if cid in self._pending:
             return cid, []  # the same id joins the first command
@@ -335,11 +345,22 @@ class LinkDriver:
             )
         except (ValueError, WireError) as exc:
             return cid, [CommandDone(CommandResult(cid, "failed", f"invalid command: {exc}"))]
-        if self.state != "up" or self.session is None:
+        if self.state == "up" and self.session is not None:
+            self._pending[cid] = _Pending(cmd, now + deadline, self._connection)
+            return cid, list(self.session.send(cmd, now))
+        if not self._coming_back(now, deadline):
             reason = f"link to {self.config.domain} is {self.state}"
             return cid, [CommandDone(CommandResult(cid, "failed", reason))]
-        self._pending[cid] = _Pending(cmd, now + deadline, self._connection)
-        return cid, list(self.session.send(cmd, now))
+        self._pending[cid] = _Pending(cmd, now + deadline, 0)  # sent once the link is up
+        return cid, []
+
+    def _coming_back(self, now: float, deadline: float) -> bool:
+        """Whether a link that is not up is likely back within ``deadline``: a connection
+        is being made, or it fell from up less than ``deadline`` ago (a blip)."""
+        if self.state in ("connecting", "syncing"):
+            return True
+        dropped = self._dropped_at
+        return self.state == "down" and dropped is not None and now - dropped < deadline
 
     def send_message(self, message: Message, now: float) -> list[DriverOutput]:
         """Send a sync (or another hub message) now; raises NotUp unless the link is up."""

@@ -151,13 +151,62 @@ def test_up_only_after_the_first_snapshot() -> None:
     link.hold_snapshot = True
     assert link.connect() == []
     assert link.driver.state == "syncing" and link.driver.version == 1
-    refused = link.submit("c1")
-    assert refused == [
-        CommandDone(CommandResult("c1", "failed", "link to prov.example is syncing"))
-    ]
+    assert link.submit("c1") == [] and link.commands == []  # held until the link is up
     assert link.send_snapshot() == []
     assert link.driver.state == "up" and link.live.in_sync(1)
     assert link.live.conference(1, "1000") == conference()
+    assert [c.id for c in link.commands] == ["c1"]
+
+
+def test_a_command_offered_during_a_blip_goes_out_once_the_link_is_back() -> None:
+    link = Link(SLOW)
+    link.up()
+    link.drop()
+    link.advance(1.0)
+    assert link.submit("c1", deadline=5.0) == [] and link.driver.pending("c1")
+    link.advance(2.0)
+    link.up()
+    assert [c.id for c in link.commands] == ["c1"]
+    assert 2900 <= link.commands[0].deadline_ms <= 3000  # with the time it has left
+    assert link.from_member(Result("c1", True)) == [CommandDone(CommandResult("c1", "ok"))]
+
+
+def test_a_held_command_times_out_saying_the_link_did_not_come_back() -> None:
+    link = Link(SLOW)
+    link.up()
+    link.drop()
+    assert link.submit("c1", deadline=2.0) == []
+    assert link.advance(2.0) == [
+        CommandDone(CommandResult("c1", "timeout", "link to prov.example not back within 2 s"))
+    ]
+    link.up()
+    assert link.commands == []  # never sent after its result
+
+
+def test_a_link_down_longer_than_the_deadline_or_never_up_refuses_at_once() -> None:
+    link = Link(SLOW)
+    never = [CommandDone(CommandResult("c0", "failed", "link to prov.example is down"))]
+    assert link.submit("c0") == never  # never came up: nothing to wait for
+    link.up()
+    link.drop()
+    link.advance(5.0)
+    assert link.submit("c1", deadline=5.0) == [
+        CommandDone(CommandResult("c1", "failed", "link to prov.example is down"))
+    ]
+    assert not link.driver.pending("c1")
+
+
+def test_stop_fails_held_commands_too() -> None:
+    link = Link(SLOW)
+    link.up()
+    link.drop()
+    assert link.submit("held") == []
+    assert link.driver.stop(link.now) == [
+        CommandDone(CommandResult("held", "failed", "link stopped"))
+    ]
+    assert link.submit("late") == [
+        CommandDone(CommandResult("late", "failed", "link to prov.example is stopped"))
+    ]
 
 
 def test_command_deadline_expires_on_the_clock() -> None:
