@@ -542,25 +542,6 @@ class Sampler:
             await self.proc.wait()
 
 
-class Profile:
-    """cProfile of this process between start and ``stop()``, dumped to DIR/NAME.prof."""
-
-    def __init__(self, directory: str | None, name: str) -> None:
-        import cProfile
-
-        self.path = Path(directory, f"{name}.prof") if directory else None
-        self.prof = cProfile.Profile() if self.path else None
-        if self.prof is not None:
-            self.prof.enable()
-
-    def stop(self) -> None:
-        if self.prof is not None and self.path is not None:
-            self.prof.disable()
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.prof.dump_stats(self.path)
-            print(f"profile written to {self.path}")
-
-
 async def behind(target: str, port: int) -> int | None:
     """The hub's count of resnapshots (dashboards that fell behind), from /metrics."""
     if target != "hub":
