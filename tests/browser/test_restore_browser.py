@@ -18,7 +18,7 @@ from tests.browser.conftest import shoot
 from tests.browser.test_pages_auth_browser import open_settings
 from tests.browser.test_pages_browser import login
 from tests.dashboards.conftest import NEW_ADMIN_PASSWORD
-from tests.ops.serving import Serving, audit_of
+from tests.ops.serving import Serving, audit_of, backup_then_add_a_city
 
 PASSWORD = "Member-Pass1"
 # while the node restarts, the page's follow-up requests find nobody listening
@@ -50,19 +50,7 @@ def hub(serving: Serving) -> str:
 
 def test_restore_from_the_page_restarts_into_the_backup(page, serving: Serving) -> None:
     c = serving.admin()
-    prov = c.post(
-        "/members",
-        json={"parent_id": None, "domain": "prov.example.gov", "display_name": "Prov",
-              "username": "prov", "password": PASSWORD},
-    ).json()  # fmt: skip
-    job = c.post("/backups", json={"name": "b1"}).json()
-    assert c.get(f"/jobs/{job['id']}?wait=60").json()["state"] == "done"
-    r = c.post(
-        "/members",
-        json={"parent_id": prov["id"], "domain": "city.prov.example.gov",
-              "display_name": "City", "username": "city", "password": PASSWORD},
-    )  # fmt: skip
-    assert r.status_code == 201, r.text
+    backup_then_add_a_city(c, PASSWORD)
 
     login(page, password=NEW_ADMIN_PASSWORD)
     page.wait_for_url("**/topology")

@@ -103,6 +103,24 @@ class Serving:
             raise AssertionError("serve did not stop:\n" + "\n".join(self.seen[-30:])) from None
 
 
+def backup_then_add_a_city(c: httpx.Client, password: str) -> None:
+    """A province, backup ``b1`` of it, then a city under it: a restore of ``b1`` shows
+    whether the node came back as the backup (the province alone)."""
+    prov = c.post(
+        "/members",
+        json={"parent_id": None, "domain": "prov.example.gov", "display_name": "Prov",
+              "username": "prov", "password": password},
+    ).json()  # fmt: skip
+    job = c.post("/backups", json={"name": "b1"}).json()
+    assert c.get(f"/jobs/{job['id']}?wait=60").json()["state"] == "done"
+    r = c.post(
+        "/members",
+        json={"parent_id": prov["id"], "domain": "city.prov.example.gov",
+              "display_name": "City", "username": "city", "password": password},
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+
+
 def audit_of(data: Path, action: str) -> list[tuple[str, str, str]]:
     """``(result, target, reason)`` of each audit row of ``action`` in the hub at ``data``."""
     import asyncio

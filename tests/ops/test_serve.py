@@ -11,7 +11,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.ops.serving import Serving, audit_of
+from tests.ops.serving import Serving, audit_of, backup_then_add_a_city
 
 
 def test_a_restart_from_the_api_closes_dashboards_with_1012_and_serves_again(tmp_path: Path):
@@ -75,19 +75,7 @@ def test_a_restore_through_the_api_restarts_the_node_into_the_backup(tmp_path: P
     try:
         hub.wait_ready()
         c = hub.admin()
-        prov = c.post(
-            "/members",
-            json={"parent_id": None, "domain": "prov.example.gov", "display_name": "Prov",
-                  "username": "prov", "password": "Member-Pass1"},
-        ).json()  # fmt: skip
-        job = c.post("/backups", json={"name": "b1"}).json()
-        assert c.get(f"/jobs/{job['id']}?wait=60").json()["state"] == "done"
-        r = c.post(
-            "/members",
-            json={"parent_id": prov["id"], "domain": "city.prov.example.gov",
-                  "display_name": "City", "username": "city", "password": "Member-Pass1"},
-        )  # fmt: skip
-        assert r.status_code == 201, r.text
+        backup_then_add_a_city(c, "Member-Pass1")
         r = c.post("/backups/b1/restore", json={"confirm": "b1"})
         assert r.status_code == 202, r.text
         hub.wait_for("starting again")
