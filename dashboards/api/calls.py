@@ -1,11 +1,12 @@
 """One-click call over HTTP: start a call-all, follow it, re-call the failed members.
 
 ``POST /live/call-all`` plans the call (``hub.calls.CallAll``) and answers 202 with its
-id at once; a task on this node sends the dials top down through the member links and
-streams ``call_progress`` frames to every ``/ws/live`` subscriber of the conference.
-``GET /live/calls/{id}`` reads the progress; ``POST /live/calls/{id}/recall`` puts the
-failed and timed-out members back in. Calls are kept in memory (the last
-``MAX_CALLS``) on the node that runs the member links.
+id as soon as the call is audited; only then does a task on this node start sending the
+dials top down through the member links, and it streams ``call_progress`` frames to
+every ``/ws/live`` subscriber of the conference. ``GET /live/calls/{id}`` reads the
+progress; ``POST /live/calls/{id}/recall`` puts the failed and timed-out members back
+in. Calls are kept in memory (the last ``MAX_CALLS``) on the node that runs the member
+links.
 """
 
 from __future__ import annotations
