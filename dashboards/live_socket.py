@@ -47,6 +47,10 @@ from websockets.server import ServerProtocol
 
 log = logging.getLogger("fedhub.live")
 access = logging.getLogger("uvicorn.error")  # where uvicorn's websocket protocols log
+wire = logging.getLogger("fedhub.live.wire")
+"""websockets' own logger for /ws/live: never below INFO, where it would write every
+request header (cookies, bearer tokens) and frame."""
+wire.setLevel(logging.INFO)
 
 LIVE_PATH = "/ws/live"
 """The one path this protocol serves itself."""
@@ -76,6 +80,7 @@ class LiveSocketProtocol(asyncio.Protocol):
         "inner",
         "lost",
         "pending",
+        "response",
         "server_state",
         "started",
         "transport",
@@ -97,6 +102,7 @@ class LiveSocketProtocol(asyncio.Protocol):
         self.inner: asyncio.Protocol | None = None  # another path: uvicorn's protocol
         self.connection: Connection | None = None  # /ws/live once it is open
         self.pending: list[bytes] = []  # bytes that came during the handshake
+        self.response: Response | None = None  # the 101, once the app adopts
         self.started = False  # the request came: its bytes after it wait in pending
         self.lost = False
         self.closing: asyncio.Task[None] | None = None
@@ -149,13 +155,16 @@ class LiveSocketProtocol(asyncio.Protocol):
     def _start(self, data: bytes) -> None:
         """The request uvicorn parsed, as bytes: route it by its path."""
         assert self.transport is not None
-        protocol = ServerProtocol(
-            max_size=self.config.ws_max_size, logger=logging.getLogger("uvicorn.error")
-        )
+        protocol = ServerProtocol(max_size=self.config.ws_max_size, logger=wire)
         protocol.receive_data(data)
         events = protocol.events_received()
         request = events[0] if events else None
-        raw_path = request.path.partition("?")[0] if isinstance(request, Request) else ""
+        if not isinstance(request, Request):  # websockets cannot serve it on any path
+            self.transport.write(b"".join(protocol.data_to_send()))  # its 4xx, if any
+            self.transport.close()
+            access.info('%s - "WebSocket" 400 (%s)', self._client(), protocol.handshake_exc)
+            return
+        raw_path = request.path.partition("?")[0]
         if unquote(raw_path) != LIVE_PATH:
             assert AutoWebSocketsProtocol is not None  # websockets is installed: we use it
             self.inner = inner = AutoWebSocketsProtocol(
@@ -164,7 +173,18 @@ class LiveSocketProtocol(asyncio.Protocol):
             inner.connection_made(self.transport)
             inner.data_received(data)
             return
-        assert isinstance(request, Request)
+        response = protocol.accept(request)  # a valid websocket request, before the app
+        if response.status_code != 101:
+            protocol.send_response(response)
+            self.transport.write(b"".join(protocol.data_to_send()))
+            self.transport.close()
+            access.info(
+                '%s - "WebSocket %s" %d', self._client(), _shown(request), response.status_code
+            )
+            return
+        self.response = response
+        # nothing more is read until the app decides: no frame piles up meanwhile
+        self.transport.pause_reading()
         self.server_state.connections.add(self)  # type: ignore[arg-type]
         task = asyncio.get_running_loop().create_task(self._serve(protocol, request))
         self.server_state.tasks.add(task)
@@ -177,10 +197,8 @@ class LiveSocketProtocol(asyncio.Protocol):
             if handler is None or self.lost:
                 return
             client = self._client()
-            conn = self._open(protocol, request)
-            if conn is None:
-                return
-            access.info('%s - "WebSocket %s" [accepted]', client, request.path)
+            conn = self._open(protocol)
+            access.info('%s - "WebSocket %s" [accepted]', client, _shown(request))
             del request, protocol  # the headers are no longer needed: not kept for hours
             try:
                 await handler(conn)
@@ -192,6 +210,8 @@ class LiveSocketProtocol(asyncio.Protocol):
         finally:
             self.server_state.connections.discard(self)
             self.pending = []
+            if self.connection is None and self.transport is not None:
+                self.transport.close()  # never adopted: whatever the app sent, it ends here
 
     async def _handshake(self, protocol: ServerProtocol, request: Request) -> Handler | None:
         """Run the ASGI app on the handshake: its handler if it adopted the connection,
@@ -231,13 +251,13 @@ class LiveSocketProtocol(asyncio.Protocol):
             log.exception("the /ws/live handshake failed")
             if not answer:
                 self._respond(protocol, 500, [], b"")
-            access.info('%s - "WebSocket %s" %d', client, request.path, 500)
+            access.info('%s - "WebSocket %s" %d', client, _shown(request), 500)
             return None
         if answer or not adopted:
             if not answer:
                 answer[:] = [500]
                 self._respond(protocol, 500, [], b"")
-            access.info('%s - "WebSocket %s" %d', client, request.path, answer[0])
+            access.info('%s - "WebSocket %s" %d', client, _shown(request), answer[0])
             return None
         return adopted[0]
 
@@ -263,7 +283,7 @@ class LiveSocketProtocol(asyncio.Protocol):
             "raw_path": (root + raw_path).encode("ascii"),
             "query_string": query.encode("ascii"),
             "headers": [
-                (k.lower().encode("ascii"), v.encode("latin-1"))
+                (k.lower().encode("ascii"), v.encode("latin-1", "surrogateescape"))
                 for k, v in request.headers.raw_items()
             ],
             "subprotocols": [],
@@ -293,16 +313,10 @@ class LiveSocketProtocol(asyncio.Protocol):
         self.transport.write(b"".join(protocol.data_to_send()))
         self.transport.close()
 
-    def _open(self, protocol: ServerProtocol, request: Request) -> Connection | None:
+    def _open(self, protocol: ServerProtocol) -> Connection:
         """Answer 101 and hand the transport to a websockets connection."""
-        assert self.transport is not None
-        transport = self.transport
-        response = protocol.accept(request)
-        if response.status_code != 101:  # not a valid websocket request after all
-            protocol.send_response(response)
-            transport.write(b"".join(protocol.data_to_send()))
-            transport.close()
-            return None
+        assert self.transport is not None and self.response is not None
+        transport, response, self.response = self.transport, self.response, None
         for k, v in self.server_state.default_headers:
             name = k.decode("latin-1")
             if name.lower() != "date":
@@ -317,9 +331,17 @@ class LiveSocketProtocol(asyncio.Protocol):
         transport.set_protocol(conn)
         self.transport = None  # the connection owns it now
         self.connection = conn
+        transport.resume_reading()
         conn.send_data()
         if self.pending:
             conn.data_received(b"".join(self.pending))
             self.pending = []
         conn.start_keepalive()
         return conn
+
+
+def _shown(request: Request) -> str:
+    """The request's path for the access log: its query string (which a careless client
+    may fill with a token) is left out."""
+    path, query, _ = request.path.partition("?")
+    return path + ("?…" if query else "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -42,6 +43,65 @@ def sub(sid: str, hub: Hub, key: str = "prov", **filters: object) -> dict:
     if filters:
         frame["filters"] = filters
     return frame
+
+
+async def raw_handshake(hub: Hub, request: bytes) -> bytes:
+    """Send ``request`` as the raw bytes of an HTTP request; everything the hub answers
+    until it closes the connection (it must close: a hang fails here)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", hub.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), 10)  # until the hub closes
+    finally:
+        writer.close()
+
+
+UPGRADE = (
+    b"GET /ws/live HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+    b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+)
+KEY = b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+
+
+async def test_a_malformed_upgrade_is_refused_before_the_app_and_closed(hub: Hub) -> None:
+    # no key: not a websocket request, whoever sends it (the app would have said 401)
+    answer = await raw_handshake(hub, UPGRADE + b"\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 "), answer
+    # a body websockets cannot take: answered or closed, never left hanging
+    answer = await raw_handshake(hub, UPGRADE + KEY + b"Content-Length: 5\r\n\r\nhello")
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 4"), answer
+
+
+class AccessLines(logging.Handler):
+    """Every line uvicorn's error/access logger writes, and an event per awaited text."""
+
+    def __init__(self, awaited: str) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+        self.awaited, self.seen = awaited, asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(line := record.getMessage())
+        if self.awaited in line:
+            self.seen.set()
+
+
+async def test_odd_header_bytes_and_query_strings_stay_harmless(hub: Hub) -> None:
+    access = logging.getLogger("uvicorn.error")  # the server runs at "warning"
+    lines = AccessLines('"WebSocket /ws/live?…" 401')
+    level = access.level
+    access.setLevel(logging.INFO)
+    access.addHandler(lines)
+    try:
+        request = UPGRADE.replace(b"/ws/live", b"/ws/live?token=fh_secret-in-query")
+        answer = await raw_handshake(hub, request + KEY + b"X-Name: \xe9\xff\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 401 "), answer  # refused by the app, not a 500
+        await asyncio.wait_for(lines.seen.wait(), 10)  # the access line, query left out
+    finally:
+        access.removeHandler(lines)
+        access.setLevel(level)
+    assert not any("fh_secret" in line for line in lines.lines), lines.lines
 
 
 async def test_handshake_refusals(hub: Hub) -> None:
