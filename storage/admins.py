@@ -126,7 +126,7 @@ class AdminStore:
             return len((await s.execute(select(AdminRow.id))).all())
 
     async def get(self, admin_id: int) -> Admin | None:
-        async with self._db.session() as s:
+        async with self._db.reading() as s:
             r = await s.get(AdminRow, admin_id)
             return _admin(r) if r else None
 

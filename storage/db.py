@@ -64,12 +64,19 @@ class MigrationStatus:
         return self.current == self.head
 
 
+READ_ONLY = "fedhub_read_only"
+"""Execution option of ``Database.reading``'s sessions."""
+
+
 class Database:
     """Owns the engine; hand out sessions with ``db.session()``."""
 
     def __init__(self, engine: AsyncEngine):
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.readers = async_sessionmaker(
+            engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+        )
 
     @property
     def dialect(self) -> str:
@@ -85,13 +92,24 @@ class Database:
         engine = create_async_engine(url, **engine_args)
         if engine.dialect.name == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-            event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
+            event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return cls(engine)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A session in a transaction: committed on normal exit, rolled back on error."""
         async with self.sessions() as s, s.begin():
+            yield s
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A session that only reads, in one transaction (one consistent view).
+
+        On SQLite it takes no write lock: it neither waits behind a writer nor holds one
+        up, which is what a request's authentication and the federation's revision
+        check need (they run on every request and every dashboard handshake). Writing
+        in it fails there (``query_only``). Elsewhere it is a plain session."""
+        async with self.readers() as s, s.begin():
             yield s
 
     async def upgrade(self) -> None:
@@ -135,5 +153,11 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def _sqlite_begin_immediate(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+def _sqlite_begin(conn: Connection) -> None:
+    """BEGIN IMMEDIATE for a session (see ``_sqlite_pragmas``); a deferred BEGIN on a
+    query-only connection for ``Database.reading``."""
+    read = bool(conn.get_execution_options().get(READ_ONLY, False))
+    if conn.info.get(READ_ONLY, False) != read:  # per pooled connection: set on change
+        conn.exec_driver_sql(f"PRAGMA query_only={'ON' if read else 'OFF'}")
+        conn.info[READ_ONLY] = read
+    conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")

@@ -285,7 +285,7 @@ class FederationStore:
     # -- reading ---------------------------------------------------------------
     async def current(self) -> FederationView:
         """The up-to-date federation (one cheap query checks the stored revision)."""
-        async with self._db.session() as s:
+        async with self._db.reading() as s:
             rev = (await s.execute(select(FederationRevision.value))).scalar_one()
             view = self._view
             if view is None or view.revision != rev:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from storage.db import Database
 from storage.models import SessionRow, utcnow
@@ -80,16 +80,24 @@ class SessionStore:
         looks the session up without restarting the idle timer, so a page left open
         still idles out."""
         now = self.clock()
-        async with self._db.session() as s:
-            row = await s.get(SessionRow, token_digest(token))
-            if row is None:
-                return None
-            if row.expires_at <= now or row.last_seen_at + self.idle <= now:
-                await s.delete(row)
-                return None
-            if activity and now - row.last_seen_at > ACTIVITY_GRAIN:
-                row.last_seen_at = now
-            return _session(row)
+        key = token_digest(token)
+        async with self._db.reading() as s:  # most lookups write nothing
+            row = await s.get(SessionRow, key)
+        if row is None:
+            return None
+        if row.expires_at <= now or row.last_seen_at + self.idle <= now:
+            async with self._db.session() as s:
+                await s.execute(delete(SessionRow).where(SessionRow.id == key))
+            return None
+        if activity and now - row.last_seen_at > ACTIVITY_GRAIN:
+            async with self._db.session() as s:
+                await s.execute(
+                    update(SessionRow)
+                    .where(SessionRow.id == key, SessionRow.last_seen_at < now)
+                    .values(last_seen_at=now)
+                )
+            row.last_seen_at = now
+        return _session(row)
 
     async def revoke(self, token: str) -> None:
         async with self._db.session() as s:
