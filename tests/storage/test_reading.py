@@ -82,7 +82,14 @@ async def test_a_token_records_its_use_once_per_grain(db: Database) -> None:
         async with db.session() as s:
             await s.execute(update(ApiTokenRow).values(last_used_at=earlier))
         writes.count = 0
-        again = await tokens.authenticate(secret)
+        fresh = TokenStore(db)  # another node (or a restart): it has not written the use
+        many = await asyncio.gather(*(fresh.authenticate(secret) for _ in range(20)))
+        assert all(t is not None for t in many) and writes.count == 1  # all at once: once
+        async with db.session() as s:
+            await s.execute(update(ApiTokenRow).values(last_used_at=earlier))
+        writes.count = 0
+        fresh = TokenStore(db)
+        again = await fresh.authenticate(secret)
         assert again is not None and again.last_used_at is not None
         assert again.last_used_at > earlier and writes.count == 1
         assert await tokens.authenticate("fh_unknown") is None
