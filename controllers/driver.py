@@ -101,6 +101,9 @@ class CommandDone:
 
 DriverOutput = Send | Close | CommandDone | SyncAckReceived
 
+MAX_HELD = 256
+"""Commands a link holds while it is coming back; more are refused at once."""
+
 
 @dataclass(slots=True)
 class _Pending:
@@ -332,10 +335,9 @@ class LinkDriver:
         ``CommandDone`` when it is invalid or the link cannot carry it in time). A command
         that is sent waits for its result, a reconnect (it is resent) or its deadline.
 
-        While the link is coming back (connecting or syncing, or down for less than the
-        command's deadline since it fell from up) the command waits for it and goes out
-        once it is up; a link that is down for longer, never came up or is stopped
-        refuses it at once with its state."""
+        While the link is coming back (it fell from up less than the command's deadline
+        ago) the command waits for it, at most ``MAX_HELD`` of them, and goes out once
+        it is up; a link down for longer, never up or stopped refuses it at once."""
         cid = command_id or uuid.uuid4().hex
         if cid in self._pending:
             return cid, []  # the same id joins the first command
@@ -351,16 +353,18 @@ class LinkDriver:
         if not self._coming_back(now, deadline):
             reason = f"link to {self.config.domain} is {self.state}"
             return cid, [CommandDone(CommandResult(cid, "failed", reason))]
+        if sum(1 for p in self._pending.values() if p.sent_on == 0) >= MAX_HELD:
+            reason = f"link to {self.config.domain} is {self.state}; {MAX_HELD} commands wait"
+            return cid, [CommandDone(CommandResult(cid, "failed", reason))]
         self._pending[cid] = _Pending(cmd, now + deadline, 0)  # sent once the link is up
         return cid, []
 
     def _coming_back(self, now: float, deadline: float) -> bool:
-        """Whether a link that is not up is likely back within ``deadline``: a connection
-        is being made, or it fell from up less than ``deadline`` ago (a blip)."""
-        if self.state in ("connecting", "syncing"):
-            return True
+        """Whether a link that is not up is likely back within ``deadline``: it fell from
+        up less than ``deadline`` ago (a blip) and is not stopped. A link long down, or
+        never up, is not waited for, whether or not a dial is under way."""
         dropped = self._dropped_at
-        return self.state == "down" and dropped is not None and now - dropped < deadline
+        return self.state != "stopped" and dropped is not None and now - dropped < deadline
 
     def send_message(self, message: Message, now: float) -> list[DriverOutput]:
         """Send a sync (or another hub message) now; raises NotUp unless the link is up."""

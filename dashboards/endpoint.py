@@ -236,7 +236,10 @@ async def _run(ep: Endpoint, request: Request, services: Services) -> Response:
         return error_response(ApiError(500, "internal_error", "internal error; see the server log"))
     await _audit(ep, ctx, "ok", "")
     for start in ctx.then:
-        start()
+        try:
+            start()
+        except Exception:  # the answer stands (audited ok); what failed to start is logged
+            log.exception("%s %s: starting its work failed", ep.method, ep.path)
     return response
 
 

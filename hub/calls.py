@@ -173,9 +173,13 @@ class CallAll:
             self._fail_below(member_id)
         self._finish_check(now)
 
+    def recallable(self) -> list[int]:
+        """The members a ``recall`` would put back: every failed or timed-out one."""
+        return [m for m, s in self.members.items() if s.status in ("failed", "timeout")]
+
     def recall(self, now: float) -> list[int]:
         """Put every failed or timed-out member back to waiting; returns them."""
-        again = [m for m, s in self.members.items() if s.status in ("failed", "timeout")]
+        again = self.recallable()
         for mid in again:
             self._set(mid, "waiting", "")
         for mid in again:

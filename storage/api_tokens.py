@@ -107,7 +107,9 @@ class TokenStore:
             self._recorded[row.id] = now  # before the write: the calls meanwhile skip it
             async with self._db.session() as s:
                 await s.execute(
-                    update(ApiTokenRow).where(ApiTokenRow.id == row.id).values(last_used_at=now)
+                    update(ApiTokenRow)
+                    .where(ApiTokenRow.id == row.id, ApiTokenRow.revoked_at.is_(None))
+                    .values(last_used_at=now)
                 )
             last = now
         row.last_used_at = last

@@ -157,7 +157,9 @@ def _sqlite_begin(conn: Connection) -> None:
     """BEGIN IMMEDIATE for a session (see ``_sqlite_pragmas``); a deferred BEGIN on a
     query-only connection for ``Database.reading``."""
     read = bool(conn.get_execution_options().get(READ_ONLY, False))
-    if conn.info.get(READ_ONLY, False) != read:  # per pooled connection: set on change
+    # per pooled connection, set when it changes: a connection back in the pool may still
+    # be query_only, so whatever bypasses ``begin`` (a raw DBAPI connection) must not write
+    if conn.info.get(READ_ONLY, False) != read:
         conn.exec_driver_sql(f"PRAGMA query_only={'ON' if read else 'OFF'}")
         conn.info[READ_ONLY] = read
     conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")

@@ -288,6 +288,8 @@ class FederationStore:
         async with self._db.reading() as s:
             rev = (await s.execute(select(FederationRevision.value))).scalar_one()
             view = self._view
+            if view is not None and view.revision > rev:
+                return view  # this read began before a change this node published
             if view is None or view.revision != rev:
                 view = await _load(s, rev)
                 latest = self._view  # a change may have published a newer one meanwhile

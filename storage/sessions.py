@@ -86,8 +86,14 @@ class SessionStore:
         if row is None:
             return None
         if row.expires_at <= now or row.last_seen_at + self.idle <= now:
-            async with self._db.session() as s:
-                await s.execute(delete(SessionRow).where(SessionRow.id == key))
+            async with self._db.session() as s:  # unless another request just slid it
+                await s.execute(
+                    delete(SessionRow).where(
+                        SessionRow.id == key,
+                        (SessionRow.expires_at <= now)
+                        | (SessionRow.last_seen_at <= now - self.idle),
+                    )
+                )
             return None
         if activity and now - row.last_seen_at > ACTIVITY_GRAIN:
             async with self._db.session() as s:

@@ -67,14 +67,16 @@ class CallRegistry:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wakes: dict[str, asyncio.Event] = {}
 
-    def keep(self, call: CallAll) -> None:
-        """Keep ``call`` to be followed (dropping the oldest past ``MAX_CALLS``)."""
+    def start(self, call: CallAll, hub: LiveHub, manager: LinkManager) -> None:
+        """Keep ``call`` to be followed (dropping the oldest past ``MAX_CALLS``) and run it."""
         self.calls[call.call_id] = call
         while len(self.calls) > MAX_CALLS:
             old, _ = self.calls.popitem(last=False)
+            self._wakes.pop(old, None)
             task = self._tasks.pop(old, None)
             if task is not None:
                 task.cancel()
+        self.run(call, hub, manager)
 
     def run(self, call: CallAll, hub: LiveHub, manager: LinkManager) -> None:
         task = self._tasks.get(call.call_id)
@@ -304,8 +306,7 @@ async def call_all(ctx: Ctx) -> dict[str, Any]:
     people = invitees(fed, view.plan, hub.reader, (mid, number), chosen)
     call = CallAll.plan(secrets.token_hex(8), (mid, number), people, time.monotonic())
     ctx.details = {"call_id": call.call_id, "members": len(people) - 1}
-    hub.calls.keep(call)  # followable as soon as its id is known
-    ctx.then.append(lambda: hub.calls.run(call, hub, manager))
+    ctx.then.append(lambda: hub.calls.start(call, hub, manager))  # once it is audited
     return {"call_id": call.call_id}
 
 
@@ -355,7 +356,11 @@ async def recall(ctx: Ctx) -> dict[str, Any]:
     call = _call(ctx, hub)
     await _visible(ctx, call)
     ctx.target = f"member:{call.member_id}/conference:{call.conference}"
-    again = call.recall(time.monotonic())
-    ctx.details = {"call_id": call.call_id, "members": len(again)}
-    ctx.then.append(lambda: hub.calls.run(call, hub, manager))
+    ctx.details = {"call_id": call.call_id, "members": len(call.recallable())}
+
+    def again() -> None:  # once it is audited: nothing is dialled before
+        call.recall(time.monotonic())
+        hub.calls.run(call, hub, manager)
+
+    ctx.then.append(again)
     return {"call_id": call.call_id}

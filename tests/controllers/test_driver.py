@@ -10,7 +10,7 @@ import pytest
 
 from controllers.auth import MemberAuthenticator
 from controllers.config import LinkSettings, MemberLinkConfig
-from controllers.driver import CommandDone, CommandResult, LinkDriver
+from controllers.driver import MAX_HELD, CommandDone, CommandResult, LinkDriver
 from controllers.messages import (
     Command,
     EventMessage,
@@ -151,11 +151,13 @@ def test_up_only_after_the_first_snapshot() -> None:
     link.hold_snapshot = True
     assert link.connect() == []
     assert link.driver.state == "syncing" and link.driver.version == 1
-    assert link.submit("c1") == [] and link.commands == []  # held until the link is up
+    refused = link.submit("c1")  # never up yet: nothing to wait for
+    assert refused == [
+        CommandDone(CommandResult("c1", "failed", "link to prov.example is syncing"))
+    ]
     assert link.send_snapshot() == []
     assert link.driver.state == "up" and link.live.in_sync(1)
     assert link.live.conference(1, "1000") == conference()
-    assert [c.id for c in link.commands] == ["c1"]
 
 
 def test_a_command_offered_during_a_blip_goes_out_once_the_link_is_back() -> None:
@@ -169,6 +171,30 @@ def test_a_command_offered_during_a_blip_goes_out_once_the_link_is_back() -> Non
     assert [c.id for c in link.commands] == ["c1"]
     assert 2900 <= link.commands[0].deadline_ms <= 3000  # with the time it has left
     assert link.from_member(Result("c1", True)) == [CommandDone(CommandResult("c1", "ok"))]
+
+
+def test_a_command_offered_while_a_blipped_link_syncs_goes_out_once_it_is_up() -> None:
+    link = Link(SLOW)
+    link.up()
+    link.drop()
+    link.hold_snapshot = True
+    assert link.connect() == [] and link.driver.state == "syncing"
+    assert link.submit("c1") == [] and link.commands == []  # held until the link is up
+    assert link.send_snapshot() == []
+    assert link.driver.state == "up" and [c.id for c in link.commands] == ["c1"]
+
+
+def test_held_commands_are_bounded() -> None:
+    link = Link(SLOW)
+    link.up()
+    link.drop()
+    for i in range(MAX_HELD):
+        assert link.submit(f"c{i}") == []
+    over = link.submit("one-too-many")
+    assert len(over) == 1 and over[0].result.status == "failed"  # type: ignore[attr-defined]
+    assert f"{MAX_HELD} commands wait" in over[0].result.reason  # type: ignore[attr-defined]
+    link.up()
+    assert len(link.commands) == MAX_HELD  # every held one went out
 
 
 def test_a_held_command_times_out_saying_the_link_did_not_come_back() -> None:
