@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import struct
+from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
 from typing import Any, cast
 from urllib.parse import unquote
@@ -43,6 +44,7 @@ from uvicorn.server import ServerState
 from websockets.asyncio.connection import Connection
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 log = logging.getLogger("fedhub.live")
@@ -345,3 +347,47 @@ def _shown(request: Request) -> str:
     may fill with a token) is left out."""
     path, query, _ = request.path.partition("?")
     return path + ("?…" if query else "")
+
+
+def immediate_writer(conn: Connection) -> Callable[[Sequence[tuple[bytes, bytes]]], bool] | None:
+    """A synchronous writer of whole text frames for ``conn``, or None if it cannot have one.
+
+    The fan-out's frames are a small head of their own and a body shared by hundreds of
+    dashboards (``hub.fanout.Frame``). ``Connection.send`` would join, frame and copy
+    each one and suspend per frame; this writes the frame header, the head and the
+    shared body with one ``writelines`` (one ``writev`` on uvloop; the body is not
+    copied), at once, and only while the connection is open and its socket's buffer is
+    not over websockets' write limit (``conn.paused``): otherwise it writes nothing and
+    says so, and the caller falls back to ``Connection.send``, which waits for the
+    buffer to drain. Whole frames only, as websockets itself writes them, so they never
+    interleave with its pings or its close frame. A connection with an extension
+    (permessage-deflate, never negotiated on ``/ws/live``) would need its frames
+    encoded: it gets no writer.
+    """
+    if conn.protocol.extensions:
+        return None
+
+    def write_now(frames: Sequence[tuple[bytes, bytes]]) -> bool:
+        if conn.protocol.state is not State.OPEN or conn.paused:
+            return False
+        parts: list[bytes] = []
+        for head, body in frames:
+            parts.append(_text_header(len(head) + len(body)) + head)
+            if body:
+                parts.append(body)
+        try:
+            conn.transport.writelines(parts)
+        except (OSError, RuntimeError):  # the transport closed under us: the reader sees it
+            return False
+        return True
+
+    return write_now
+
+
+def _text_header(size: int) -> bytes:
+    """RFC 6455 header of an unmasked, final text frame carrying ``size`` bytes."""
+    if size < 126:
+        return struct.pack("!BB", 0x81, size)
+    if size < 1 << 16:
+        return struct.pack("!BBH", 0x81, 126, size)
+    return struct.pack("!BBQ", 0x81, 127, size)

@@ -43,8 +43,8 @@ from dashboards.auth import Principal, authenticate, require_password_changed, r
 from dashboards.body import check_json
 from dashboards.errors import ApiError, error_response
 from dashboards.forwarded import client_ip, is_https
-from dashboards.live_socket import ADOPT
-from dashboards.livehub import Close, LiveHub, LiveSettings, Send
+from dashboards.live_socket import ADOPT, immediate_writer
+from dashboards.livehub import Close, LiveHub, LiveSettings, Send, WriteNow
 from hub.controllist import ControlList, VenueFilter
 from hub.federation import FederationError
 
@@ -144,8 +144,12 @@ class _Connection:
 
     async def serve_adopted(self, conn: Connection) -> None:
         """Over the websockets connection the server handed over (``ADOPT``)."""
+
+        async def send(head: bytes, body: bytes) -> None:
+            await conn.send(head + body, text=True)
+
         with contextlib.suppress(ConnectionClosed):
-            await self._serve(conn, conn.send, conn.close)
+            await self._serve(conn, send, conn.close, immediate_writer(conn))
 
     async def serve_asgi(self, ws: WebSocket) -> None:
         """Over ASGI messages (a server without ``ADOPT``)."""
@@ -158,15 +162,21 @@ class _Connection:
                 text = msg.get("text")
                 yield text if text is not None else (msg.get("bytes") or b"")
 
-        async def send(text: str) -> None:
-            await ws.send({"type": "websocket.send", "text": text})
+        async def send(head: bytes, body: bytes) -> None:
+            await ws.send({"type": "websocket.send", "text": (head + body).decode()})
 
         with contextlib.suppress(WebSocketDisconnect):
             await self._serve(frames(), send, ws.close)
 
-    async def _serve(self, frames: AsyncIterable[str | bytes], send: Send, close: Close) -> None:
+    async def _serve(
+        self,
+        frames: AsyncIterable[str | bytes],
+        send: Send,
+        close: Close,
+        write_now: WriteNow | None = None,
+    ) -> None:
         self.close = close
-        self.cid = self.hub.open(send, close)
+        self.cid = self.hub.open(send, close, write_now)
         try:
             await self._reader(frames)
         finally:

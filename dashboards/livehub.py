@@ -33,7 +33,7 @@ from dashboards.metrics import HubMetrics
 from hub.broker import Broker, Publication
 from hub.cascade import Delta
 from hub.controllist import LiveReader
-from hub.fanout import Fanout, FanoutSettings
+from hub.fanout import Fanout, FanoutSettings, Frame
 from storage.journal import Journal, Retention
 from storage.settings import SettingsStore
 
@@ -131,8 +131,16 @@ class LiveView(LiveReader, Protocol):
     def members(self) -> Sequence[int]: ...
 
 
-Send = Callable[[str], Awaitable[None]]
+Send = Callable[[bytes, bytes], Awaitable[None]]
+"""Send one text frame given in two parts (``hub.fanout.Frame``), waiting as the socket
+needs."""
+
 Close = Callable[[int, str], Awaitable[None]]
+
+WriteNow = Callable[[list[Frame]], bool]
+"""Write these frames now, without waiting, or none of them and return False (the
+connection is not open, or its socket's buffer is full: a writer task then sends them
+with ``Send``). Offered by a connection that can (dashboards/live_socket.py)."""
 
 
 @dataclass(slots=True)
@@ -141,6 +149,7 @@ class _Outlet:
 
     send: Send
     close: Close
+    write_now: WriteNow | None = None
     writer: asyncio.Task[None] | None = None
 
 
@@ -421,12 +430,13 @@ class LiveHub:
 
     # -- connections -----------------------------------------------------------------------
 
-    def open(self, send: Send, close: Close) -> int:
-        """Register a connection: ``send(text)`` sends one frame, ``close(code, reason)``
-        closes it. Returns its client id; ``close(cid)`` when it ends."""
+    def open(self, send: Send, close: Close, write_now: WriteNow | None = None) -> int:
+        """Register a connection: ``send(head, body)`` sends one frame, ``close(code,
+        reason)`` closes it, ``write_now`` (if it has one) writes frames without waiting.
+        Returns its client id; ``close(cid)`` when it ends."""
         cid = next(self._ids)
         self.fanout.connect(cid)
-        self._outlets[cid] = _Outlet(send, close)
+        self._outlets[cid] = _Outlet(send, close, write_now)
         return cid
 
     def close(self, cid: int) -> None:
@@ -440,19 +450,34 @@ class LiveHub:
         self.wake(cid)
 
     def wake(self, cid: int) -> None:
-        """``cid`` has frames: start its writer unless one is running (it takes them)."""
+        """``cid`` has frames: write them now if its socket takes them without waiting
+        (the common case: no task, no copy of the shared bodies), else start its writer
+        unless one is running (it takes them, in order)."""
         outlet = self._outlets.get(cid)
-        if outlet is not None and outlet.writer is None:
-            outlet.writer = asyncio.get_running_loop().create_task(self._write(cid, outlet))
+        if outlet is None or outlet.writer is not None:
+            return
+        frames: list[Frame] = []
+        close: int | None = None
+        if outlet.write_now is not None:
+            frames, close = self.fanout.pop(cid, self.clock())
+            if close is None and (not frames or outlet.write_now(frames)):
+                return
+        outlet.writer = asyncio.get_running_loop().create_task(
+            self._write(cid, outlet, frames, close)
+        )
 
-    async def _write(self, cid: int, outlet: _Outlet) -> None:
-        """A connection's writer: runs only while it has frames (an idle dashboard holds
-        no task), sends them in order, and so waits on its own socket alone."""
+    async def _write(
+        self, cid: int, outlet: _Outlet, frames: list[Frame], close: int | None
+    ) -> None:
+        """A connection's writer: runs only while it has frames its socket did not take
+        at once (an idle or fast dashboard holds no task), sends them in order, and so
+        waits on its own socket alone. ``frames``/``close``: taken already by ``wake``."""
         try:
             while True:
-                frames, close = self.fanout.pop(cid, self.clock())
-                for frame in frames:
-                    await outlet.send(frame)
+                if not frames and close is None:
+                    frames, close = self.fanout.pop(cid, self.clock())
+                for head, body in frames:
+                    await outlet.send(head, body)
                 del frames  # a snapshot can be megabytes: not kept while waiting
                 if close is not None:
                     log.info("closing /ws/live %d: it fell behind too often", cid)
@@ -460,6 +485,7 @@ class LiveHub:
                     return
                 if not self.fanout.pending(cid):
                     return
+                frames = []
         except asyncio.CancelledError:
             raise
         except Exception:  # the socket went away under us: the reader ends the connection

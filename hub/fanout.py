@@ -15,9 +15,10 @@ Design (docs/live-api.md, "Fan-out"):
   venue's statistics go out at most once per interval, and since venues change at
   their own times the statistics spread over the ticks instead of one burst a second.
 * Subscribers with the same scope and filters share a *view*: each flush builds the
-  view's delta body once (one string, shared by reference by every subscriber's
+  view's delta body once (UTF-8 bytes, shared by reference by every subscriber's
   queue); a subscriber's frame is that body behind its own
-  ``{"type":"delta","id":…,"seq":…`` prefix, joined only when its writer takes it.
+  ``{"type":"delta","id":…,"seq":…`` head. The two are never joined here: ``pop``
+  hands out ``Frame`` pairs, so a socket can write the shared body as it is.
 * A subscription's snapshot is the list *as of the last flush* (pending changes are
   rolled back to their first old value), so the next delta applies to it exactly.
 * Each client has a bounded outbound queue (frames and bytes). A client over it loses
@@ -48,11 +49,15 @@ from hub.controllist import (
 )
 
 ClientId = int
+Frame = tuple[bytes, bytes]
+"""One outbound text frame in two parts, ``(head, body)``: its text is ``head + body``
+(UTF-8). The body may be shared by the frames of many dashboards; do not copy it."""
 SubKey = tuple[ClientId, str]
 _Pending = dict[VenueKey, tuple[ControlVenue | None, ControlVenue | None]]
 _Stats = dict[VenueKey, tuple[ControlVenue | None, ControlVenue | None, float]]
 
 CLOSE_TRY_AGAIN = 1013
+SNAPSHOT, DELTA = b"snapshot", b"delta"  # frame types of a subscription
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +86,10 @@ class _Sub:
     id: str
     view: _View
     seq: int = 0
-    head: str = ""  # '"id":…,"seq":' of its frames (the id JSON-encoded once)
+    head: bytes = b""  # '"id":…,"seq":' of its frames (the id JSON-encoded once)
 
     def __post_init__(self) -> None:
-        self.head = f'"id":{orjson.dumps(self.id).decode()},"seq":'
+        self.head = b'"id":' + orjson.dumps(self.id) + b',"seq":'
 
 
 @dataclass(slots=True)
@@ -93,10 +98,10 @@ class _View:
     filter: VenueFilter
     subs: dict[SubKey, _Sub] = field(default_factory=dict)
     snapshot_version: int = -1
-    snapshot_body: str = ""
+    snapshot_body: bytes = b""
     snapshot_asked: bool = False  # since the last flush
 
-    def snapshot_text(self, stale: frozenset[int]) -> str:
+    def snapshot_text(self, stale: frozenset[int]) -> bytes:
         """``"tree":…,"venues":[…]}`` as of the last flush (cached while subscribers
         keep asking for it: a burst of them shares one text; ``release`` drops it)."""
         e = self.entry
@@ -109,7 +114,7 @@ class _View:
                 old = (e.pending.get(k) or e.pending_stats[k])[0]
                 if old is not None and admits(old):
                     venues.append(old)
-            body = orjson.dumps({"tree": self.tree(stale), "venues": venues}).decode()
+            body = orjson.dumps({"tree": self.tree(stale), "venues": venues})
             self.snapshot_version, self.snapshot_body = e.version, body[1:]
         return self.snapshot_body
 
@@ -117,7 +122,7 @@ class _View:
         """Drop the cached snapshot text unless it was asked for since the last call:
         it is as large as the list, and per view, not per subscriber."""
         if not self.snapshot_asked:
-            self.snapshot_version, self.snapshot_body = -1, ""
+            self.snapshot_version, self.snapshot_body = -1, b""
         self.snapshot_asked = False
 
     def tree(self, stale: frozenset[int]) -> dict[str, object] | None:
@@ -174,9 +179,10 @@ class _Client:
     """One connection's queues. Lists, not deques: a client holds few frames between
     two drains, and an empty deque costs ~600 bytes (this is per dashboard)."""
 
-    frames: list[tuple[_Sub, int, str, str]] = field(default_factory=list)  # sub, seq, kind, body
+    # sub, seq, kind, body
+    frames: list[tuple[_Sub, int, bytes, bytes]] = field(default_factory=list)
     nbytes: int = 0
-    replies: list[str] = field(default_factory=list)
+    replies: list[bytes] = field(default_factory=list)
     subs: dict[str, _Sub] = field(default_factory=dict)
     behind: set[str] = field(default_factory=set)
     resnapshots: list[float] = field(default_factory=list)
@@ -251,7 +257,7 @@ class Fanout:
         sub = _Sub(client, sub_id, v)
         v.subs[(client, sub_id)] = sub
         c.subs[sub_id] = sub
-        self._queue(c, sub, "snapshot", v.snapshot_text(frozenset(self._down)))
+        self._queue(c, sub, SNAPSHOT, v.snapshot_text(frozenset(self._down)))
         return None
 
     def unsubscribe(self, client: ClientId, sub_id: str) -> bool:
@@ -301,7 +307,7 @@ class Fanout:
         """Queue a result, error or progress frame; never dropped, sent before deltas."""
         c = self._clients.get(client)
         if c is not None:
-            c.replies.append(orjson.dumps(frame).decode())
+            c.replies.append(orjson.dumps(frame))
 
     # -- the tick ----------------------------------------------------------------------------
 
@@ -328,7 +334,7 @@ class Fanout:
             entry.version += 1
             entry.tree_sent = entry.list.tree_version
             for view in entry.views.values():
-                view.snapshot_body = ""  # out of date: let the (large) text go now
+                view.snapshot_body = b""  # out of date: let the (large) text go now
                 body = _delta_body(view, batch, view.tree(down) if tree_moved else _NO_TREE)
                 if body is None:
                     continue
@@ -336,23 +342,23 @@ class Fanout:
                     c = clients[sub.client]
                     if c.close is not None or sub.id in c.behind:
                         continue
-                    self._queue(c, sub, "delta", body)
+                    self._queue(c, sub, DELTA, body)
                     woken.add(sub.client)
         self._flushed_at = now
         return woken
 
-    def _queue(self, c: _Client, sub: _Sub, kind: str, body: str) -> None:
+    def _queue(self, c: _Client, sub: _Sub, kind: bytes, body: bytes) -> None:
         """Queue one frame of ``sub`` (the shared body; the frame text is joined when
         taken); a delta past the client's limits overflows it."""
         sub.seq += 1
         c.frames.append((sub, sub.seq, kind, body))
         c.nbytes += len(body)
-        if kind == "snapshot":
+        if kind is SNAPSHOT:
             self.counters.snapshots += 1
             self.counters.snapshot_chars += len(body)
         s = self.settings
         over = len(c.frames) > s.queue_frames or c.nbytes > s.queue_bytes
-        if over and kind == "delta":  # a snapshot is what a client behind is owed
+        if over and kind is DELTA:  # a snapshot is what a client behind is owed
             self._overflow(c)
 
     def _overflow(self, c: _Client) -> None:
@@ -369,18 +375,19 @@ class Fanout:
 
     # -- draining ----------------------------------------------------------------------------
 
-    def pop(self, client: ClientId, now: float) -> tuple[list[str], int | None]:
+    def pop(self, client: ClientId, now: float) -> tuple[list[Frame], int | None]:
         """Everything to send to ``client`` now, and a close code if it must be closed.
 
         Call from the client's writer after it sent the previous batch: an empty queue
         with subscriptions behind yields their fresh snapshots (counted; too many per
-        minute closes the client with 1013). The frames are joined here, so a queued
-        frame costs the client only a reference to its view's shared body.
+        minute closes the client with 1013). A queued frame costs the client only a
+        reference to its view's shared body, and so does a frame handed out.
         """
         c = self._clients.get(client)
         if c is None:
             return [], None
-        out, c.replies = c.replies, []
+        out: list[Frame] = [(r, b"") for r in c.replies]
+        c.replies = []
         if c.close is None and not c.frames and c.behind:
             window = c.resnapshots = [t for t in c.resnapshots if now - t <= 60.0]
             if len(window) >= self.settings.resnapshots_per_minute:
@@ -392,16 +399,17 @@ class Fanout:
                 for sub_id in sorted(c.behind):
                     sub = c.subs[sub_id]
                     self.counters.resnapshots += 1
-                    self._queue(c, sub, "snapshot", sub.view.snapshot_text(down))
+                    self._queue(c, sub, SNAPSHOT, sub.view.snapshot_text(down))
                 c.behind.clear()
         if c.close is None:
             out.extend(
-                f'{{"type":"{kind}",{sub.head}{seq},{body}' for sub, seq, kind, body in c.frames
+                (b'{"type":"%b",%b%d,' % (kind, sub.head, seq), body)
+                for sub, seq, kind, body in c.frames
             )
         c.frames = []
         c.nbytes = 0
         self.counters.frames_out += len(out)
-        self.counters.bytes_out += sum(len(f) for f in out)
+        self.counters.bytes_out += sum(len(h) + len(b) for h, b in out)
         return out, c.close
 
     def pending(self, client: ClientId) -> bool:
@@ -417,7 +425,7 @@ class Fanout:
 _NO_TREE: dict[str, object] = {}
 
 
-def _delta_body(view: _View, batch: _Pending, tree: dict[str, object] | None) -> str | None:
+def _delta_body(view: _View, batch: _Pending, tree: dict[str, object] | None) -> bytes | None:
     """``"venues":[…],"removed":[…](,"tree":…)}`` for one view, or None if it saw nothing."""
     admits = view.filter.admits
     venues: list[ControlVenue] = []
@@ -432,4 +440,4 @@ def _delta_body(view: _View, batch: _Pending, tree: dict[str, object] | None) ->
     body: dict[str, object] = {"venues": venues, "removed": removed}
     if tree is not _NO_TREE:
         body["tree"] = tree
-    return orjson.dumps(body).decode()[1:]
+    return orjson.dumps(body)[1:]

@@ -1,6 +1,7 @@
 """Benchmark of the live fan-out: member event -> dashboard frame, against raw broadcast.
 
-Run from the project root: ``python tests/bench/bench_fanout.py [--quick]``.
+Run from the project root: ``python tests/bench/bench_fanout.py [--quick]``
+(``--rates 2000,5000`` and ``--servers hub`` measure only those, to look closer).
 
 Four processes (this file in four roles), so no two sides share an event loop:
 
@@ -21,7 +22,8 @@ Four processes (this file in four roles), so no two sides share an event loop:
   new mute state of a probe venue.
 
 Per rate and server: probe latency p50/p99 (emission -> frame received), frames and
-bytes per second received by all clients, the server's CPU (share of one core), and
+bytes per second received by all clients, the server's CPU (share of one core; the
+part spent in the kernel, where socket writes land, apart), and
 the memory each dashboard costs the server. Memory is read the same way for both
 servers: once the server's RSS has stopped moving (the hub journals the links' first
 state a second or so after it is up: megabytes that are no dashboard's), the server
@@ -472,8 +474,12 @@ class Child:
         self.proc.stdin.write(text.encode() + b"\n")
 
     def cpu(self) -> float:
+        return sum(self.cpu_split())
+
+    def cpu_split(self) -> tuple[float, float]:
+        """CPU seconds in user space and in the kernel (socket writes land there)."""
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
 
     async def held(self, samples: int = 5) -> dict[str, int]:
         """RSS and heap in use after the server collected garbage (``SIGUSR1``): the
@@ -601,7 +607,7 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
                 emissions.setdefault(p["p"], []).append((p["t"], p["v"]))
 
         reader = asyncio.create_task(read_probes())
-        for target in ("hub", "raw"):
+        for target in a.servers:
             srv_port = free_port()
             t0 = time.perf_counter()
             srv = await Child.start(
@@ -658,10 +664,12 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
                 await cli.line()
                 m0 = await behind(target, srv_port)
                 w0, c0, e0, k0 = time.time(), srv.cpu(), emu.cpu(), cli.cpu()
+                s0 = srv.cpu_split()[1]
                 spy = await Sampler.start(srv.proc.pid, f"{target}-{rate}")
                 await asyncio.sleep(a.seconds)
                 await spy.stop()
                 w1, c1, e1, k1 = time.time(), srv.cpu(), emu.cpu(), cli.cpu()
+                s1 = srv.cpu_split()[1]
                 m1 = await behind(target, srv_port)
                 emu.tell("stop")
                 await asyncio.sleep(1.5)  # let the last frames arrive
@@ -684,6 +692,7 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
                     "frames_per_s": round(rep["frames"] / (wall + 1.5)),
                     "mbytes_per_s": round(rep["bytes"] / (wall + 1.5) / 1e6, 2),
                     "server_cpu": round((c1 - c0) / wall, 2),
+                    "server_kernel_cpu": round((s1 - s0) / wall, 2),
                     "emulator_cpu": round((e1 - e0) / wall, 2),
                     "clients_cpu": round((k1 - k0) / wall, 2),
                     "resnapshots": None if m0 is None or m1 is None else m1 - m0,
@@ -692,7 +701,8 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
                 print(
                     f"  {target} @ {rate}/s (emitted {row['emitted_per_s']}/s): p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms "
                     f"({row['samples']} samples); {row['frames_per_s']:,} frames/s, "
-                    f"{row['mbytes_per_s']} MB/s; CPU: server {row['server_cpu']:.0%}, "
+                    f"{row['mbytes_per_s']} MB/s; CPU: server {row['server_cpu']:.0%} "
+                    f"({row['server_kernel_cpu']:.0%} in the kernel), "
                     f"emulator {row['emulator_cpu']:.0%}, clients {row['clients_cpu']:.0%}"
                     + (f"; {row['resnapshots']} resnapshots" if row["resnapshots"] else ""),
                     flush=True,
@@ -711,10 +721,12 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
     finally:
         await emu.stop()
     goal_rate = "2000"
-    hub_mem = results["hub"]["heap_kib_per_dashboard"]
-    raw_mem = results["raw"]["heap_kib_per_dashboard"]
-    hub_rss = results["hub"]["rss_kib_per_dashboard"]
-    raw_rss = results["raw"]["rss_kib_per_dashboard"]
+    for target in ("hub", "raw"):  # one left out with --servers
+        results.setdefault(target, {"rates": {}})
+    hub_mem = results["hub"].get("heap_kib_per_dashboard", 0)
+    raw_mem = results["raw"].get("heap_kib_per_dashboard", 0)
+    hub_rss = results["hub"].get("rss_kib_per_dashboard", 0)
+    raw_rss = results["raw"].get("rss_kib_per_dashboard", 0)
     return {
         "bench": "fanout",
         "members": a.members,
@@ -738,6 +750,10 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller federation, 2000/s only")
+    ap.add_argument(
+        "--rates", dest="rates_", default="", help="events/s to measure, e.g. 2000,5000"
+    )
+    ap.add_argument("--servers", default="hub,raw", help="which servers to measure")
     ap.add_argument("--role", default="conductor")
     ap.add_argument("--members", type=int, default=2000)
     ap.add_argument("--venues", type=int, default=10_000)
@@ -765,6 +781,9 @@ def main() -> None:
         a.rates, a.warmup, a.seconds = [2000], 1.5, 4.0
     else:
         a.rates, a.warmup, a.seconds = [1000, 2000, 5000], 2.0, 8.0
+    if a.rates_:
+        a.rates = [int(r) for r in a.rates_.split(",")]
+    a.servers = [s for s in a.servers.split(",") if s in ("hub", "raw")]
     result = uvloop.run(conduct(a))
     result["quick"] = a.quick
     print(json.dumps(result))

@@ -18,7 +18,7 @@ from hub.conference import (
     VenueStatus,
 )
 from hub.controllist import ControlList, VenueFilter
-from hub.fanout import CLOSE_TRY_AGAIN, Fanout, FanoutSettings
+from hub.fanout import CLOSE_TRY_AGAIN, Fanout, FanoutSettings, Frame
 from tests.hub.test_controllist import chain
 
 ALL = VenueFilter()
@@ -34,9 +34,9 @@ class Screen:
         self.tree: Any = None
         self.frames: list[dict] = []
 
-    def feed(self, frames: list[bytes]) -> None:
-        for raw in frames:
-            f = orjson.loads(raw)
+    def feed(self, frames: list[Frame]) -> None:
+        for head, body in frames:
+            f = orjson.loads(head + body)
             self.frames.append(f)
             if f["type"] not in ("snapshot", "delta"):
                 continue
@@ -239,7 +239,7 @@ def test_stale_links_and_unsubscribe_and_refusals() -> None:
     rig.event(1, MuteChanged("c1", "m1a", True))
     rig.tick()
     frames, _ = rig.fan.pop(1, rig.now)
-    assert [orjson.loads(f)["id"] for f in frames] == ["u"]  # only the one still open
+    assert [orjson.loads(h + b)["id"] for h, b in frames] == ["u"]  # only the one still open
     rig.fan.disconnect(1)
     assert rig.fan.subscribers_of(3, "c3") == []
 
@@ -297,7 +297,7 @@ def test_one_snapshot_text_per_burst_released_once_nobody_asks() -> None:
     rig.tick()  # asked for since the last flush: kept for late-comers
     assert view.snapshot_body is body_a
     rig.tick()  # nobody asked during a whole tick: let go
-    assert view.snapshot_body == ""
+    assert view.snapshot_body == b""
     s = rig.client(3)
     rig.drain(3, s)
     assert s.venues == truth(rig.state)
