@@ -57,7 +57,7 @@ later collections walk only what came after; the state it froze is still freed b
 reference counting when replaced (only reference cycles in it would linger)."""
 
 
-GC_YOUNG = 10_000
+GC_YOUNG = 50_000
 """Net allocations between two young collections (CPython's default: 700).
 
 Nearly all the hub's garbage is acyclic and freed by reference counting the moment it
@@ -65,8 +65,12 @@ is dropped; what the collector looks for, cycles, is rare. An event storm (a cal
 tens of thousands of member events, each a handful of records and deltas) otherwise
 runs a young collection every 700 allocations and a full one every hundred of those,
 each walking whatever the storm has built since the last freeze: a quarter of the
-hub's CPU over a 2,000-member call. At most this many objects wait a little longer
-for a collection."""
+hub's CPU over a 2,000-member call. And in a steady flood the journal holds a second
+of deltas (several objects each) until it writes them: at 5,000 events/s that is
+25,000 young objects, so a threshold of 10,000 still collected three times a second,
+20-50 ms each, straight into the dashboards' p99 (bench_fanout, ``BENCH_GC=1``); at
+50,000 the steady flood never reaches it. At most this many objects wait a little
+longer for a collection."""
 
 
 def _malloc_trim() -> None:

@@ -29,6 +29,11 @@ from sqlalchemy import Table, delete, func, insert, select
 from storage.db import Database
 from storage.models import JournalRow, utcnow
 
+INSERT_SLICE = 500
+"""Rows per insert statement of a flush (all in its one transaction). The rows and
+their bound parameters are made on the caller's event loop: thousands at once would
+hold it for tens of milliseconds, and every live dashboard's frames with it."""
+
 
 @dataclass(frozen=True)
 class Retention:
@@ -157,9 +162,10 @@ class Journal:
         self._buffer.clear()
         if batch:
             try:
-                rows = [_row(*entry) for entry in batch]
                 async with self._db.session() as s:
-                    await s.execute(insert(_TABLE), rows)  # Core executemany, not ORM
+                    for i in range(0, len(batch), INSERT_SLICE):
+                        rows = [_row(*entry) for entry in batch[i : i + INSERT_SLICE]]
+                        await s.execute(insert(_TABLE), rows)  # Core executemany, not ORM
             except Exception:
                 room = max(0, self._limit - len(self._buffer))
                 self.dropped += max(0, len(batch) - room)

@@ -41,7 +41,8 @@ one JSON object as the last line, with ``"goal": {"rate": 2000, "hub_p99_ms": â€
 core count starves every process here, and the latencies mean little then).
 
 ``BENCH_PROFILE=DIR`` samples each server with py-spy while it is measured (collapsed
-stacks in DIR); ``BENCH_GC=1`` prints the hub's garbage-collection pauses.
+stacks in DIR); ``BENCH_GC=1`` prints the hub's garbage-collection pauses and
+``BENCH_LAG=1`` how often its event loop stalled, and for how long, while measured.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ SEED = 7
 PROBES = 10
 PROBE_EVERY = 0.05
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+BENCH_GC = bool(os.environ.get("BENCH_GC"))
+BENCH_LAG = bool(os.environ.get("BENCH_LAG"))
 
 
 def load(members: int, venues: int) -> list[Any]:
@@ -265,11 +268,21 @@ async def role_hub(a: argparse.Namespace) -> None:
         await asyncio.sleep(0.05)
     report_on_signal()
     say({"port": a.port, "token": token, "conference": specs[0].meeting})
-    gc_log = gc_watch() if os.environ.get("BENCH_GC") else None
+    watched = {
+        "gc": gc_watch() if os.environ.get("BENCH_GC") else None,
+        "event-loop stalls (ms: count)": lag_watch() if os.environ.get("BENCH_LAG") else None,
+    }
+
+    def show_watched() -> None:  # SIGUSR2: since the last SIGUSR2 (a measured window)
+        for name, seen in watched.items():
+            if seen is not None:
+                print(f"hub {name}: {seen}", file=sys.stderr, flush=True)
+                for k, v in seen.items():
+                    seen[k] = [0] * len(v) if isinstance(v, list) else 0
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR2, show_watched)
     stdin = await stdin_lines()
     await stdin.readline()
-    if gc_log is not None:
-        print(f"hub gc: {gc_log}", file=sys.stderr)
     server.should_exit = True
     await serving
     await manager.stop()
@@ -326,6 +339,27 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+
+def lag_watch() -> dict[str, int]:
+    """With ``BENCH_LAG=1``: how often the hub's event loop came back late to a 5 ms
+    timer, by how much (whatever ran in between held it: every dashboard waited)."""
+    out = dict.fromkeys(("10", "25", "50", "100"), 0)
+    out["max"] = 0
+
+    async def watch() -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            t = loop.time()
+            await asyncio.sleep(0.005)
+            late = (loop.time() - t - 0.005) * 1000
+            for k in ("10", "25", "50", "100"):
+                if late >= int(k):
+                    out[k] += 1
+            out["max"] = max(out["max"], round(late))
+
+    asyncio.get_running_loop().create_task(watch())
+    return out
 
 
 def gc_watch() -> dict[str, Any]:
@@ -665,9 +699,15 @@ async def conduct(a: argparse.Namespace) -> dict[str, Any]:
                 m0 = await behind(target, srv_port)
                 w0, c0, e0, k0 = time.time(), srv.cpu(), emu.cpu(), cli.cpu()
                 s0 = srv.cpu_split()[1]
+                watching = target == "hub" and (BENCH_GC or BENCH_LAG)
+                if watching:  # what the hub saw before this window: forgotten
+                    srv.proc.send_signal(signal.SIGUSR2)
                 spy = await Sampler.start(srv.proc.pid, f"{target}-{rate}")
                 await asyncio.sleep(a.seconds)
                 await spy.stop()
+                if watching:  # what it saw in this window, on its stderr
+                    print(f"  hub @ {rate}/s, while measured:", file=sys.stderr, flush=True)
+                    srv.proc.send_signal(signal.SIGUSR2)
                 w1, c1, e1, k1 = time.time(), srv.cpu(), emu.cpu(), cli.cpu()
                 s1 = srv.cpu_split()[1]
                 m1 = await behind(target, srv_port)

@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 
 from storage.db import Database
-from storage.journal import Journal, JournalQuery, Retention
+from storage.journal import INSERT_SLICE, Journal, JournalQuery, Retention
 from storage.models import utcnow
 
 
@@ -43,6 +43,28 @@ def test_append_flush_query_prune(db_url: str) -> None:
             assert await j.prune() == 8  # ... or is asked for
             assert len(await j.query(JournalQuery())) == 5
             assert rows[0].to_json()["kind"] == "command"
+        finally:
+            await db.close()
+
+    asyncio.run(run())
+
+
+def test_a_flush_larger_than_a_slice_writes_every_row_in_order(db_url: str) -> None:
+    """A flush inserts in slices (the event loop breathes between them), all in one
+    transaction: every entry lands, in the order appended, the last slice a short one."""
+
+    async def run() -> None:
+        db = Database.open(db_url)
+        try:
+            await db.upgrade()
+            j = Journal(db, Retention(max_rows=10_000), buffer_limit=10_000)
+            n = 2 * INSERT_SLICE + 7
+            for i in range(n):
+                j.append(1, "c1", "venue", f"v{i}", i, {"muted": bool(i % 2)})
+            assert await j.flush() == n
+            rows = await j.query(JournalQuery(limit=n))
+            assert [r.seq for r in rows] == list(reversed(range(n)))
+            assert rows[0].data == {"muted": bool((n - 1) % 2)}
         finally:
             await db.close()
 
