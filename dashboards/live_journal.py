@@ -70,7 +70,7 @@ class JournalFeed:
 
     async def write(self) -> None:
         """Turn the staged batches into journal entries (in slices, yielding between
-        them), then write them: one multi-row insert in one transaction."""
+        them), then write them in one transaction (``Journal.flush``)."""
         staged, self._staged, self._staged_count = self._staged, [], 0
         for i in range(0, len(staged), JOURNAL_SLICE):
             for wall, deltas, seqs in staged[i : i + JOURNAL_SLICE]:

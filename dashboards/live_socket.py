@@ -349,37 +349,53 @@ def _shown(request: Request) -> str:
     return path + ("?…" if query else "")
 
 
-def immediate_writer(conn: Connection) -> Callable[[Sequence[tuple[bytes, bytes]]], bool] | None:
+WRITE_AT_ONCE = 1 << 20
+"""Bytes ``write_now`` hands a socket at most in one call (a larger first frame, a
+snapshot, goes whole): what a dashboard that stops reading can make the hub hold in
+its socket's buffer beyond websockets' write limit, before ``Connection.send`` waits."""
+
+
+def immediate_writer(conn: Connection) -> Callable[[Sequence[tuple[bytes, bytes]]], int] | None:
     """A synchronous writer of whole text frames for ``conn``, or None if it cannot have one.
 
     The fan-out's frames are a small head of their own and a body shared by hundreds of
-    dashboards (``hub.fanout.Frame``). ``Connection.send`` would join, frame and copy
+    dashboards (``hub.fanout.OutFrame``). ``Connection.send`` would join, frame and copy
     each one and suspend per frame; this writes the frame header, the head and the
-    shared body with one ``writelines`` (one ``writev`` on uvloop; the body is not
-    copied), at once, and only while the connection is open and its socket's buffer is
-    not over websockets' write limit (``conn.paused``): otherwise it writes nothing and
-    says so, and the caller falls back to ``Connection.send``, which waits for the
-    buffer to drain. Whole frames only, as websockets itself writes them, so they never
-    interleave with its pings or its close frame. A connection with an extension
-    (permessage-deflate, never negotiated on ``/ws/live``) would need its frames
-    encoded: it gets no writer.
+    shared body with one ``writelines`` (on plain TCP under uvloop one ``writev``: the
+    body is not copied; TLS encrypts it per connection anyway), at once. It writes only
+    while the connection is open, sends no fragmented message and its socket's buffer
+    is not over websockets' write limit (``conn.paused``), and at most
+    ``WRITE_AT_ONCE`` bytes; it returns how many frames it wrote, and the caller sends
+    the rest with ``Connection.send``, which waits for the buffer to drain. Whole frames
+    only, as websockets itself writes them, so they never interleave with its pings or
+    its close frame. A connection with an extension (permessage-deflate, never
+    negotiated on ``/ws/live``) would need its frames encoded: it gets no writer.
     """
     if conn.protocol.extensions:
         return None
 
-    def write_now(frames: Sequence[tuple[bytes, bytes]]) -> bool:
-        if conn.protocol.state is not State.OPEN or conn.paused:
-            return False
+    def write_now(frames: Sequence[tuple[bytes, bytes]]) -> int:
+        if (
+            conn.protocol.state is not State.OPEN
+            or conn.paused
+            or conn.send_in_progress is not None
+        ):
+            return 0
         parts: list[bytes] = []
+        size = taken = 0
         for head, body in frames:
+            if taken and size >= WRITE_AT_ONCE:
+                break
             parts.append(_text_header(len(head) + len(body)) + head)
             if body:
                 parts.append(body)
+            size += len(head) + len(body)
+            taken += 1
         try:
             conn.transport.writelines(parts)
         except (OSError, RuntimeError):  # the transport closed under us: the reader sees it
-            return False
-        return True
+            return 0
+        return taken
 
     return write_now
 

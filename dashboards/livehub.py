@@ -4,7 +4,8 @@ Role: the asyncio side of ``hub.fanout.Fanout``, shared by every ``/ws/live``
 connection (dashboards/live_ws.py), one-click calls (dashboards/api/calls.py) and
 ``/metrics``. It receives the cascade deltas through the ``hub.broker`` channel
 ``live.deltas`` (the links publish there; every node's hub subscribes), flushes the
-fan-out every tick and wakes the writers of the connections that got frames, marks
+fan-out every tick and writes the frames of the connections that got some (or wakes
+their writers, for those whose socket is full), marks
 members stale while their link is down, and appends every state change, link change,
 command and call result to the journal (storage/journal.py): the delta path only stages
 each batch (bounded); the journal task makes the rows and writes them once a second.
@@ -33,14 +34,14 @@ from dashboards.metrics import HubMetrics
 from hub.broker import Broker, Publication
 from hub.cascade import Delta
 from hub.controllist import LiveReader
-from hub.fanout import Fanout, FanoutSettings, Frame
+from hub.fanout import CLOSE_TRY_AGAIN, Fanout, FanoutSettings, OutFrame
 from storage.journal import Journal, Retention
 from storage.settings import SettingsStore
 
 log = logging.getLogger("fedhub.live")
 
 TRIM_AFTER = 32 * 1024 * 1024
-"""Characters of snapshots sent after which the freed heap is returned to the system
+"""Bytes of snapshots sent after which the freed heap is returned to the system
 (at most once a second); also when a burst of snapshots ended (a tick without any)."""
 
 
@@ -136,15 +137,21 @@ class LiveView(LiveReader, Protocol):
 
 
 Send = Callable[[bytes, bytes], Awaitable[None]]
-"""Send one text frame given in two parts (``hub.fanout.Frame``), waiting as the socket
-needs."""
+"""Send one text frame given in two parts (``hub.fanout.OutFrame``), waiting as the
+socket needs."""
 
 Close = Callable[[int, str], Awaitable[None]]
 
-WriteNow = Callable[[list[Frame]], bool]
-"""Write these frames now, without waiting, or none of them and return False (the
-connection is not open, or its socket's buffer is full: a writer task then sends them
-with ``Send``). Offered by a connection that can (dashboards/live_socket.py)."""
+WriteNow = Callable[[list[OutFrame]], int]
+"""Write frames now, without waiting: the first of them, in order, as many as the
+connection takes at once (none while it is not open or its socket's buffer is full;
+it stops after a bounded number of bytes). Returns how many; a writer task sends the
+rest with ``Send``. Offered by a connection that can (dashboards/live_socket.py)."""
+
+CLOSE_INTERNAL = 1011
+"""Close code for a connection the hub could not serve (an error writing its frames)."""
+
+_CLOSE_REASONS = {CLOSE_TRY_AGAIN: "too slow; reconnect later", CLOSE_INTERNAL: "internal error"}
 
 
 @dataclass(slots=True)
@@ -355,9 +362,10 @@ class LiveHub:
 
     async def _tick(self) -> None:
         tick = self.settings.fanout.tick
-        trimmed_at, trimmed_chars, last_chars = self.clock(), 0, 0
+        trimmed_at, trimmed_bytes, last_bytes = self.clock(), 0, 0
         freeze_at: float | None = self.clock() + FREEZE_AFTER
         due = self.clock()
+        failed_at = float("-inf")
         while True:
             # On a fixed grid: the time a flush takes does not stretch the tick (a
             # change waits half a tick on average, however busy the flushes are).
@@ -371,15 +379,21 @@ class LiveHub:
                 freeze_at = None
                 gc.collect()  # what is garbage now is not frozen with the rest
                 gc.freeze()
-            for cid in self.fanout.flush(now):
-                self.wake(cid)
-            sent = self.fanout.counters.snapshot_chars
-            burst_over = sent == last_chars and sent > trimmed_chars
-            last_chars = sent
-            if (burst_over or sent - trimmed_chars > TRIM_AFTER) and now - trimmed_at > 1.0:
-                # Snapshots are large one-off strings (copied per client on their way
-                # out); hand the freed heap back so a burst of them does not stay in RSS.
-                trimmed_at, trimmed_chars = now, sent
+            try:
+                for cid in self.fanout.flush(now):
+                    self.wake(cid)
+            except Exception:  # a bug: the next tick must still come for everyone
+                if now - failed_at >= 60.0:  # logged at most once a minute
+                    failed_at = now
+                    log.exception("the live fan-out tick failed")
+            sent = self.fanout.counters.snapshot_bytes
+            burst_over = sent == last_bytes and sent > trimmed_bytes
+            last_bytes = sent
+            if (burst_over or sent - trimmed_bytes > TRIM_AFTER) and now - trimmed_at > 1.0:
+                # Snapshots are large one-off buffers (held by slow clients' sockets
+                # until sent); hand the freed heap back so a burst of them does not
+                # stay in RSS.
+                trimmed_at, trimmed_bytes = now, sent
                 _malloc_trim()
 
     def _all_linked(self, now: float) -> bool:
@@ -460,18 +474,24 @@ class LiveHub:
         outlet = self._outlets.get(cid)
         if outlet is None or outlet.writer is not None:
             return
-        frames: list[Frame] = []
+        frames: list[OutFrame] = []
         close: int | None = None
         if outlet.write_now is not None:
-            frames, close = self.fanout.pop(cid, self.clock())
-            if close is None and (not frames or outlet.write_now(frames)):
-                return
+            try:
+                frames, close = self.fanout.pop(cid, self.clock())
+                if close is None:
+                    frames = frames[outlet.write_now(frames) :]
+                    if not frames:
+                        return
+            except Exception:  # this one connection's trouble: it alone is closed
+                log.exception("writing to /ws/live %d failed; closing it", cid)
+                frames, close = [], CLOSE_INTERNAL
         outlet.writer = asyncio.get_running_loop().create_task(
             self._write(cid, outlet, frames, close)
         )
 
     async def _write(
-        self, cid: int, outlet: _Outlet, frames: list[Frame], close: int | None
+        self, cid: int, outlet: _Outlet, frames: list[OutFrame], close: int | None
     ) -> None:
         """A connection's writer: runs only while it has frames its socket did not take
         at once (an idle or fast dashboard holds no task), sends them in order, and so
@@ -484,14 +504,13 @@ class LiveHub:
                     await outlet.send(head, body)
                 del frames  # a snapshot can be megabytes: not kept while waiting
                 if close is not None:
-                    log.info("closing /ws/live %d: it fell behind too often", cid)
-                    await outlet.close(close, "too slow; reconnect later")
+                    if close == CLOSE_TRY_AGAIN:
+                        log.info("closing /ws/live %d: it fell behind too often", cid)
+                    await outlet.close(close, _CLOSE_REASONS.get(close, ""))
                     return
                 if not self.fanout.pending(cid):
                     return
                 frames = []
-        except asyncio.CancelledError:
-            raise
         except Exception:  # the socket went away under us: the reader ends the connection
             log.debug("writing to /ws/live %d failed", cid, exc_info=True)
         finally:

@@ -18,7 +18,7 @@ Design (docs/live-api.md, "Fan-out"):
   view's delta body once (UTF-8 bytes, shared by reference by every subscriber's
   queue); a subscriber's frame is that body behind its own
   ``{"type":"delta","id":…,"seq":…`` head. The two are never joined here: ``pop``
-  hands out ``Frame`` pairs, so a socket can write the shared body as it is.
+  hands out ``OutFrame`` pairs, so a socket can write the shared body as it is.
 * A subscription's snapshot is the list *as of the last flush* (pending changes are
   rolled back to their first old value), so the next delta applies to it exactly.
 * Each client has a bounded outbound queue (frames and bytes). A client over it loses
@@ -49,7 +49,7 @@ from hub.controllist import (
 )
 
 ClientId = int
-Frame = tuple[bytes, bytes]
+OutFrame = tuple[bytes, bytes]
 """One outbound text frame in two parts, ``(head, body)``: its text is ``head + body``
 (UTF-8). The body may be shared by the frames of many dashboards; do not copy it."""
 SubKey = tuple[ClientId, str]
@@ -101,9 +101,10 @@ class _View:
     snapshot_body: bytes = b""
     snapshot_asked: bool = False  # since the last flush
 
-    def snapshot_text(self, stale: frozenset[int]) -> bytes:
-        """``"tree":…,"venues":[…]}`` as of the last flush (cached while subscribers
-        keep asking for it: a burst of them shares one text; ``release`` drops it)."""
+    def snapshot(self, stale: frozenset[int]) -> bytes:
+        """``"tree":…,"venues":[…]}`` as of the last flush, UTF-8 (cached while
+        subscribers keep asking for it: a burst of them shares one body; ``release``
+        drops it)."""
         e = self.entry
         self.snapshot_asked = True
         if self.snapshot_version != e.version:
@@ -198,7 +199,7 @@ class Counters:
     bytes_out: int = 0
     overflows: int = 0
     snapshots: int = 0
-    snapshot_chars: int = 0
+    snapshot_bytes: int = 0
     resnapshots: int = 0
     closed_behind: int = 0
 
@@ -257,7 +258,7 @@ class Fanout:
         sub = _Sub(client, sub_id, v)
         v.subs[(client, sub_id)] = sub
         c.subs[sub_id] = sub
-        self._queue(c, sub, SNAPSHOT, v.snapshot_text(frozenset(self._down)))
+        self._queue(c, sub, SNAPSHOT, v.snapshot(frozenset(self._down)))
         return None
 
     def unsubscribe(self, client: ClientId, sub_id: str) -> bool:
@@ -348,17 +349,17 @@ class Fanout:
         return woken
 
     def _queue(self, c: _Client, sub: _Sub, kind: bytes, body: bytes) -> None:
-        """Queue one frame of ``sub`` (the shared body; the frame text is joined when
-        taken); a delta past the client's limits overflows it."""
+        """Queue one frame of ``sub`` (a reference to the shared body; its head is made
+        when taken); a delta past the client's limits overflows it."""
         sub.seq += 1
         c.frames.append((sub, sub.seq, kind, body))
         c.nbytes += len(body)
-        if kind is SNAPSHOT:
+        if kind == SNAPSHOT:
             self.counters.snapshots += 1
-            self.counters.snapshot_chars += len(body)
+            self.counters.snapshot_bytes += len(body)
         s = self.settings
         over = len(c.frames) > s.queue_frames or c.nbytes > s.queue_bytes
-        if over and kind is DELTA:  # a snapshot is what a client behind is owed
+        if over and kind == DELTA:  # a snapshot is what a client behind is owed
             self._overflow(c)
 
     def _overflow(self, c: _Client) -> None:
@@ -375,18 +376,19 @@ class Fanout:
 
     # -- draining ----------------------------------------------------------------------------
 
-    def pop(self, client: ClientId, now: float) -> tuple[list[Frame], int | None]:
+    def pop(self, client: ClientId, now: float) -> tuple[list[OutFrame], int | None]:
         """Everything to send to ``client`` now, and a close code if it must be closed.
 
-        Call from the client's writer after it sent the previous batch: an empty queue
-        with subscriptions behind yields their fresh snapshots (counted; too many per
+        Call when the client's socket took everything popped before (at a tick, or
+        from its writer once it sent the previous batch): an empty queue with
+        subscriptions behind yields their fresh snapshots (counted; too many per
         minute closes the client with 1013). A queued frame costs the client only a
         reference to its view's shared body, and so does a frame handed out.
         """
         c = self._clients.get(client)
         if c is None:
             return [], None
-        out: list[Frame] = [(r, b"") for r in c.replies]
+        out: list[OutFrame] = [(r, b"") for r in c.replies]
         c.replies = []
         if c.close is None and not c.frames and c.behind:
             window = c.resnapshots = [t for t in c.resnapshots if now - t <= 60.0]
@@ -399,7 +401,7 @@ class Fanout:
                 for sub_id in sorted(c.behind):
                     sub = c.subs[sub_id]
                     self.counters.resnapshots += 1
-                    self._queue(c, sub, SNAPSHOT, sub.view.snapshot_text(down))
+                    self._queue(c, sub, SNAPSHOT, sub.view.snapshot(down))
                 c.behind.clear()
         if c.close is None:
             out.extend(

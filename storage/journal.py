@@ -17,6 +17,7 @@ drown the rest.
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -121,6 +122,7 @@ class Journal:
         self._limit = buffer_limit
         self._prune_every = prune_every
         self._pruned_at: datetime | None = None
+        self._flushing = asyncio.Lock()
         self.dropped = 0
         self.written = 0
 
@@ -156,26 +158,30 @@ class Journal:
     async def flush(self) -> int:
         """Write what is buffered (one transaction); prune when due. Returns rows written.
 
-        On a database error the batch is put back (still bounded) and the error raised.
+        One flush at a time (the journal task's and the journal API's), so rows are
+        written in the order they were appended. On a database error, or when the flush
+        is cancelled (the hub stopping), the batch is put back (still bounded) and the
+        error raised: the next flush writes it.
         """
-        batch = list(self._buffer)
-        self._buffer.clear()
-        if batch:
-            try:
-                async with self._db.session() as s:
-                    for i in range(0, len(batch), INSERT_SLICE):
-                        rows = [_row(*entry) for entry in batch[i : i + INSERT_SLICE]]
-                        await s.execute(insert(_TABLE), rows)  # Core executemany, not ORM
-            except Exception:
-                room = max(0, self._limit - len(self._buffer))
-                self.dropped += max(0, len(batch) - room)
-                self._buffer.extendleft(reversed(batch[len(batch) - room :] if room else []))
-                raise
-            self.written += len(batch)
-        now = utcnow()
-        if self._pruned_at is None or now - self._pruned_at >= self._prune_every:
-            await self.prune(now)
-        return len(batch)
+        async with self._flushing:
+            batch = list(self._buffer)
+            self._buffer.clear()
+            if batch:
+                try:
+                    async with self._db.session() as s:
+                        for i in range(0, len(batch), INSERT_SLICE):
+                            rows = [_row(*entry) for entry in batch[i : i + INSERT_SLICE]]
+                            await s.execute(insert(_TABLE), rows)  # Core executemany
+                except BaseException:
+                    room = max(0, self._limit - len(self._buffer))
+                    self.dropped += max(0, len(batch) - room)
+                    self._buffer.extendleft(reversed(batch[len(batch) - room :] if room else []))
+                    raise
+                self.written += len(batch)
+            now = utcnow()
+            if self._pruned_at is None or now - self._pruned_at >= self._prune_every:
+                await self.prune(now)
+            return len(batch)
 
     async def prune(self, now: datetime | None = None) -> int:
         """Delete entries past the retention (too old, or beyond ``max_rows``)."""

@@ -18,7 +18,7 @@ from hub.conference import (
     VenueStatus,
 )
 from hub.controllist import ControlList, VenueFilter
-from hub.fanout import CLOSE_TRY_AGAIN, Fanout, FanoutSettings, Frame
+from hub.fanout import CLOSE_TRY_AGAIN, Fanout, FanoutSettings, OutFrame
 from tests.hub.test_controllist import chain
 
 ALL = VenueFilter()
@@ -34,7 +34,7 @@ class Screen:
         self.tree: Any = None
         self.frames: list[dict] = []
 
-    def feed(self, frames: list[Frame]) -> None:
+    def feed(self, frames: list[OutFrame]) -> None:
         for head, body in frames:
             f = orjson.loads(head + body)
             self.frames.append(f)

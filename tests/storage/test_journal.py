@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 from storage.db import Database
@@ -65,6 +66,39 @@ def test_a_flush_larger_than_a_slice_writes_every_row_in_order(db_url: str) -> N
             rows = await j.query(JournalQuery(limit=n))
             assert [r.seq for r in rows] == list(reversed(range(n)))
             assert rows[0].data == {"muted": bool((n - 1) % 2)}
+        finally:
+            await db.close()
+
+    asyncio.run(run())
+
+
+def test_a_cancelled_flush_keeps_its_batch_and_flushes_take_turns(db_url: str) -> None:
+    """The hub stopping cancels the journal task, perhaps mid-flush: the batch is put
+    back, not lost, and written once by the next flush. Two flushes at once (the task's
+    and the journal API's) take turns, so rows keep the order they were appended in."""
+
+    async def run() -> None:
+        db = Database.open(db_url)
+        try:
+            await db.upgrade()
+            j = Journal(db, Retention(max_rows=10_000), buffer_limit=10_000)
+            n = INSERT_SLICE + 3
+            for i in range(n):
+                j.append(1, "c1", "venue", f"v{i}", i)
+            flushing = asyncio.create_task(j.flush())
+            await asyncio.sleep(0)  # it starts, and waits on the database
+            assert j.pending == 0  # the batch is in its hands
+            flushing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flushing
+            assert j.pending == n and j.dropped == 0
+            first = asyncio.create_task(j.flush())
+            await asyncio.sleep(0)
+            j.append(1, "c1", "venue", "late", n)
+            assert await j.flush() == 1  # waited for the first, then wrote the late one
+            assert await first == n
+            rows = await j.query(JournalQuery(limit=2 * n))
+            assert [r.seq for r in rows] == list(reversed(range(n + 1)))  # once each
         finally:
             await db.close()
 
