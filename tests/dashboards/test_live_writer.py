@@ -12,9 +12,9 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.frames import Frame, Opcode
 
 from dashboards.live_socket import WRITE_AT_ONCE, _text_header, immediate_writer
-from dashboards.livehub import LiveHub
+from dashboards.livehub import LiveHub, LiveSettings
 from hub.broker import InMemoryBroker
-from hub.fanout import OutFrame
+from hub.fanout import FanoutSettings, OutFrame
 from hub.live import LiveState
 
 
@@ -140,3 +140,39 @@ async def test_a_connection_that_cannot_be_written_is_closed_and_the_others_go_o
     assert good.now == [result("x")]
     hub.close(ok)
     hub.close(worse)
+
+
+async def test_a_failing_tick_is_logged_once_and_the_next_ones_still_write(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = LiveSettings(fanout=FanoutSettings(tick=0.001))
+    hub = LiveHub(LiveState(), InMemoryBroker(), settings)
+    sock = Socket()
+    wrote = asyncio.Event()
+
+    def write_now(frames: list[OutFrame]) -> int:
+        wrote.set()
+        return sock.write_now(frames)
+
+    cid = hub.open(sock.send, sock.close, write_now)
+    failures = 0
+
+    def flush(now: float) -> set[int]:  # a bug in the fan-out, twice
+        nonlocal failures
+        if failures < 2:
+            failures += 1
+            raise RuntimeError("a bug in the fan-out")
+        hub.fanout.reply(cid, {"type": "result", "id": "after"})
+        return {cid}
+
+    hub.fanout.flush = flush  # type: ignore[method-assign]
+    await hub.start()
+    try:
+        async with asyncio.timeout(30):  # the tick stopped at the first failure
+            await wrote.wait()
+    finally:
+        await hub.stop()
+    assert failures == 2 and sock.now[0] == result("after")
+    logged = [r for r in caplog.records if r.getMessage() == "the live fan-out tick failed"]
+    assert len(logged) == 1 and logged[0].exc_info is not None  # once a minute at most
+    hub.close(cid)

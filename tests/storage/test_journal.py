@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
 from storage.journal import INSERT_SLICE, Journal, JournalQuery, Retention
@@ -81,19 +84,30 @@ def test_a_cancelled_flush_keeps_its_batch_and_flushes_take_turns(db_url: str) -
         db = Database.open(db_url)
         try:
             await db.upgrade()
+            opened = asyncio.Event()  # a flush took its batch and waits on the database
+            session = db.session
+
+            @contextlib.asynccontextmanager
+            async def watched() -> AsyncIterator[AsyncSession]:
+                opened.set()
+                async with session() as s:
+                    yield s
+
+            db.session = watched  # type: ignore[method-assign]
             j = Journal(db, Retention(max_rows=10_000), buffer_limit=10_000)
             n = INSERT_SLICE + 3
             for i in range(n):
                 j.append(1, "c1", "venue", f"v{i}", i)
             flushing = asyncio.create_task(j.flush())
-            await asyncio.sleep(0)  # it starts, and waits on the database
+            await opened.wait()
             assert j.pending == 0  # the batch is in its hands
             flushing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flushing
             assert j.pending == n and j.dropped == 0
+            opened.clear()
             first = asyncio.create_task(j.flush())
-            await asyncio.sleep(0)
+            await opened.wait()
             j.append(1, "c1", "venue", "late", n)
             assert await j.flush() == 1  # waited for the first, then wrote the late one
             assert await first == n
