@@ -379,6 +379,7 @@ def immediate_writer(conn: Connection) -> Callable[[Sequence[tuple[bytes, bytes]
             conn.protocol.state is not State.OPEN
             or conn.paused
             or conn.send_in_progress is not None
+            or conn.transport.is_closing()  # aborted: asyncio would drop writes silently
         ):
             return 0
         parts: list[bytes] = []

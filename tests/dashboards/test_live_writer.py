@@ -54,6 +54,23 @@ async def test_a_real_connection_gets_whole_frames_in_order_at_most_a_bound_at_o
     assert got == [(h + b).decode() for h, b in frames]
 
 
+async def test_nothing_is_written_once_the_transport_is_aborted() -> None:
+    taken: list[int] = []
+
+    async def handler(conn: ServerConnection) -> None:
+        write = immediate_writer(conn)
+        assert write is not None
+        conn.transport.abort()  # the state is still OPEN until the loop says it is lost
+        taken.append(write([(b'{"n":0,', b'"x":1}')]))
+
+    async with (
+        serve(handler, "127.0.0.1", 0, compression=None) as server,
+        connect(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}") as client,
+    ):
+        await client.wait_closed()
+    assert taken == [0]
+
+
 class Socket:
     """A connection's side of the hub: takes up to ``room`` frames at once."""
 
